@@ -1,0 +1,50 @@
+/*
+ * pb.h: what every part of popbench shares: the error convention, assertions, cache-line
+ * alignment and the monotonic clock.
+ *
+ * Errors: functions return 0 (or a count) on success and a negative errno on failure, as Xen
+ * does. An impossible state is a bug: PB_BUG_ON aborts with file and line in every build;
+ * PB_ASSERT does the same only in checked builds (POPBENCH_DEBUG >= 1).
+ */
+#ifndef POPBENCH_CORE_PB_H
+#define POPBENCH_CORE_PB_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#ifndef POPBENCH_DEBUG
+#define POPBENCH_DEBUG 0
+#endif
+
+#define PB_CACHELINE 64
+#define PB_CACHE_ALIGNED _Alignas(PB_CACHELINE)
+
+#define pb_likely(x)   __builtin_expect(!!(x), 1)
+#define pb_unlikely(x) __builtin_expect(!!(x), 0)
+#define PB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+_Noreturn void pb_bug(const char *file, int line, const char *what);
+
+#define PB_BUG_ON(cond)                                                                            \
+    do {                                                                                           \
+        if (pb_unlikely(cond))                                                                     \
+            pb_bug(__FILE__, __LINE__, #cond);                                                     \
+    } while (0)
+
+#if POPBENCH_DEBUG >= 1
+#define PB_ASSERT(cond) PB_BUG_ON(!(cond))
+#else
+#define PB_ASSERT(cond) ((void)0)
+#endif
+
+/* Monotonic nanoseconds: the one clock every timing in popbench reads. */
+static inline uint64_t pb_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#endif
