@@ -18,11 +18,11 @@
 #define POPBENCH_DEBUG 0
 #endif
 
-#define PB_CACHELINE 64
+#define PB_CACHELINE     64
 #define PB_CACHE_ALIGNED _Alignas(PB_CACHELINE)
 
-#define pb_likely(x)   __builtin_expect(!!(x), 1)
-#define pb_unlikely(x) __builtin_expect(!!(x), 0)
+#define pb_likely(x)     __builtin_expect(!!(x), 1)
+#define pb_unlikely(x)   __builtin_expect(!!(x), 0)
 #define PB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 _Noreturn void pb_bug(const char *file, int line, const char *what);
@@ -38,6 +38,16 @@ _Noreturn void pb_bug(const char *file, int line, const char *what);
 #else
 #define PB_ASSERT(cond) ((void)0)
 #endif
+
+/* Spin-wait hint. */
+static inline void pb_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 /* Monotonic nanoseconds: the one clock every timing in popbench reads. */
 static inline uint64_t pb_now_ns(void)

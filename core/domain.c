@@ -1,0 +1,264 @@
+/*
+ * domain.c: domains, claims, assign_pages, alloc/free_domheap_pages (XEN-MODEL.md §5).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/heap_impl.h"
+#include "core/memflags.h"
+
+int pb_domain_create(struct pb_heap *h, unsigned domid, const struct pb_domain_config *cfg,
+                     struct pb_domain **out)
+{
+    if (!h || !cfg || !out || domid >= PB_MAX_DOMAINS || cfg->privilege > PB_PRIV_HARDWARE)
+        return -EINVAL;
+    uint64_t online = h->nr_nodes == 64 ? ~0ull : (1ull << h->nr_nodes) - 1;
+    if (cfg->node_affinity & ~online)
+        return -EINVAL;
+    struct pb_domain *d = aligned_alloc(PB_CACHELINE, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    memset(d, 0, sizeof(*d));
+    d->heap = h;
+    d->domid = domid;
+    d->privilege = cfg->privilege;
+    d->node_affinity = cfg->node_affinity ? cfg->node_affinity : online;
+    d->max_pages = cfg->max_pages;
+    d->pages.head = d->pages.tail = PB_NO_FRAME;
+    /* So that the first extent goes to the first node of the affinity. */
+    atomic_init(&d->last_alloc_node, h->nr_nodes - 1);
+    pb_lock_init(&d->page_alloc_lock, "domain.page_alloc", PB_RANK_PAGE_ALLOC, h->lock_kind);
+
+    pb_lock_acquire(&h->domtable_lock);
+    struct pb_domain *old = atomic_load_explicit(&h->domains[domid], memory_order_relaxed);
+    if (!old)
+        atomic_store_explicit(&h->domains[domid], d, memory_order_release);
+    pb_lock_release(&h->domtable_lock);
+    if (old) {
+        pb_lock_destroy(&d->page_alloc_lock);
+        free(d);
+        return -EEXIST;
+    }
+    *out = d;
+    return 0;
+}
+
+struct pb_domain *pb_domain_get(struct pb_heap *h, unsigned domid)
+{
+    if (!h || domid >= PB_MAX_DOMAINS)
+        return NULL;
+    return atomic_load_explicit(&h->domains[domid], memory_order_acquire);
+}
+
+void pb_domain_kill(struct pb_domain *d)
+{
+    pb_lock_acquire(&d->page_alloc_lock);
+    if (!atomic_exchange(&d->dying, true))
+        d->heap->ops->unclaim(d->heap, d);
+    pb_lock_release(&d->page_alloc_lock);
+}
+
+void pb_domain_destroy(struct pb_domain *d)
+{
+    if (!d)
+        return;
+    struct pb_heap *h = d->heap;
+    pb_domain_kill(d);
+    /* Relinquish: every frame goes back dirty, one at a time, as a dying guest's do. */
+    for (;;) {
+        pb_lock_acquire(&d->page_alloc_lock);
+        uint32_t mfn = d->pages.head;
+        pb_lock_release(&d->page_alloc_lock);
+        if (mfn == PB_NO_FRAME)
+            break;
+        PB_BUG_ON(pb_free_domheap_pages(h, d, mfn, 0, true) != 0);
+    }
+    pb_lock_acquire(&h->domtable_lock);
+    atomic_store_explicit(&h->domains[d->domid], NULL, memory_order_release);
+    pb_lock_release(&h->domtable_lock);
+    pb_lock_destroy(&d->page_alloc_lock);
+    free(d);
+}
+
+unsigned pb_domain_id(const struct pb_domain *d)
+{
+    return d->domid;
+}
+
+/* Fields protected by page_alloc_lock, read for reporting: take the lock for a clean read. */
+static uint64_t locked_read(const struct pb_domain *d, const uint64_t *field)
+{
+    struct pb_lock *l = (struct pb_lock *)&d->page_alloc_lock;
+    pb_lock_acquire(l);
+    uint64_t v = *field;
+    pb_lock_release(l);
+    return v;
+}
+
+uint64_t pb_domain_tot_pages(const struct pb_domain *d)
+{
+    return locked_read(d, &d->tot_pages);
+}
+uint64_t pb_domain_max_pages(const struct pb_domain *d)
+{
+    return locked_read(d, &d->max_pages);
+}
+uint64_t pb_domain_extra_pages(const struct pb_domain *d)
+{
+    return locked_read(d, &d->extra_pages);
+}
+uint64_t pb_domain_claim(const struct pb_domain *d)
+{
+    return (uint64_t)atomic_load_explicit(&d->claim, memory_order_relaxed);
+}
+uint64_t pb_domain_node_affinity(const struct pb_domain *d)
+{
+    return d->node_affinity;
+}
+enum pb_privilege pb_domain_privilege(const struct pb_domain *d)
+{
+    return d->privilege;
+}
+bool pb_domain_dying(const struct pb_domain *d)
+{
+    return atomic_load(&d->dying);
+}
+struct pb_lock *pb_domain_lock(struct pb_domain *d)
+{
+    return &d->page_alloc_lock;
+}
+
+int pb_domain_set_max_pages(struct pb_domain *d, uint64_t max_pages)
+{
+    if (!d)
+        return -EINVAL;
+    pb_lock_acquire(&d->page_alloc_lock);
+    d->max_pages = max_pages;
+    pb_lock_release(&d->page_alloc_lock);
+    return 0;
+}
+
+int pb_domain_claim_pages(struct pb_domain *d, uint64_t pages)
+{
+    if (!d)
+        return -EINVAL;
+    struct pb_heap *h = d->heap;
+    int rc = 0;
+    pb_lock_acquire(&d->page_alloc_lock);
+    if (pages == 0) {
+        h->ops->unclaim(h, d);
+    } else if (atomic_load_explicit(&d->claim, memory_order_relaxed) != 0 ||
+               pages <= d->tot_pages || pages > d->max_pages) {
+        rc = -EINVAL;
+    } else {
+        rc = h->ops->claim(h, d, (int64_t)(pages - d->tot_pages));
+    }
+    pb_lock_release(&d->page_alloc_lock);
+    return rc;
+}
+
+int pb_assign_pages(struct pb_domain *d, uint64_t mfn, unsigned order, unsigned memflags)
+{
+    if (!d || order > PB_MAX_ORDER || (mfn & ((1ull << order) - 1)) ||
+        mfn + (1ull << order) > d->heap->nr_frames || mfn == 0)
+        return -EINVAL;
+    struct pb_heap *h = d->heap;
+    uint64_t nr = 1ull << order;
+    int rc = 0;
+    pb_lock_acquire(&d->page_alloc_lock);
+    if (atomic_load(&d->dying)) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if (!(memflags & MEMF_no_refcount)) {
+        if (d->tot_pages > d->max_pages) {
+            rc = -EPERM;
+            goto out;
+        }
+        if (nr > d->max_pages - d->tot_pages) {
+            rc = -E2BIG;
+            goto out;
+        }
+    }
+    for (uint64_t i = 0; i < nr; i++) {
+        const struct pb_page *pg = &h->frames[mfn + i];
+        if (pg->state != PGS_INUSE || pg->owner != PB_DOMID_NONE) {
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+    for (uint64_t i = 0; i < nr; i++) {
+        h->frames[mfn + i].owner = (uint16_t)d->domid;
+        h->frames[mfn + i].extra = !!(memflags & MEMF_no_refcount);
+        pb_page_list_add_tail(h, &d->pages, (uint32_t)(mfn + i));
+    }
+    if (memflags & MEMF_no_refcount)
+        d->extra_pages += nr;
+    else
+        d->tot_pages += nr;
+out:
+    pb_lock_release(&d->page_alloc_lock);
+    return rc;
+}
+
+int pb_alloc_domheap_pages(struct pb_heap *h, struct pb_domain *d, unsigned order,
+                           unsigned memflags, uint64_t *mfn)
+{
+    if (!h || !mfn)
+        return -EINVAL;
+    unsigned zone_hi = PB_NR_ZONES - 1;
+    unsigned bits = MEMF_get_bits(memflags);
+    if (bits) {
+        unsigned cap = bits > PB_PAGE_SHIFT ? bits - PB_PAGE_SHIFT : 1;
+        if (cap < zone_hi)
+            zone_hi = cap;
+    }
+    struct pb_domain *owner = (memflags & MEMF_no_owner) ? NULL : d;
+    int rc = pb_alloc_heap_pages(h, 1, zone_hi, order, memflags, owner, mfn);
+    if (rc || !owner)
+        return rc;
+    rc = pb_assign_pages(owner, *mfn, order, memflags);
+    if (rc) {
+        /* Frames taken with no_scrub may still hold old data: free them dirty. */
+        h->ops->free_heap_pages(h, *mfn, order, memflags & MEMF_no_scrub);
+        return rc;
+    }
+    return 0;
+}
+
+int pb_free_domheap_pages(struct pb_heap *h, struct pb_domain *d, uint64_t mfn, unsigned order,
+                          bool dirty)
+{
+    if (!h || order > PB_MAX_ORDER || mfn == 0 || (mfn & ((1ull << order) - 1)) ||
+        mfn + (1ull << order) > h->nr_frames || (d && d->heap != h))
+        return -EINVAL;
+    uint64_t nr = 1ull << order;
+    if (!d)
+        return pb_free_heap_pages(h, mfn, order, dirty);
+
+    pb_lock_acquire(&d->page_alloc_lock);
+    for (uint64_t i = 0; i < nr; i++) {
+        const struct pb_page *pg = &h->frames[mfn + i];
+        if (pg->state != PGS_INUSE || pg->owner != d->domid) {
+            pb_lock_release(&d->page_alloc_lock);
+            return -EINVAL;
+        }
+    }
+    uint64_t extra = 0;
+    for (uint64_t i = 0; i < nr; i++) {
+        struct pb_page *pg = &h->frames[mfn + i];
+        pb_page_list_del(h, &d->pages, (uint32_t)(mfn + i));
+        pg->owner = PB_DOMID_NONE;
+        extra += pg->extra;
+        pg->extra = 0;
+    }
+    PB_BUG_ON(d->tot_pages < nr - extra || d->extra_pages < extra);
+    d->tot_pages -= nr - extra;
+    d->extra_pages -= extra;
+    bool scrub = dirty || atomic_load(&d->dying);
+    pb_lock_release(&d->page_alloc_lock);
+
+    h->ops->free_heap_pages(h, mfn, order, scrub);
+    return 0;
+}

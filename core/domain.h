@@ -1,0 +1,85 @@
+/*
+ * domain.h: guests that own frames (XEN-MODEL.md §5): tot_pages and max_pages, claims, node
+ * affinity, assignment and freeing.
+ *
+ * Locking: a domain's page_alloc_lock (rank PB_RANK_PAGE_ALLOC) protects tot_pages,
+ * extra_pages, max_pages and its page list, and is taken before any heap lock.
+ * The claim is an atomic counter so that allocations consume it without that lock.
+ */
+#ifndef POPBENCH_CORE_DOMAIN_H
+#define POPBENCH_CORE_DOMAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/heap.h"
+
+#define PB_MAX_DOMAINS 4096
+#define PB_DOMID_NONE  0xffffu
+
+enum pb_privilege {
+    PB_PRIV_DOMU,     /* an ordinary guest */
+    PB_PRIV_CONTROL,  /* the control domain (toolstack) */
+    PB_PRIV_HARDWARE, /* the hardware domain */
+};
+
+struct pb_domain_config {
+    uint64_t max_pages;
+    uint64_t node_affinity; /* bitmask of nodes; 0 = all */
+    enum pb_privilege privilege;
+};
+
+/* Create domain `domid` (< PB_MAX_DOMAINS, unused): -EINVAL, -EEXIST, -ENOMEM. */
+int pb_domain_create(struct pb_heap *h, unsigned domid, const struct pb_domain_config *cfg,
+                     struct pb_domain **out);
+struct pb_domain *pb_domain_get(struct pb_heap *h, unsigned domid); /* NULL if none */
+/*
+ * Destroy: mark dying, release its claim, free every frame dirty (the guest's data stays in
+ * them until scrubbed), forget the domain. The caller guarantees nobody else uses d.
+ */
+void pb_domain_destroy(struct pb_domain *d);
+/* The first step of destroy: mark dying (no more assignments) and release the claim. */
+void pb_domain_kill(struct pb_domain *d);
+
+unsigned pb_domain_id(const struct pb_domain *d);
+uint64_t pb_domain_tot_pages(const struct pb_domain *d);
+uint64_t pb_domain_max_pages(const struct pb_domain *d);
+uint64_t pb_domain_extra_pages(const struct pb_domain *d);
+uint64_t pb_domain_claim(const struct pb_domain *d);
+uint64_t pb_domain_node_affinity(const struct pb_domain *d);
+enum pb_privilege pb_domain_privilege(const struct pb_domain *d);
+bool pb_domain_dying(const struct pb_domain *d);
+int pb_domain_set_max_pages(struct pb_domain *d, uint64_t max_pages);
+struct pb_lock *pb_domain_lock(struct pb_domain *d);
+
+/*
+ * XENMEM_claim_pages: pages == 0 releases the claim; otherwise -EINVAL if a claim exists, or
+ * pages <= tot_pages, or pages > max_pages; -ENOMEM if pages - tot_pages exceeds the unclaimed
+ * free memory; else the claim becomes pages - tot_pages.
+ */
+int pb_domain_claim_pages(struct pb_domain *d, uint64_t pages);
+
+/*
+ * assign_pages: give 2^order in-use frames (owned by nobody) to d. -EINVAL if d is dying,
+ * -EPERM if tot_pages already exceeds max_pages, -E2BIG if they would not fit under max_pages.
+ * With MEMF_no_refcount they count as extra_pages instead of tot_pages.
+ */
+int pb_assign_pages(struct pb_domain *d, uint64_t mfn, unsigned order, unsigned memflags);
+
+/*
+ * alloc_domheap_pages: alloc_heap_pages over the zones allowed by MEMF_bits, then
+ * assign_pages unless MEMF_no_owner (d NULL means no owner); a failed assignment frees the
+ * frames again. 0 and *mfn, or a negative errno.
+ */
+int pb_alloc_domheap_pages(struct pb_heap *h, struct pb_domain *d, unsigned order,
+                           unsigned memflags, uint64_t *mfn);
+/*
+ * free_domheap_pages: take 2^order frames back from their owner (lowering tot_pages) and free
+ * them: dirty when the owner is dying or `dirty` asks for it (a workload that models guests
+ * leaving data behind), clean otherwise (Xen frees a live guest's balloon-down clean).
+ * d NULL frees frames owned by nobody. -EINVAL if the block is not owned by d.
+ */
+int pb_free_domheap_pages(struct pb_heap *h, struct pb_domain *d, uint64_t mfn, unsigned order,
+                          bool dirty);
+
+#endif

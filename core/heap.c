@@ -1,0 +1,896 @@
+/*
+ * heap.c: the buddy heap (XEN-MODEL.md §1-3) and the two heap variants.
+ *
+ * `xen` takes one global heap lock around the whole of alloc_heap_pages and free_heap_pages,
+ * as Xen does. `pernode` takes only the lock of the node it searches or frees into; the
+ * host-wide counters and the claims check are atomics outside any node lock (see
+ * claims_reserve). Both share every line of the algorithm: the variant functions below
+ * instantiate one inline implementation with `global` constant, so neither pays a branch
+ * for the other.
+ */
+#include <errno.h>
+#include <numa.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/heap_impl.h"
+#include "core/memflags.h"
+
+/* ------------------------------------------------------------------------------------------
+ * Lists of frames, linked by MFN through pb_page.next/prev.
+ */
+
+static inline struct pb_page *pg_of(const struct pb_heap *h, uint64_t mfn)
+{
+    return &h->frames[mfn];
+}
+
+void pb_page_list_add_tail(struct pb_heap *h, struct pb_list *l, uint32_t mfn)
+{
+    struct pb_page *pg = pg_of(h, mfn);
+    pg->next = PB_NO_FRAME;
+    pg->prev = l->tail;
+    if (l->tail == PB_NO_FRAME)
+        l->head = mfn;
+    else
+        pg_of(h, l->tail)->next = mfn;
+    l->tail = mfn;
+}
+
+static void list_add_head(struct pb_heap *h, struct pb_list *l, uint32_t mfn)
+{
+    struct pb_page *pg = pg_of(h, mfn);
+    pg->prev = PB_NO_FRAME;
+    pg->next = l->head;
+    if (l->head == PB_NO_FRAME)
+        l->tail = mfn;
+    else
+        pg_of(h, l->head)->prev = mfn;
+    l->head = mfn;
+}
+
+void pb_page_list_del(struct pb_heap *h, struct pb_list *l, uint32_t mfn)
+{
+    struct pb_page *pg = pg_of(h, mfn);
+    if (pg->prev == PB_NO_FRAME)
+        l->head = pg->next;
+    else
+        pg_of(h, pg->prev)->next = pg->next;
+    if (pg->next == PB_NO_FRAME)
+        l->tail = pg->prev;
+    else
+        pg_of(h, pg->next)->prev = pg->prev;
+    pg->next = pg->prev = PB_NO_FRAME;
+}
+
+unsigned pb_mfn_zone(uint64_t mfn)
+{
+    return mfn ? 64u - (unsigned)__builtin_clzll(mfn) : 0u;
+}
+
+/* Put a free buddy on its list: clean at the head, dirty at the tail. Heap lock held. */
+static void buddy_insert(struct pb_heap *h, struct pb_node *nd, uint64_t mfn, unsigned order,
+                         uint32_t first_dirty)
+{
+    struct pb_page *pg = pg_of(h, mfn);
+    struct pb_list *l = &nd->free[pb_mfn_zone(mfn)][order];
+    pg->order = (uint8_t)order;
+    pg->first_dirty = first_dirty;
+    atomic_store_explicit(&pg->scrub, PB_SCRUB_NONE, memory_order_relaxed);
+    if (first_dirty == PB_CLEAN)
+        list_add_head(h, l, (uint32_t)mfn);
+    else
+        pb_page_list_add_tail(h, l, (uint32_t)mfn);
+}
+
+/*
+ * A buddy someone now needs (an allocation or a merge) may be under a background scrub that
+ * runs without the heap lock: ask the scrubber to give it up and wait until it has published
+ * its progress (first_dirty) and let go. Heap lock held.
+ */
+static void stop_scrub(struct pb_page *pg)
+{
+    uint8_t st = PB_SCRUBBING;
+    if (!atomic_compare_exchange_strong_explicit(&pg->scrub, &st, PB_SCRUB_ABORT,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return;
+    while (atomic_load_explicit(&pg->scrub, memory_order_acquire) != PB_SCRUB_NONE)
+        pb_cpu_relax();
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Host-wide counters and claims.
+ */
+
+/* xen: the writer holds the global lock; pernode: any thread, atomically. */
+static inline void ctr_add(_Atomic int64_t *c, int64_t delta, const bool global)
+{
+    if (global)
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + delta,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
+}
+
+/*
+ * The claims check of alloc_heap_pages (§2 steps 2 and 5), done before the search so that
+ * pernode needs no host-wide lock: reserve `need` frames, taking min(claim, need) from d's
+ * claim and the rest from the unclaimed pool. As in Xen, a domain whose claim covers the
+ * request always passes; any other request needs the unclaimed pool to hold all of it.
+ * The pool only shrinks through a compare-and-swap that checks it first, so it never goes
+ * negative: claims are never over-committed. *took is what came from the claim.
+ */
+static inline int claims_reserve(struct pb_heap *h, struct pb_domain *d, int64_t need,
+                                 unsigned memflags, int64_t *took, const bool global)
+{
+    int64_t take = 0;
+    if (d && !(memflags & MEMF_no_refcount)) {
+        int64_t c = atomic_load_explicit(&d->claim, memory_order_relaxed);
+        while (c > 0) {
+            int64_t t = c < need ? c : need;
+            if (global) {
+                atomic_store_explicit(&d->claim, c - t, memory_order_relaxed);
+                take = t;
+                break;
+            }
+            if (atomic_compare_exchange_weak_explicit(&d->claim, &c, c - t, memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                take = t;
+                break;
+            }
+        }
+    }
+    if (take < need) {
+        int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
+        for (;;) {
+            if (u < need) {
+                if (take)
+                    atomic_fetch_add_explicit(&d->claim, take, memory_order_relaxed);
+                return -ENOMEM;
+            }
+            if (global) {
+                atomic_store_explicit(&h->unclaimed, u - (need - take), memory_order_relaxed);
+                break;
+            }
+            if (atomic_compare_exchange_weak_explicit(&h->unclaimed, &u, u - (need - take),
+                                                      memory_order_relaxed, memory_order_relaxed))
+                break;
+        }
+    }
+    ctr_add(&h->outstanding_claims, -take, global);
+    ctr_add(&h->total_avail, -need, global);
+    *took = take;
+    return 0;
+}
+
+/*
+ * Undo claims_reserve after a failed search. A claim released meanwhile by
+ * XENMEM_claim_pages(0) gets `took` back: the accounting stays exact, the domain merely keeps
+ * a claim it was releasing while one of its own allocations failed.
+ */
+static inline void claims_unreserve(struct pb_heap *h, struct pb_domain *d, int64_t need,
+                                    int64_t took, const bool global)
+{
+    if (took)
+        ctr_add(&d->claim, took, global);
+    ctr_add(&h->outstanding_claims, took, global);
+    ctr_add(&h->unclaimed, need - took, global);
+    ctr_add(&h->total_avail, need, global);
+}
+
+static int claim_common(struct pb_heap *h, struct pb_domain *d, int64_t pages, const bool global)
+{
+    int rc = 0;
+    if (global)
+        pb_lock_acquire(&h->global_lock);
+    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
+    for (;;) {
+        if (u < pages) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        if (global) {
+            atomic_store_explicit(&h->unclaimed, u - pages, memory_order_relaxed);
+            break;
+        }
+        if (atomic_compare_exchange_weak_explicit(&h->unclaimed, &u, u - pages,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
+    ctr_add(&d->claim, pages, global);
+    ctr_add(&h->outstanding_claims, pages, global);
+out:
+    if (global)
+        pb_lock_release(&h->global_lock);
+    return rc;
+}
+
+static void unclaim_common(struct pb_heap *h, struct pb_domain *d, const bool global)
+{
+    if (global)
+        pb_lock_acquire(&h->global_lock);
+    int64_t c = atomic_exchange_explicit(&d->claim, 0, memory_order_relaxed);
+    ctr_add(&h->outstanding_claims, -c, global);
+    ctr_add(&h->unclaimed, c, global);
+    if (global)
+        pb_lock_release(&h->global_lock);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * get_free_buddy (§2): the node visit order and the search.
+ */
+
+static __thread unsigned current_node;
+
+void pb_set_current_node(unsigned node)
+{
+    current_node = node;
+}
+
+unsigned pb_current_node(void)
+{
+    return current_node;
+}
+
+static inline uint64_t all_nodes(const struct pb_heap *h)
+{
+    return h->nr_nodes == 64 ? ~0ull : (1ull << h->nr_nodes) - 1;
+}
+
+/* The next node of `mask` after `node`, wrapping. mask != 0. */
+static inline unsigned cycle_node(unsigned node, uint64_t mask, unsigned nr_nodes)
+{
+    for (unsigned i = 1; i <= nr_nodes; i++) {
+        unsigned n = (node + i) % nr_nodes;
+        if (mask & (1ull << n))
+            return n;
+    }
+    PB_BUG_ON(1);
+}
+
+/*
+ * The order in which nodes are searched: the requested node, else the node after the
+ * domain's last_alloc_node within its affinity (extents rotate over the domain's nodes), else
+ * the calling CPU's node; then the rest of the affinity mask, wrapping; then, unless an exact
+ * node was asked for, the nodes outside it.
+ */
+static unsigned visit_order(const struct pb_heap *h, const struct pb_domain *d, int req_node,
+                            unsigned memflags, unsigned seq[PB_MAX_NODES])
+{
+    uint64_t online = all_nodes(h);
+    uint64_t mask = d && (d->node_affinity & online) ? d->node_affinity & online : online;
+    unsigned first;
+    if (req_node >= 0) {
+        first = (unsigned)req_node;
+        if (memflags & MEMF_exact_node) {
+            seq[0] = first;
+            return 1;
+        }
+    } else if (d) {
+        first = cycle_node(atomic_load_explicit(&d->last_alloc_node, memory_order_relaxed), mask,
+                           h->nr_nodes);
+    } else {
+        first = current_node < h->nr_nodes ? current_node : 0;
+    }
+    unsigned n = 0;
+    seq[n++] = first;
+    for (unsigned i = 1; i < h->nr_nodes; i++) {
+        unsigned node = (first + i) % h->nr_nodes;
+        if (mask & (1ull << node))
+            seq[n++] = node;
+    }
+    if (!(memflags & MEMF_exact_node))
+        for (unsigned i = 1; i < h->nr_nodes; i++) {
+            unsigned node = (first + i) % h->nr_nodes;
+            if (!(mask & (1ull << node)))
+                seq[n++] = node;
+        }
+    return n;
+}
+
+struct found {
+    struct pb_node *node;
+    uint64_t mfn;
+    unsigned order;
+    uint32_t first_dirty;
+};
+
+/*
+ * Search the nodes in order for a buddy of at least `order`: zones from zone_hi down, orders
+ * upwards, the head of each list. A clean head is taken; a dirty one only if dirty_ok. On
+ * success the buddy is off its list and (pernode) its node's lock is still held.
+ */
+static inline bool search(struct pb_heap *h, const unsigned *seq, unsigned nseq, unsigned zone_lo,
+                          unsigned zone_hi, unsigned order, bool dirty_ok, struct found *f,
+                          const bool global)
+{
+    uint64_t need = 1ull << order;
+    for (unsigned k = 0; k < nseq; k++) {
+        struct pb_node *nd = h->nodes[seq[k]];
+        if (!global)
+            pb_lock_acquire(&nd->own_lock);
+        for (unsigned zone = zone_hi + 1; zone-- > zone_lo;) {
+            if (pb_ld(&nd->avail[zone]) < need)
+                continue;
+            for (unsigned j = order; j <= PB_MAX_ORDER; j++) {
+                uint32_t head = nd->free[zone][j].head;
+                if (head == PB_NO_FRAME)
+                    continue;
+                struct pb_page *pg = pg_of(h, head);
+                if (pg->first_dirty != PB_CLEAN) {
+                    if (!dirty_ok)
+                        continue; /* clean ones come first: this list has none */
+                    stop_scrub(pg);
+                }
+                pb_page_list_del(h, &nd->free[zone][j], head);
+                f->node = nd;
+                f->mfn = head;
+                f->order = j;
+                f->first_dirty = pg->first_dirty;
+                return true;
+            }
+        }
+        if (!global)
+            pb_lock_release(&nd->own_lock);
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * alloc_heap_pages and free_heap_pages.
+ */
+
+static void scrub_one_page(struct pb_heap *h, uint64_t mfn)
+{
+    void *p = pb_frame_data(h, mfn);
+    if (p)
+        memset(p, 0, PB_PAGE_SIZE);
+}
+
+static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi,
+                               unsigned order, unsigned memflags, struct pb_domain *d,
+                               uint64_t *out, const bool global)
+{
+    int req_node = MEMF_get_node(memflags);
+    if (order > PB_MAX_ORDER || zone_lo == 0 || zone_lo > zone_hi || zone_hi >= PB_NR_ZONES ||
+        (memflags & ~MEMF_KNOWN_MASK) || req_node >= (int)h->nr_nodes || !out)
+        return -EINVAL;
+
+    const int64_t need = (int64_t)1 << order;
+    unsigned seq[PB_MAX_NODES];
+    unsigned nseq = visit_order(h, d, req_node, memflags, seq);
+    struct found f;
+    int64_t took;
+
+    if (global)
+        pb_lock_acquire(&h->global_lock);
+    if (claims_reserve(h, d, need, memflags, &took, global)) {
+        if (global)
+            pb_lock_release(&h->global_lock);
+        atomic_fetch_add_explicit(&h->alloc_failures, 1, memory_order_relaxed);
+        return -ENOMEM;
+    }
+    /* Clean memory on any node beats dirty memory anywhere, except for order 0. */
+    bool second = false;
+    bool ok = search(h, seq, nseq, zone_lo, zone_hi, order,
+                     order == 0 || (memflags & MEMF_no_scrub), &f, global);
+    if (!ok && !(memflags & MEMF_no_scrub) && order != 0) {
+        second = true;
+        ok = search(h, seq, nseq, zone_lo, zone_hi, order, true, &f, global);
+    }
+    if (!ok) {
+        claims_unreserve(h, d, need, took, global);
+        if (global)
+            pb_lock_release(&h->global_lock);
+        atomic_fetch_add_explicit(&h->alloc_failures, 1, memory_order_relaxed);
+        return -ENOMEM;
+    }
+
+    /* Heap lock held (global, or f.node's own). Split from the top: keep the upper half. */
+    struct pb_node *nd = f.node;
+    uint64_t mfn = f.mfn;
+    uint32_t first_dirty = f.first_dirty;
+    for (unsigned j = f.order; j > order;) {
+        j--;
+        uint64_t half = 1ull << j;
+        buddy_insert(h, nd, mfn, j, first_dirty < half ? first_dirty : PB_CLEAN);
+        mfn += half;
+        if (first_dirty != PB_CLEAN)
+            first_dirty = first_dirty >= half ? (uint32_t)(first_dirty - half) : 0;
+        nd->ctr.splits++;
+    }
+    unsigned zone = pb_mfn_zone(mfn);
+    pb_owned_add(&nd->avail[zone], -need);
+    pb_owned_add(&nd->node_avail, -need);
+
+    /* Per frame, under the lock, as Xen does: 2^order updates. */
+    uint32_t clock = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed);
+    bool need_flush = false;
+    for (int64_t i = 0; i < need; i++) {
+        struct pb_page *pg = pg_of(h, mfn + (uint64_t)i);
+        PB_BUG_ON(pg->state != PGS_FREE);
+        pg->state = PGS_INUSE;
+        pg->owner = PB_DOMID_NONE;
+        if (!(memflags & MEMF_no_tlbflush) && pg->tlbflush_ts > clock)
+            need_flush = true;
+        pg->tlbflush_ts = 0;
+    }
+    if (need_flush) {
+        atomic_fetch_add_explicit(&h->tlbflush_clock, 1, memory_order_relaxed);
+        nd->ctr.tlb_flushes++;
+    }
+    nd->ctr.allocs++;
+    nd->ctr.second_pass += second;
+    if (d)
+        atomic_store_explicit(&d->last_alloc_node, nd->id, memory_order_relaxed);
+    pb_lock_release(nd->heap_lock);
+
+    /* Dirty frames: scrub outside the lock (or leave them to the caller), then account. */
+    if (first_dirty != PB_CLEAN) {
+        uint64_t dirty = 0, scrubbed = 0;
+        for (int64_t i = first_dirty; i < need; i++) {
+            struct pb_page *pg = pg_of(h, mfn + (uint64_t)i);
+            if (!pg->need_scrub)
+                continue;
+            dirty++;
+            if (!(memflags & MEMF_no_scrub)) {
+                scrub_one_page(h, mfn + (uint64_t)i);
+                scrubbed++;
+                pg->need_scrub = 0;
+            } else if (!(memflags & MEMF_keep_scrub)) {
+                pg->need_scrub = 0;
+            }
+        }
+        if (dirty) {
+            pb_lock_acquire(nd->heap_lock);
+            pb_owned_add(&nd->need_scrub, -(int64_t)dirty);
+            nd->ctr.dirty_alloc_pages += dirty;
+            nd->ctr.scrubbed_on_alloc += scrubbed;
+            pb_lock_release(nd->heap_lock);
+        }
+    }
+    *out = mfn;
+    return 0;
+}
+
+static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub,
+                               const bool global)
+{
+    struct pb_node *nd = pb_node_of(h, mfn);
+    const uint64_t n = 1ull << order;
+    uint32_t ts = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed) + 1;
+
+    pb_lock_acquire(nd->heap_lock);
+    for (uint64_t i = 0; i < n; i++) {
+        struct pb_page *pg = pg_of(h, mfn + i);
+        PB_BUG_ON(pg->state != PGS_INUSE);
+        pg->state = PGS_FREE;
+        pg->owner = PB_DOMID_NONE;
+        pg->need_scrub = need_scrub;
+        pg->tlbflush_ts = ts;
+    }
+    unsigned zone = pb_mfn_zone(mfn);
+    pb_owned_add(&nd->avail[zone], (int64_t)n);
+    pb_owned_add(&nd->node_avail, (int64_t)n);
+    if (need_scrub)
+        pb_owned_add(&nd->need_scrub, (int64_t)n);
+    ctr_add(&h->total_avail, (int64_t)n, global);
+    ctr_add(&h->unclaimed, (int64_t)n, global);
+
+    /* Merge with the buddy while it is a free block of the same order on this node. */
+    uint32_t first_dirty = need_scrub ? 0 : PB_CLEAN;
+    while (order < PB_MAX_ORDER) {
+        uint64_t size = 1ull << order;
+        uint64_t buddy = mfn ^ size;
+        if (buddy < nd->start || buddy + size > nd->end)
+            break;
+        struct pb_page *bp = pg_of(h, buddy);
+        if (bp->state != PGS_FREE || bp->order != order)
+            break;
+        stop_scrub(bp);
+        pb_page_list_del(h, &nd->free[zone][order], (uint32_t)buddy);
+        if (buddy < mfn) { /* predecessor: it becomes the lower half */
+            first_dirty = bp->first_dirty != PB_CLEAN ? bp->first_dirty
+                          : first_dirty != PB_CLEAN   ? (uint32_t)(size + first_dirty)
+                                                      : PB_CLEAN;
+            mfn = buddy;
+        } else if (first_dirty == PB_CLEAN && bp->first_dirty != PB_CLEAN) {
+            first_dirty = (uint32_t)(size + bp->first_dirty);
+        }
+        order++;
+        nd->ctr.merges++;
+    }
+    buddy_insert(h, nd, mfn, order, first_dirty);
+    nd->ctr.frees++;
+    pb_lock_release(nd->heap_lock);
+}
+
+/* The variants: one instantiation each. */
+static int xen_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order,
+                     unsigned memflags, struct pb_domain *d, uint64_t *mfn)
+{
+    return alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
+}
+static int pernode_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order,
+                         unsigned memflags, struct pb_domain *d, uint64_t *mfn)
+{
+    return alloc_common(h, zlo, zhi, order, memflags, d, mfn, false);
+}
+static void xen_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub)
+{
+    free_common(h, mfn, order, need_scrub, true);
+}
+static void pernode_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub)
+{
+    free_common(h, mfn, order, need_scrub, false);
+}
+static int xen_claim(struct pb_heap *h, struct pb_domain *d, int64_t pages)
+{
+    return claim_common(h, d, pages, true);
+}
+static int pernode_claim(struct pb_heap *h, struct pb_domain *d, int64_t pages)
+{
+    return claim_common(h, d, pages, false);
+}
+static void xen_unclaim(struct pb_heap *h, struct pb_domain *d)
+{
+    unclaim_common(h, d, true);
+}
+static void pernode_unclaim(struct pb_heap *h, struct pb_domain *d)
+{
+    unclaim_common(h, d, false);
+}
+
+static const struct pb_variant_ops variants[] = {
+    {"xen", true, xen_alloc, xen_free, xen_claim, xen_unclaim},
+    {"pernode", false, pernode_alloc, pernode_free, pernode_claim, pernode_unclaim},
+};
+static const char *const variant_names[] = {"xen", "pernode", NULL};
+
+const char *const *pb_variant_names(void)
+{
+    return variant_names;
+}
+
+const struct pb_variant_ops *pb_variant_lookup(const char *name)
+{
+    for (size_t i = 0; name && i < PB_ARRAY_SIZE(variants); i++)
+        if (!strcmp(variants[i].name, name))
+            return &variants[i];
+    return NULL;
+}
+
+int pb_alloc_heap_pages(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
+                        unsigned memflags, struct pb_domain *d, uint64_t *mfn)
+{
+    if (!h)
+        return -EINVAL;
+    return h->ops->alloc_heap_pages(h, zone_lo, zone_hi, order, memflags, d, mfn);
+}
+
+int pb_free_heap_pages(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub)
+{
+    if (!h || order > PB_MAX_ORDER || mfn == 0 || (mfn & ((1ull << order) - 1)))
+        return -EINVAL;
+    struct pb_node *nd = pb_node_of(h, mfn);
+    if (!nd || mfn + (1ull << order) > nd->end)
+        return -EINVAL;
+    /*
+     * The block must be in use and owned by nobody (every frame in checked builds, the head
+     * otherwise: free_heap_pages itself stops at any frame that is not in use).
+     */
+    uint64_t check = POPBENCH_DEBUG >= 1 ? 1ull << order : 1;
+    for (uint64_t i = 0; i < check; i++) {
+        const struct pb_page *pg = pg_of(h, mfn + i);
+        if (pg->state != PGS_INUSE || pg->owner != PB_DOMID_NONE)
+            return -EINVAL;
+    }
+    h->ops->free_heap_pages(h, mfn, order, need_scrub);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Building and tearing down a machine.
+ */
+
+static int numa_node_exists(unsigned node)
+{
+    return numa_available() >= 0 && (int)node <= numa_max_node() &&
+           numa_bitmask_isbitset(numa_all_nodes_ptr, node);
+}
+
+static int node_memory_alloc(struct pb_node *nd, bool backed)
+{
+    nd->memory = PB_NODE_MEM_NONE;
+    if (!backed)
+        return 0;
+    nd->data_len = (size_t)(nd->end - nd->start) * PB_PAGE_SIZE;
+    if (numa_node_exists(nd->id)) {
+        nd->data = numa_alloc_onnode(nd->data_len, (int)nd->id);
+        if (!nd->data)
+            return -ENOMEM;
+        /* Fault every frame in now, on its node, so no run measures first touch. */
+        for (size_t off = 0; off < nd->data_len; off += PB_PAGE_SIZE)
+            ((volatile unsigned char *)nd->data)[off] = 0;
+        nd->memory = PB_NODE_MEM_NUMA;
+    } else {
+        void *p = mmap(NULL, nd->data_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (p == MAP_FAILED)
+            return -ENOMEM;
+        nd->data = p;
+        nd->memory = PB_NODE_MEM_PLAIN;
+    }
+    return 0;
+}
+
+static void node_memory_free(struct pb_node *nd)
+{
+    if (nd->memory == PB_NODE_MEM_NUMA)
+        numa_free(nd->data, nd->data_len);
+    else if (nd->memory == PB_NODE_MEM_PLAIN)
+        munmap(nd->data, nd->data_len);
+}
+
+static bool want_backing(const struct pb_machine_desc *desc, uint64_t frames)
+{
+    if (desc->backing == PB_BACKING_REAL)
+        return true;
+    if (desc->backing == PB_BACKING_NONE)
+        return false;
+    /* auto: real when the frames fit in half of this machine's memory */
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psz > 0 && frames * PB_PAGE_SIZE <= (uint64_t)pages * (uint64_t)psz / 2;
+}
+
+/* Hand a node's frames to its free lists in maximal aligned blocks (MFN 0 excepted). */
+static void node_fill(struct pb_heap *h, struct pb_node *nd)
+{
+    uint64_t mfn = nd->start ? nd->start : 1;
+    while (mfn < nd->end) {
+        unsigned order = mfn ? (unsigned)__builtin_ctzll(mfn) : PB_MAX_ORDER;
+        if (order > PB_MAX_ORDER)
+            order = PB_MAX_ORDER;
+        while (mfn + (1ull << order) > nd->end)
+            order--;
+        buddy_insert(h, nd, mfn, order, PB_CLEAN);
+        uint64_t n = 1ull << order;
+        pb_owned_add(&nd->avail[pb_mfn_zone(mfn)], (int64_t)n);
+        pb_owned_add(&nd->node_avail, (int64_t)n);
+        mfn += n;
+    }
+}
+
+int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
+                   enum pb_lock_kind lock_kind, struct pb_heap **out)
+{
+    const struct pb_variant_ops *ops = pb_variant_lookup(variant);
+    if (!desc || !out || !ops || desc->nr_nodes == 0 || desc->nr_nodes > PB_MAX_NODES ||
+        (lock_kind != PB_LOCK_TICKET && lock_kind != PB_LOCK_MUTEX) ||
+        desc->backing > PB_BACKING_NONE)
+        return -EINVAL;
+    uint64_t frames = 0;
+    for (unsigned n = 0; n < desc->nr_nodes; n++) {
+        if (desc->node_frames[n] == 0 || desc->node_frames[n] > PB_MAX_FRAMES)
+            return -EINVAL;
+        frames += desc->node_frames[n];
+    }
+    if (frames < 2 || frames >= PB_MAX_FRAMES)
+        return -EINVAL;
+
+    struct pb_heap *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->ops = ops;
+    h->nr_nodes = desc->nr_nodes;
+    h->nr_frames = frames;
+    h->lock_kind = lock_kind;
+    h->frames_len = frames * sizeof(struct pb_page);
+    void *fp =
+        mmap(NULL, h->frames_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (fp == MAP_FAILED) {
+        free(h);
+        return -ENOMEM;
+    }
+    h->frames = fp;
+    /* mmap gives zeroes: every frame starts free (PGS_FREE == 0), clean, not scrubbing. */
+    for (uint64_t i = 0; i < frames; i++) {
+        h->frames[i].next = h->frames[i].prev = PB_NO_FRAME;
+        h->frames[i].owner = PB_DOMID_NONE;
+    }
+    h->frames[0].state = PGS_OFFLINED;
+    pb_lock_init(&h->global_lock, "heap", PB_RANK_HEAP, lock_kind);
+    pb_lock_init(&h->domtable_lock, "domtable", PB_RANK_DOMTABLE, lock_kind);
+
+    bool backed = want_backing(desc, frames);
+    uint64_t start = 0;
+    int rc = 0;
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        struct pb_node *nd = aligned_alloc(PB_CACHELINE, sizeof(*nd));
+        if (!nd) {
+            rc = -ENOMEM;
+            break;
+        }
+        memset(nd, 0, sizeof(*nd));
+        h->nodes[n] = nd;
+        nd->id = n;
+        nd->start = start;
+        nd->end = start + desc->node_frames[n];
+        start = nd->end;
+        snprintf(nd->lock_name, sizeof(nd->lock_name), "heap.node%u", n);
+        if (ops->global_lock) {
+            nd->heap_lock = &h->global_lock;
+        } else {
+            pb_lock_init(&nd->own_lock, nd->lock_name, PB_RANK_HEAP, lock_kind);
+            nd->heap_lock = &nd->own_lock;
+        }
+        for (unsigned z = 0; z < PB_NR_ZONES; z++)
+            for (unsigned o = 0; o <= PB_MAX_ORDER; o++)
+                nd->free[z][o].head = nd->free[z][o].tail = PB_NO_FRAME;
+        rc = node_memory_alloc(nd, backed);
+        if (rc)
+            break;
+        node_fill(h, nd);
+        int64_t avail = (int64_t)pb_ld(&nd->node_avail);
+        atomic_fetch_add(&h->total_avail, avail);
+        atomic_fetch_add(&h->unclaimed, avail);
+    }
+    if (rc) {
+        pb_heap_destroy(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void pb_heap_destroy(struct pb_heap *h)
+{
+    if (!h)
+        return;
+    for (unsigned id = 0; id < PB_MAX_DOMAINS; id++) {
+        struct pb_domain *d = atomic_load(&h->domains[id]);
+        if (d)
+            pb_domain_destroy(d);
+    }
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        struct pb_node *nd = h->nodes[n];
+        if (!nd)
+            continue;
+        node_memory_free(nd);
+        if (nd->heap_lock == &nd->own_lock)
+            pb_lock_destroy(&nd->own_lock);
+        free(nd);
+    }
+    pb_lock_destroy(&h->global_lock);
+    pb_lock_destroy(&h->domtable_lock);
+    munmap(h->frames, h->frames_len);
+    free(h);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Accessors.
+ */
+
+const char *pb_heap_variant(const struct pb_heap *h)
+{
+    return h->ops->name;
+}
+unsigned pb_heap_nr_nodes(const struct pb_heap *h)
+{
+    return h->nr_nodes;
+}
+uint64_t pb_heap_nr_frames(const struct pb_heap *h)
+{
+    return h->nr_frames;
+}
+uint64_t pb_heap_node_start(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? h->nodes[node]->start : 0;
+}
+uint64_t pb_heap_node_frames(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? h->nodes[node]->end - h->nodes[node]->start : 0;
+}
+enum pb_node_memory pb_heap_node_memory(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? h->nodes[node]->memory : PB_NODE_MEM_NONE;
+}
+bool pb_heap_backed(const struct pb_heap *h)
+{
+    return h->nodes[0]->data != NULL;
+}
+
+void *pb_frame_data(const struct pb_heap *h, uint64_t mfn)
+{
+    const struct pb_node *nd = pb_node_of(h, mfn);
+    if (!nd || !nd->data)
+        return NULL;
+    return nd->data + (mfn - nd->start) * PB_PAGE_SIZE;
+}
+
+int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn)
+{
+    const struct pb_node *nd = pb_node_of(h, mfn);
+    return nd ? (int)nd->id : -EINVAL;
+}
+
+uint64_t pb_heap_total_avail(const struct pb_heap *h)
+{
+    return (uint64_t)atomic_load_explicit(&h->total_avail, memory_order_relaxed);
+}
+uint64_t pb_heap_node_avail(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? pb_ld(&h->nodes[node]->node_avail) : 0;
+}
+uint64_t pb_heap_zone_avail(const struct pb_heap *h, unsigned node, unsigned zone)
+{
+    return node < h->nr_nodes && zone < PB_NR_ZONES ? pb_ld(&h->nodes[node]->avail[zone]) : 0;
+}
+uint64_t pb_heap_node_need_scrub(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? pb_ld(&h->nodes[node]->need_scrub) : 0;
+}
+uint64_t pb_heap_outstanding_claims(const struct pb_heap *h)
+{
+    return (uint64_t)atomic_load_explicit(&h->outstanding_claims, memory_order_relaxed);
+}
+
+void pb_heap_read_counters(const struct pb_heap *h, struct pb_heap_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->alloc_failures = pb_ld(&h->alloc_failures);
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        const struct pb_node_counters *c = &h->nodes[n]->ctr;
+        out->allocs += c->allocs;
+        out->frees += c->frees;
+        out->splits += c->splits;
+        out->merges += c->merges;
+        out->dirty_alloc_pages += c->dirty_alloc_pages;
+        out->scrubbed_on_alloc += c->scrubbed_on_alloc;
+        out->tlb_flushes += c->tlb_flushes;
+        out->second_pass += c->second_pass;
+    }
+}
+
+void pb_heap_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void *ctx)
+{
+    if (h->ops->global_lock) {
+        visit(ctx, &h->global_lock);
+        return;
+    }
+    for (unsigned n = 0; n < h->nr_nodes; n++)
+        visit(ctx, &h->nodes[n]->own_lock);
+}
+
+bool pb_heap_free_buddy_at(const struct pb_heap *h, uint64_t mfn, unsigned *order,
+                           uint32_t *first_dirty)
+{
+    const struct pb_node *nd = pb_node_of(h, mfn);
+    if (!nd || h->frames[mfn].state != PGS_FREE)
+        return false;
+    for (unsigned o = 0; o <= PB_MAX_ORDER; o++) {
+        const struct pb_list *l = &nd->free[pb_mfn_zone(mfn)][o];
+        for (uint32_t m = l->head; m != PB_NO_FRAME; m = h->frames[m].next)
+            if (m == mfn) {
+                *order = o;
+                *first_dirty = h->frames[m].first_dirty;
+                return true;
+            }
+    }
+    return false;
+}
+
+bool pb_heap_frame_in_use(const struct pb_heap *h, uint64_t mfn, unsigned *owner)
+{
+    if (mfn >= h->nr_frames || h->frames[mfn].state != PGS_INUSE)
+        return false;
+    *owner = h->frames[mfn].owner;
+    return true;
+}
+
+bool pb_heap_frame_dirty(const struct pb_heap *h, uint64_t mfn)
+{
+    return mfn < h->nr_frames && h->frames[mfn].need_scrub;
+}

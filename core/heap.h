@@ -1,0 +1,143 @@
+/*
+ * heap.h: the machine, its frames and the buddy heap (XEN-MODEL.md §1-3).
+ *
+ * Glossary
+ *   frame     one 4 KiB machine frame, named by its MFN; struct pb_page describes it.
+ *   node      a NUMA node: a contiguous range of MFNs with its own free lists and counters.
+ *   zone      an address width: zone(mfn) = bit length of mfn. A buddy never crosses a zone
+ *             because MFN 0 (zone 0) is never given to the heap.
+ *   buddy     a free, 2^order-aligned block of 2^order frames within one node and zone; its
+ *             first frame (the head) carries its order and first_dirty.
+ *   dirty     a frame that may hold a previous owner's data (need_scrub); first_dirty is the
+ *             index, within a free buddy, of its first possibly dirty frame (PB_CLEAN = none).
+ *   variant   an allocator design behind one table of operations, chosen by name: `xen` (one
+ *             global heap lock) or `pernode` (one heap lock per node).
+ *
+ * Accounting identities (checked by pb_heap_validate at every quiescent point):
+ *   free frames of a node          = sum over its lists of 2^order = node_avail_pages[node]
+ *   avail[node][zone]              = free frames of that node and zone
+ *   total_avail_pages              = sum over nodes of node_avail_pages
+ *   node_need_scrub[node]          = free frames of the node flagged need_scrub
+ *   outstanding_claims             = sum over domains of their claim
+ *   unclaimed                      = total_avail_pages - outstanding_claims >= 0
+ *   free + in use + offlined       = all frames (MFN 0 counts as offlined)
+ */
+#ifndef POPBENCH_CORE_HEAP_H
+#define POPBENCH_CORE_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/lock.h"
+
+#define PB_PAGE_SHIFT 12
+#define PB_PAGE_SIZE  (1u << PB_PAGE_SHIFT)
+#define PB_MAX_ORDER  18 /* 1 GiB */
+#define PB_NR_ZONES   41 /* zone = bit length of an MFN < 2^40 */
+#define PB_MAX_NODES  64
+#define PB_MAX_FRAMES ((uint64_t)1 << 32) /* frame indexes are 32-bit: 16 TiB */
+
+struct pb_heap;
+struct pb_domain;
+
+enum pb_backing {
+    PB_BACKING_AUTO, /* real where it fits in memory, else none */
+    PB_BACKING_REAL, /* every frame has 4 KiB of memory, on its node where NUMA allows */
+    PB_BACKING_NONE, /* metadata only: nothing is written or cleared */
+};
+
+/* How each node's frame memory was obtained (for the results). */
+enum pb_node_memory {
+    PB_NODE_MEM_NONE,  /* no backing */
+    PB_NODE_MEM_NUMA,  /* numa_alloc_onnode on the real node */
+    PB_NODE_MEM_PLAIN, /* plain mmap: the node is virtual or NUMA is absent */
+};
+
+struct pb_machine_desc {
+    unsigned nr_nodes;                  /* 1..PB_MAX_NODES */
+    uint64_t node_frames[PB_MAX_NODES]; /* frames per node; node 0 starts at MFN 0 */
+    enum pb_backing backing;
+};
+
+/* Event counts of one heap, summed over its nodes (exact at quiescent points). */
+struct pb_heap_counters {
+    uint64_t allocs, frees;     /* successful alloc_heap_pages / free_heap_pages calls */
+    uint64_t alloc_failures;    /* alloc_heap_pages calls that found nothing */
+    uint64_t splits, merges;    /* halvings on allocation, buddy merges on free */
+    uint64_t dirty_alloc_pages; /* dirty frames handed out by allocations */
+    uint64_t scrubbed_on_alloc; /* of those, scrubbed by the allocating thread */
+    uint64_t tlb_flushes;       /* allocations that needed a TLB flush */
+    uint64_t second_pass;       /* allocations that needed the dirty-accepting pass */
+};
+
+const char *const *pb_variant_names(void); /* NULL-terminated */
+
+/*
+ * Build a machine: frame table, per-node free lists holding every frame but MFN 0, counters,
+ * locks of the given kind. -EINVAL for a bad description or unknown variant, -ENOMEM.
+ */
+int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
+                   enum pb_lock_kind lock_kind, struct pb_heap **out);
+void pb_heap_destroy(struct pb_heap *h);
+
+const char *pb_heap_variant(const struct pb_heap *h);
+unsigned pb_heap_nr_nodes(const struct pb_heap *h);
+uint64_t pb_heap_nr_frames(const struct pb_heap *h);
+uint64_t pb_heap_node_start(const struct pb_heap *h, unsigned node);
+uint64_t pb_heap_node_frames(const struct pb_heap *h, unsigned node);
+enum pb_node_memory pb_heap_node_memory(const struct pb_heap *h, unsigned node);
+bool pb_heap_backed(const struct pb_heap *h);
+/* The 4 KiB of memory behind a frame, or NULL without backing. */
+void *pb_frame_data(const struct pb_heap *h, uint64_t mfn);
+int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn); /* -EINVAL if out of range */
+unsigned pb_mfn_zone(uint64_t mfn);
+
+/* Counters (relaxed reads: exact only at quiescent points). */
+uint64_t pb_heap_total_avail(const struct pb_heap *h);
+uint64_t pb_heap_node_avail(const struct pb_heap *h, unsigned node);
+uint64_t pb_heap_zone_avail(const struct pb_heap *h, unsigned node, unsigned zone);
+uint64_t pb_heap_node_need_scrub(const struct pb_heap *h, unsigned node);
+uint64_t pb_heap_outstanding_claims(const struct pb_heap *h);
+void pb_heap_read_counters(const struct pb_heap *h, struct pb_heap_counters *out);
+
+/* The calling thread's node, used when an allocation names neither a node nor a domain. */
+void pb_set_current_node(unsigned node);
+unsigned pb_current_node(void);
+
+/*
+ * alloc_heap_pages (§2): 2^order frames from zones [zone_lo, zone_hi], following the flags and
+ * the domain's claim and node affinity (d may be NULL). On success *mfn is the first frame,
+ * in use, owned by nobody yet. -EINVAL: bad arguments (nothing changes); -ENOMEM: nothing
+ * fits, or the claims forbid it.
+ */
+int pb_alloc_heap_pages(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
+                        unsigned memflags, struct pb_domain *d, uint64_t *mfn);
+/*
+ * free_heap_pages (§3): give back 2^order in-use frames owned by nobody, dirty if need_scrub;
+ * merges with free buddies. -EINVAL when the range is not an aligned in-use block.
+ */
+int pb_free_heap_pages(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub);
+
+/*
+ * Introspection for tests and tools (quiescent heap): whether mfn heads a free buddy, and its
+ * order and first_dirty (UINT32_MAX = clean). Whether a frame is in use, and its owner.
+ */
+bool pb_heap_free_buddy_at(const struct pb_heap *h, uint64_t mfn, unsigned *order,
+                           uint32_t *first_dirty);
+bool pb_heap_frame_in_use(const struct pb_heap *h, uint64_t mfn, unsigned *owner);
+bool pb_heap_frame_dirty(const struct pb_heap *h, uint64_t mfn);
+
+/* Statistics of every heap lock (one for xen, one per node for pernode). */
+typedef void (*pb_lock_visitor)(void *ctx, const struct pb_lock *lock);
+void pb_heap_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void *ctx);
+
+/*
+ * Recount everything and check every identity above plus: each frame in exactly one place,
+ * buddies aligned, within one node and zone, on the list of their order, clean before dirty;
+ * each domain's tot_pages equals its frames. Call only while no other thread uses the heap.
+ * 0, or -EUCLEAN with the first broken rule written into msg.
+ */
+int pb_heap_validate(struct pb_heap *h, char *msg, size_t msglen);
+
+#endif

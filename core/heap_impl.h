@@ -1,0 +1,161 @@
+/*
+ * heap_impl.h: the heap's internal structures, shared by the core/ files that implement the
+ * heap (heap.c, domain.c, validate.c, scrub). Nothing outside core/ includes this.
+ */
+#ifndef POPBENCH_CORE_HEAP_IMPL_H
+#define POPBENCH_CORE_HEAP_IMPL_H
+
+#include <stdatomic.h>
+
+#include "core/domain.h"
+#include "core/heap.h"
+#include "core/lock.h"
+
+#define PB_NO_FRAME UINT32_MAX /* list end */
+#define PB_CLEAN    UINT32_MAX /* first_dirty of a clean buddy */
+
+enum pb_page_state {
+    PGS_FREE = 0, /* in a free buddy */
+    PGS_INUSE,    /* allocated (owned by a domain or by nobody) */
+    PGS_OFFLINED, /* never in the heap (MFN 0) */
+};
+
+enum pb_scrub_state {
+    PB_SCRUB_NONE = 0, /* not being scrubbed */
+    PB_SCRUBBING,      /* a scrubber works on this free buddy outside the lock */
+    PB_SCRUB_ABORT,    /* an allocator or a merge wants the buddy: scrubber, give it up */
+};
+
+/*
+ * One frame: 24 bytes. Which lock protects a field depends on the frame's state:
+ * free -> the heap lock of its node; in use -> its owner's page_alloc_lock (list, owner) or
+ * the thread that allocated it (need_scrub, until it is assigned).
+ */
+struct pb_page {
+    uint32_t next, prev;   /* free: buddy list (head only); in use: owner's page list */
+    uint32_t first_dirty;  /* free buddy head: first possibly dirty frame, or PB_CLEAN */
+    uint32_t tlbflush_ts;  /* flush clock at free time (0 = no flush needed) */
+    uint16_t owner;        /* in use: domain id or PB_DOMID_NONE */
+    uint8_t order;         /* free buddy head: its order */
+    uint8_t state;         /* enum pb_page_state */
+    uint8_t need_scrub;    /* may hold a previous owner's data; a separate byte from state */
+    _Atomic uint8_t scrub; /* free buddy head: enum pb_scrub_state */
+    uint8_t extra;         /* in use: counted in the owner's extra_pages (MEMF_no_refcount) */
+    uint8_t pad;
+};
+
+struct pb_list {
+    uint32_t head, tail;
+};
+
+/* Per-node event counts; protected by: the node's heap lock. */
+struct pb_node_counters {
+    uint64_t allocs, frees, splits, merges;
+    uint64_t dirty_alloc_pages, scrubbed_on_alloc, tlb_flushes, second_pass;
+};
+
+struct pb_node {
+    /* pernode: this node's heap lock. xen: unused (heap_lock points at the global one). */
+    struct pb_lock own_lock;
+    struct pb_lock *heap_lock; /* read-only after init */
+
+    /* Read-only after init. */
+    uint64_t start, end; /* MFN range [start, end) */
+    unsigned id;
+    char lock_name[24];
+    enum pb_node_memory memory;
+    unsigned char *data; /* frame memory of [start, end), or NULL */
+    size_t data_len;
+
+    /* Protected by: *heap_lock. Counters are relaxed atomics so that samplers may read. */
+    PB_CACHE_ALIGNED struct pb_list free[PB_NR_ZONES][PB_MAX_ORDER + 1];
+    _Atomic uint64_t avail[PB_NR_ZONES];
+    _Atomic uint64_t node_avail;
+    _Atomic uint64_t need_scrub;
+    struct pb_node_counters ctr;
+};
+
+struct pb_variant_ops;
+
+struct pb_heap {
+    const struct pb_variant_ops *ops; /* read-only after init */
+    unsigned nr_nodes;
+    uint64_t nr_frames;
+    struct pb_page *frames; /* indexed by MFN */
+    size_t frames_len;
+    enum pb_lock_kind lock_kind;
+
+    /* xen: the one heap lock. */
+    struct pb_lock global_lock;
+
+    /*
+     * Host-wide counters. xen: protected by global_lock (relaxed load+store). pernode: atomic
+     * read-modify-write, without any lock; `unclaimed` is the pool that allocations without a
+     * sufficient claim and new claims reserve from with a compare-and-swap that never lets it
+     * go below zero, which is what keeps claims from being over-committed.
+     */
+    PB_CACHE_ALIGNED _Atomic int64_t total_avail;
+    PB_CACHE_ALIGNED _Atomic int64_t unclaimed;
+    _Atomic int64_t outstanding_claims;
+    _Atomic uint32_t tlbflush_clock; /* advanced by every flush */
+    _Atomic uint64_t alloc_failures; /* atomic */
+
+    /* The domains; protected by: domtable_lock (lookups after create are unlocked reads). */
+    struct pb_lock domtable_lock;
+    struct pb_domain *_Atomic domains[PB_MAX_DOMAINS];
+
+    struct pb_node *nodes[PB_MAX_NODES];
+};
+
+struct pb_domain {
+    struct pb_heap *heap; /* read-only after create */
+    unsigned domid;
+    enum pb_privilege privilege;
+    uint64_t node_affinity; /* node mask, read-only after create; never 0 */
+
+    /* Protected by: page_alloc_lock. */
+    struct pb_lock page_alloc_lock;
+    uint64_t tot_pages, extra_pages, max_pages;
+    struct pb_list pages; /* every frame it owns, through pb_page.next/prev */
+
+    /* Atomic: consumed by allocations without page_alloc_lock. */
+    PB_CACHE_ALIGNED _Atomic int64_t claim;
+    _Atomic unsigned last_alloc_node; /* a hint; racy updates are harmless */
+    _Atomic bool dying;
+};
+
+/* The operations a variant provides (the table behind its name). */
+struct pb_variant_ops {
+    const char *name;
+    bool global_lock; /* one heap lock for all nodes */
+    int (*alloc_heap_pages)(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
+                            unsigned memflags, struct pb_domain *d, uint64_t *mfn);
+    void (*free_heap_pages)(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub);
+    int (*claim)(struct pb_heap *h, struct pb_domain *d, int64_t pages); /* reserve */
+    void (*unclaim)(struct pb_heap *h, struct pb_domain *d);             /* release all */
+};
+
+static inline uint64_t pb_ld(const _Atomic uint64_t *p)
+{
+    return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+/* Add to a counter its writer owns exclusively (under a lock): no read-modify-write. */
+static inline void pb_owned_add(_Atomic uint64_t *p, int64_t delta)
+{
+    atomic_store_explicit(p, pb_ld(p) + (uint64_t)delta, memory_order_relaxed);
+}
+
+static inline struct pb_node *pb_node_of(const struct pb_heap *h, uint64_t mfn)
+{
+    for (unsigned n = 0; n < h->nr_nodes; n++)
+        if (mfn < h->nodes[n]->end)
+            return h->nodes[n];
+    return NULL;
+}
+
+void pb_page_list_add_tail(struct pb_heap *h, struct pb_list *l, uint32_t mfn);
+void pb_page_list_del(struct pb_heap *h, struct pb_list *l, uint32_t mfn);
+const struct pb_variant_ops *pb_variant_lookup(const char *name);
+
+#endif
