@@ -129,6 +129,23 @@ struct pb_lock *pb_domain_lock(struct pb_domain *d)
     return &d->page_alloc_lock;
 }
 
+void pb_domain_set_p2m(struct pb_domain *d, struct p2m *p2m)
+{
+    d->p2m = p2m;
+}
+struct p2m *pb_domain_p2m(const struct pb_domain *d)
+{
+    return d->p2m;
+}
+bool pb_domain_creation_finished(const struct pb_domain *d)
+{
+    return atomic_load_explicit(&d->creation_finished, memory_order_acquire);
+}
+void pb_domain_finish_creation(struct pb_domain *d)
+{
+    atomic_store_explicit(&d->creation_finished, true, memory_order_release);
+}
+
 int pb_domain_set_max_pages(struct pb_domain *d, uint64_t max_pages)
 {
     if (!d)

@@ -50,6 +50,14 @@ uint64_t pb_domain_node_affinity(const struct pb_domain *d);
 enum pb_privilege pb_domain_privilege(const struct pb_domain *d);
 bool pb_domain_dying(const struct pb_domain *d);
 int pb_domain_set_max_pages(struct pb_domain *d, uint64_t max_pages);
+
+/* The domain's p2m, attached once by the memop layer before the domain is used. */
+struct p2m;
+void pb_domain_set_p2m(struct pb_domain *d, struct p2m *p2m);
+struct p2m *pb_domain_p2m(const struct pb_domain *d);
+/* Domain build: false from create until pb_domain_finish_creation. */
+bool pb_domain_creation_finished(const struct pb_domain *d);
+void pb_domain_finish_creation(struct pb_domain *d);
 struct pb_lock *pb_domain_lock(struct pb_domain *d);
 
 /*

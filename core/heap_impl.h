@@ -76,6 +76,7 @@ struct pb_node {
 };
 
 struct pb_variant_ops;
+struct p2m;
 
 struct pb_heap {
     const struct pb_variant_ops *ops; /* read-only after init */
@@ -118,10 +119,14 @@ struct pb_domain {
     uint64_t tot_pages, extra_pages, max_pages;
     struct pb_list pages; /* every frame it owns, through pb_page.next/prev */
 
+    /* Set once by the memop layer before the domain is used; read-only after. */
+    struct p2m *p2m;
+
     /* Atomic: consumed by allocations without page_alloc_lock. */
     PB_CACHE_ALIGNED _Atomic int64_t claim;
     _Atomic unsigned last_alloc_node; /* a hint; racy updates are harmless */
     _Atomic bool dying;
+    _Atomic bool creation_finished; /* false while the domain is being built */
 };
 
 /* The operations a variant provides (the table behind its name). */
