@@ -1,0 +1,25 @@
+/*
+ * compare_table.h: the aligned text / Markdown tables that compare, gate and history print.
+ * A table belongs to the one function that builds and prints it.
+ */
+#ifndef POPBENCH_RESULTS_COMPARE_TABLE_H
+#define POPBENCH_RESULTS_COMPARE_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct pb_ctable {
+    size_t ncol, nrow, cap;
+    char **cell; /* [nrow * ncol], row-major; the first row is the header */
+    bool failed; /* an allocation failed: printing says so instead of a partial table */
+};
+
+void pb_ctable_init(struct pb_ctable *t, size_t ncol);
+/* Appends one row of exactly t->ncol strings (copied; NULL prints as "-"). */
+void pb_ctable_add(struct pb_ctable *t, ...);
+/* Columns padded to their widest cell; Markdown puts pipes and a separator under the header. */
+void pb_ctable_print(const struct pb_ctable *t, bool markdown, FILE *out);
+void pb_ctable_free(struct pb_ctable *t);
+
+#endif

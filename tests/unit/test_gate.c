@@ -1,0 +1,292 @@
+/*
+ * test_gate: `gate` exit codes on synthetic runs: 0 pass, 1 regression in a deterministic
+ * metric or a confirmed wall-clock one, 3 environment mismatch or unconfirmed wall-clock
+ * failure, 2 bad input; and --update.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "results/cli.h"
+#include "tests/unit/compare_fixture.h"
+
+struct gate_state {
+    char *dir;
+    char *base, *fresh, *confirm;
+    struct fx_ctx ctx;
+    struct fx_bench bench[4]; /* xen and pernode at 1 and 2 threads */
+};
+
+static int setup(void **state)
+{
+    struct gate_state *s = calloc(1, sizeof(*s));
+    if (!s || !(s->dir = fx_tmpdir()))
+        return -1;
+    s->base = fx_path(s->dir, "base.json");
+    s->fresh = fx_path(s->dir, "fresh.json");
+    s->confirm = fx_path(s->dir, "confirm.json");
+    fx_ctx_default(&s->ctx);
+    s->bench[0] = fx_bench_default("boot", "xen", 1);
+    s->bench[1] = fx_bench_default("boot", "xen", 2);
+    s->bench[2] = fx_bench_default("boot", "pernode", 1);
+    s->bench[3] = fx_bench_default("boot", "pernode", 2);
+    s->bench[3].pps = 1.6e6;
+    if (fx_write(s->base, &s->ctx, s->bench, 4, 1) != 0)
+        return -1;
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct gate_state *s = *state;
+    free(s->base);
+    free(s->fresh);
+    free(s->confirm);
+    fx_rmtree(s->dir);
+    free(s);
+    return 0;
+}
+
+/* gate --baseline BASE [extra...] FRESH, its output in *out (may be NULL) */
+static int gate(struct gate_state *s, char **out, const char *const *extra, int nextra)
+{
+    char *argv[16] = {"gate", "--baseline", s->base};
+    int argc = 3;
+    for (int i = 0; i < nextra; i++)
+        argv[argc++] = (char *)extra[i];
+    argv[argc++] = s->fresh;
+    char *text = NULL;
+    int rc = fx_run_captured(pb_cmd_gate, argc, argv, &text);
+    if (out)
+        *out = text;
+    else
+        free(text);
+    return rc;
+}
+
+static void test_pass(void **state)
+{
+    struct gate_state *s = *state;
+    /* same code, other noise */
+    assert_int_equal(fx_write(s->fresh, &s->ctx, s->bench, 4, 2), 0);
+    char *out;
+    assert_int_equal(gate(s, &out, NULL, 0), 0);
+    assert_non_null(strstr(out, "gate: PASS"));
+    /* per metric: baseline, fresh, ratio, tolerance, verdict */
+    assert_non_null(strstr(out, "tolerance"));
+    assert_non_null(strstr(out, "lock_acq_per_page"));
+    free(out);
+    static const char *const wall[] = {"--tier", "wallclock"};
+    static const char *const det[] = {"--tier=deterministic"};
+    assert_int_equal(gate(s, NULL, wall, 2), 0);
+    assert_int_equal(gate(s, NULL, det, 1), 0);
+}
+
+static void test_deterministic_regression(void **state)
+{
+    struct gate_state *s = *state;
+    struct fx_bench b[4];
+    memcpy(b, s->bench, sizeof(b));
+    b[3].lock_acq *= 1.1; /* one more lock round trip every ten pages */
+    assert_int_equal(fx_write(s->fresh, &s->ctx, b, 4, 2), 0);
+    char *out;
+    assert_int_equal(gate(s, &out, NULL, 0), 1);
+    assert_non_null(strstr(out, "REGRESSION"));
+    free(out);
+    /* deterministic tier only: still caught; wall-clock tier only: not its business */
+    static const char *const det[] = {"--tier", "deterministic"};
+    static const char *const wall[] = {"--tier", "wallclock"};
+    assert_int_equal(gate(s, NULL, det, 2), 1);
+    assert_int_equal(gate(s, NULL, wall, 2), 0);
+    /* exact means exact, unless a tolerance says otherwise */
+    b[3].lock_acq = s->bench[3].lock_acq * 1.001;
+    assert_int_equal(fx_write(s->fresh, &s->ctx, b, 4, 2), 0);
+    assert_int_equal(gate(s, NULL, det, 2), 1);
+    static const char *const tol[] = {"--tier", "deterministic", "--count-tolerance", "1%"};
+    assert_int_equal(gate(s, NULL, tol, 4), 0);
+    /* fewer locks per page is fine */
+    b[3].lock_acq = s->bench[3].lock_acq * 0.5;
+    assert_int_equal(fx_write(s->fresh, &s->ctx, b, 4, 2), 0);
+    assert_int_equal(gate(s, NULL, det, 2), 0);
+}
+
+static void test_instructions(void **state)
+{
+    struct gate_state *s = *state;
+    struct fx_bench b = fx_bench_default("callgrind", "xen", 1);
+    b.reps = 1;
+    b.noise = 0; /* under callgrind every count repeats */
+    b.instructions = 1e6;
+    assert_int_equal(fx_write(s->base, &s->ctx, &b, 1, 1), 0);
+    b.instructions = 1.003e6; /* within the 0.5% default */
+    assert_int_equal(fx_write(s->fresh, &s->ctx, &b, 1, 2), 0);
+    assert_int_equal(gate(s, NULL, NULL, 0), 0);
+    b.instructions = 1.01e6;
+    assert_int_equal(fx_write(s->fresh, &s->ctx, &b, 1, 2), 0);
+    assert_int_equal(gate(s, NULL, NULL, 0), 1);
+}
+
+static void test_environment_mismatch(void **state)
+{
+    struct gate_state *s = *state;
+    struct fx_ctx c = s->ctx;
+    c.compiler = "Clang 16.0.6";
+    assert_int_equal(fx_write(s->fresh, &c, s->bench, 4, 2), 0);
+    char *out;
+    assert_int_equal(gate(s, &out, NULL, 0), 3);
+    assert_non_null(strstr(out, "ENVIRONMENT DIFFERS"));
+    assert_non_null(strstr(out, "compiler"));
+    free(out);
+    c = s->ctx;
+    c.cpu_model = "Another CPU";
+    assert_int_equal(fx_write(s->fresh, &c, s->bench, 4, 2), 0);
+    assert_int_equal(gate(s, NULL, NULL, 0), 3);
+    c = s->ctx;
+    c.build_type = "Debug";
+    assert_int_equal(fx_write(s->fresh, &c, s->bench, 4, 2), 0);
+    assert_int_equal(gate(s, NULL, NULL, 0), 3);
+}
+
+static void write_slow_pernode(struct gate_state *s, const char *path, uint64_t seed, double factor)
+{
+    struct fx_bench b[4];
+    memcpy(b, s->bench, sizeof(b));
+    b[3].pps *= factor; /* pernode slower relative to xen in the same run */
+    assert_int_equal(fx_write(path, &s->ctx, b, 4, seed), 0);
+}
+
+static void test_wallclock_needs_confirmation(void **state)
+{
+    struct gate_state *s = *state;
+    write_slow_pernode(s, s->fresh, 2, 0.8);
+    char *out;
+    assert_int_equal(gate(s, &out, NULL, 0), 3);
+    assert_non_null(strstr(out, "needs confirmation"));
+    free(out);
+
+    /* a re-run that fails too: a regression */
+    write_slow_pernode(s, s->confirm, 3, 0.8);
+    const char *const confirm[] = {"--confirm", s->confirm};
+    assert_int_equal(gate(s, &out, confirm, 2), 1);
+    assert_non_null(strstr(out, "confirmed by the re-run"));
+    free(out);
+
+    /* a re-run that does not: a fluke */
+    write_slow_pernode(s, s->confirm, 3, 1.0);
+    assert_int_equal(gate(s, &out, confirm, 2), 0);
+    assert_non_null(strstr(out, "not confirmed"));
+    free(out);
+
+    /* whole machine 20% slower, variants alike: the ratios hold, so wall-clock passes */
+    struct fx_bench b[4];
+    memcpy(b, s->bench, sizeof(b));
+    for (int i = 0; i < 4; i++)
+        b[i].pps *= 0.8;
+    assert_int_equal(fx_write(s->fresh, &s->ctx, b, 4, 2), 0);
+    assert_int_equal(gate(s, NULL, NULL, 0), 0);
+}
+
+static void test_zero_reference_not_gated(void **state)
+{
+    struct gate_state *s = *state;
+    /* one thread never waits for a lock: no ratio to gate, and no reason to be inconclusive */
+    s->bench[0].lock_wait = s->bench[2].lock_wait = 0;
+    assert_int_equal(fx_write(s->base, &s->ctx, s->bench, 4, 1), 0);
+    assert_int_equal(fx_write(s->fresh, &s->ctx, s->bench, 4, 2), 0);
+    char *out;
+    assert_int_equal(gate(s, &out, NULL, 0), 0);
+    assert_non_null(strstr(out, "no ratio"));
+    free(out);
+}
+
+static void test_bad_input(void **state)
+{
+    struct gate_state *s = *state;
+    assert_int_equal(fx_write(s->fresh, &s->ctx, s->bench, 4, 2), 0);
+    char *missing = fx_path(s->dir, "missing.json");
+    char *junk = fx_path(s->dir, "junk.json");
+    FILE *f = fopen(junk, "w");
+    assert_non_null(f);
+    fputs("not json", f);
+    fclose(f);
+
+    char *a1[] = {"gate", s->fresh, NULL};
+    char *a2[] = {"gate", "--baseline", missing, s->fresh, NULL};
+    char *a3[] = {"gate", "--baseline", s->base, missing, NULL};
+    char *a4[] = {"gate", "--baseline", s->base, junk, NULL};
+    char *a5[] = {"gate", "--baseline", s->base, "--tier", "fast", s->fresh, NULL};
+    char *a6[] = {"gate", "--baseline", s->base, s->fresh, s->fresh, NULL};
+    char *a7[] = {"gate", "--baseline", s->base, "--alpha", "2", s->fresh, NULL};
+    char *a8[] = {"gate", "--baseline", s->base, "--confirm", missing, s->fresh, NULL};
+    char *a9[] = {"gate", "--baseline", junk, s->fresh, NULL};
+    assert_int_equal(pb_cmd_gate(2, a1), 2);
+    assert_int_equal(pb_cmd_gate(4, a2), 2);
+    assert_int_equal(pb_cmd_gate(4, a3), 2);
+    assert_int_equal(pb_cmd_gate(4, a4), 2);
+    assert_int_equal(pb_cmd_gate(6, a5), 2);
+    assert_int_equal(pb_cmd_gate(5, a6), 2);
+    assert_int_equal(pb_cmd_gate(6, a7), 2);
+    assert_int_equal(pb_cmd_gate(6, a8), 2);
+    assert_int_equal(pb_cmd_gate(4, a9), 2);
+    free(missing);
+    free(junk);
+}
+
+static void test_missing_benchmark_inconclusive(void **state)
+{
+    struct gate_state *s = *state;
+    struct fx_ctx c = s->ctx;
+    c.partial = true;
+    assert_int_equal(fx_write(s->fresh, &c, s->bench, 3, 2), 0); /* pernode/threads:2 lost */
+    assert_int_equal(gate(s, NULL, NULL, 0), 3);
+}
+
+static void test_update(void **state)
+{
+    struct gate_state *s = *state;
+    char *dir = fx_path(s->dir, "baselines");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(fx_write(s->fresh, &s->ctx, s->bench, 4, 2), 0);
+    char *up[] = {"gate", "--update", "--baseline", dir, s->fresh, NULL};
+    assert_int_equal(pb_cmd_gate(5, up), 0);
+    char *stored = fx_path(dir, "fresh.json");
+    struct stat st;
+    assert_int_equal(stat(stored, &st), 0);
+    assert_true(st.st_size > 0);
+    /* gating a file against itself through the directory passes */
+    char *run[] = {"gate", "--baseline", dir, s->fresh, NULL};
+    char *out;
+    assert_int_equal(fx_run_captured(pb_cmd_gate, 4, run, &out), 0);
+    free(out);
+    /* a partial run does not become a baseline */
+    struct fx_ctx c = s->ctx;
+    c.partial = true;
+    assert_int_equal(fx_write(s->fresh, &c, s->bench, 4, 2), 0);
+    assert_int_equal(pb_cmd_gate(5, up), 2);
+    free(stored);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deterministic_regression, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instructions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_environment_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wallclock_needs_confirmation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_reference_not_gated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_benchmark_inconclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

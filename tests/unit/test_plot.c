@@ -1,0 +1,152 @@
+/*
+ * test_plot: `plot` draws every figure as a valid SVG and PNG, from the fixture results file and
+ * from a history database. Skipped when /usr/bin/python3 lacks matplotlib.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "results/cli.h"
+#include "results/history.h"
+#include "tests/unit/compare_fixture.h"
+
+#ifndef PB_TEST_DATA_DIR
+#error "PB_TEST_DATA_DIR must name tests/data/compare"
+#endif
+
+static bool have_matplotlib(void)
+{
+    return system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0;
+}
+
+static int setup(void **state)
+{
+    char *dir = fx_tmpdir();
+    *state = dir;
+    return dir ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fx_rmtree(*state);
+    return 0;
+}
+
+/* dir/name.svg starts like SVG and dir/name.png carries the PNG signature. */
+static void assert_figure(const char *dir, const char *name)
+{
+    static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    char path[1024];
+    unsigned char head[64] = {0};
+    snprintf(path, sizeof(path), "%s/%s.svg", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("%s was not written", path);
+    size_t n = fread(head, 1, sizeof(head) - 1, f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    assert_true(n > 5 && size > 1000);
+    assert_true(strncmp((char *)head, "<?xml", 5) == 0 || strncmp((char *)head, "<svg", 4) == 0);
+
+    snprintf(path, sizeof(path), "%s/%s.png", dir, name);
+    f = fopen(path, "rb");
+    if (!f)
+        fail_msg("%s was not written", path);
+    n = fread(head, 1, sizeof(head), f);
+    fclose(f);
+    assert_true(n >= 8);
+    assert_memory_equal(head, png_sig, 8);
+}
+
+static void test_plot_results(void **state)
+{
+    if (!have_matplotlib())
+        skip();
+    char *out = fx_path(*state, "plots");
+    char *argv[] = {"plot", "--out", out, PB_TEST_DATA_DIR "/small-run.json", NULL};
+    assert_int_equal(pb_cmd_plot(4, argv), 0);
+    assert_figure(out, "small-run-bootstorm-throughput");
+    assert_figure(out, "small-run-bootstorm-latency");
+    assert_figure(out, "small-run-bootstorm-lockwait");
+    assert_figure(out, "small-run-bootstorm-scrub");
+    free(out);
+}
+
+static void test_plot_history(void **state)
+{
+    if (!have_matplotlib())
+        skip();
+    const char *dir = *state;
+    char *db = fx_path(dir, "h.sqlite");
+    struct pb_history *h;
+    char err[512];
+    assert_int_equal(pb_history_open(db, true, &h, err, sizeof(err)), 0);
+    for (int i = 0; i < 5; i++) {
+        char name[32], commit[16], date[40];
+        snprintf(name, sizeof(name), "r%d.json", i);
+        snprintf(commit, sizeof(commit), "commit%d", i);
+        snprintf(date, sizeof(date), "2026-10-%02dT12:00:00Z", i + 1);
+        struct fx_ctx c;
+        fx_ctx_default(&c);
+        c.commit = commit;
+        c.date = date;
+        struct fx_bench b = fx_bench_default("boot", "pernode", 2);
+        b.reps = 3;
+        b.pps *= i < 3 ? 1 : 1.3;
+        char *p = fx_path(dir, name);
+        assert_int_equal(fx_write(p, &c, &b, 1, (uint64_t)i), 0);
+        const char *one[] = {p};
+        struct pb_import_stats st;
+        assert_int_equal(pb_history_import(h, one, 1, &st, err, sizeof(err)), 0);
+        free(p);
+    }
+    pb_history_close(h);
+    char *out = fx_path(dir, "plots");
+    char *argv[] = {"plot", "--out", out, "--history", db, "--metric", "pages_per_second", NULL};
+    assert_int_equal(pb_cmd_plot(7, argv), 0);
+    assert_figure(out, "history-pages_per_second");
+    free(out);
+    free(db);
+}
+
+static void test_plot_bad_input(void **state)
+{
+    const char *dir = *state;
+    char *missing = fx_path(dir, "missing.json");
+    char *notjson = fx_path(dir, "x.json");
+    FILE *f = fopen(notjson, "w");
+    assert_non_null(f);
+    fputs("[1, 2]", f);
+    fclose(f);
+    char *a1[] = {"plot", NULL};
+    char *a2[] = {"plot", missing, NULL};
+    char *a3[] = {"plot", "--history", notjson, NULL};
+    char *a4[] = {"plot", "--metric", "m", notjson, NULL};
+    assert_int_equal(pb_cmd_plot(1, a1), 2);
+    assert_int_equal(pb_cmd_plot(2, a2), 2);
+    assert_int_equal(pb_cmd_plot(3, a3), 2);
+    assert_int_equal(pb_cmd_plot(4, a4), 2);
+    if (have_matplotlib()) {
+        char *a5[] = {"plot", "--out", (char *)dir, notjson, NULL};
+        assert_int_equal(pb_cmd_plot(4, a5), 2); /* the script rejects it */
+    }
+    free(missing);
+    free(notjson);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_plot_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plot_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plot_bad_input, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
