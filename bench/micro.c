@@ -1,0 +1,335 @@
+/*
+ * popbench-micro: microbenchmarks of core operations, for every variant and lock kind,
+ * written in C against the Google Benchmark shim (bench/gbench/pbgb.h), so Google Benchmark's
+ * flags, JSON and compare.py work unchanged.
+ *
+ * Names: OPERATION/VARIANT/LOCK[/detail], plus Google Benchmark's own suffixes (threads:N).
+ * Every benchmark thread is pinned by hwloc to PU (thread index mod PUs); the context entry
+ * "pinning" says so. Machines are metadata-only (no frame memory) so that the heap's own work
+ * is what is timed; the clear benchmarks time real memory.
+ */
+#include <errno.h>
+#include <hwloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/gbench/pbgb.h"
+#include "core/clear.h"
+#include "core/domain.h"
+#include "core/heap.h"
+#include "core/lock.h"
+#include "core/memflags.h"
+#include "core/p2m.h"
+
+#define NODE_FRAMES (1u << 19) /* 2 GiB a node: order-18 buddies exist */
+#define NODES       2
+
+static hwloc_topology_t topo;
+static int nr_pus;
+
+static void pin_thread(int index)
+{
+    hwloc_obj_t pu = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU, (unsigned)(index % nr_pus));
+    if (pu)
+        hwloc_set_cpubind(topo, pu->cpuset, HWLOC_CPUBIND_THREAD);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* ---- heaps: one per variant x lock kind x state, built before the run ---- */
+
+enum heap_state { FRESH, FRAGMENTED };
+static const char *const state_names[] = {"fresh", "fragmented"};
+static const enum pb_lock_kind kinds[] = {PB_LOCK_TICKET, PB_LOCK_MUTEX};
+
+struct heap_case {
+    const char *variant;
+    enum pb_lock_kind kind;
+    enum heap_state state;
+    unsigned order;
+    struct pb_heap *h;
+};
+
+/*
+ * Fragment a heap with a seeded ageing pass: take the lower half of every node as order-0
+ * frames, give back a random half of them. Allocations then find many small free buddies
+ * below and the big ones above.
+ */
+static void fragment(struct pb_heap *h)
+{
+    uint64_t seed = 42, mfn;
+    for (unsigned n = 0; n < pb_heap_nr_nodes(h); n++) {
+        uint64_t want = pb_heap_node_frames(h, n) / 2;
+        uint64_t *got = malloc(want * sizeof(*got));
+        uint64_t nr = 0;
+        while (nr < want && pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, 0,
+                                                MEMF_node(n) | MEMF_exact_node, NULL, &mfn) == 0)
+            got[nr++] = mfn;
+        for (uint64_t i = 0; i < nr; i++)
+            if (xorshift(&seed) & 1)
+                pb_free_heap_pages(h, got[i], 0, false);
+        free(got);
+    }
+}
+
+static struct pb_heap *make_heap(const char *variant, enum pb_lock_kind kind, enum heap_state st)
+{
+    struct pb_machine_desc desc = {.nr_nodes = NODES, .backing = PB_BACKING_NONE};
+    for (unsigned n = 0; n < NODES; n++)
+        desc.node_frames[n] = NODE_FRAMES;
+    struct pb_heap *h;
+    if (pb_heap_create(&desc, variant, kind, &h))
+        abort();
+    if (st == FRAGMENTED)
+        fragment(h);
+    return h;
+}
+
+/* alloc+free of one extent of the case's order, on the thread's own node. */
+static void bm_alloc_free(pbgb_state *st, void *user)
+{
+    struct heap_case *c = user;
+    int t = pbgb_thread_index(st);
+    pin_thread(t);
+    pb_set_current_node((unsigned)t % NODES);
+    uint64_t mfn;
+    PBGB_LOOP(st)
+    {
+        if (pb_alloc_heap_pages(c->h, 1, PB_NR_ZONES - 1, c->order, 0, NULL, &mfn)) {
+            pbgb_skip_with_error(st, "allocation failed");
+            break;
+        }
+        pb_free_heap_pages(c->h, mfn, c->order, false);
+    }
+    pbgb_items_processed(st, pbgb_state_iterations(st));
+}
+
+/*
+ * get_free_buddy's whole search: an order-17 request on a heap whose nodes hold no free buddy
+ * of order 17 or more visits every node, zone and order in both passes and fails.
+ */
+static void bm_search_miss(pbgb_state *st, void *user)
+{
+    struct heap_case *c = user;
+    pin_thread(0);
+    uint64_t mfn;
+    PBGB_LOOP(st)
+    {
+        if (pb_alloc_heap_pages(c->h, 1, PB_NR_ZONES - 1, 17, 0, NULL, &mfn) != -ENOMEM) {
+            pbgb_skip_with_error(st, "the search was expected to fail");
+            break;
+        }
+    }
+}
+
+/* Merge on free: a 2 MiB extent freed as 512 single frames, each merging with what is free. */
+static void bm_free_merge(pbgb_state *st, void *user)
+{
+    struct heap_case *c = user;
+    pin_thread(0);
+    uint64_t mfn;
+    PBGB_LOOP(st)
+    {
+        if (pb_alloc_heap_pages(c->h, 1, PB_NR_ZONES - 1, 9, 0, NULL, &mfn)) {
+            pbgb_skip_with_error(st, "allocation failed");
+            break;
+        }
+        for (uint64_t i = 0; i < 512; i++)
+            pb_free_heap_pages(c->h, mfn + i, 0, false);
+    }
+    pbgb_items_processed(st, pbgb_state_iterations(st) * 512);
+}
+
+/* ---- locks ---- */
+
+struct lock_case {
+    enum pb_lock_kind kind;
+    bool timing;
+    struct pb_lock lock;
+};
+
+static void bm_lock(pbgb_state *st, void *user)
+{
+    struct lock_case *c = user;
+    pin_thread(pbgb_thread_index(st));
+    pb_lock_set_timing(c->timing);
+    PBGB_LOOP(st)
+    {
+        pb_lock_acquire(&c->lock);
+        pb_lock_release(&c->lock);
+    }
+    pb_lock_set_timing(true);
+}
+
+/* ---- p2m ---- */
+
+#define P2M_GFNS (1ull << 20) /* a 4 GiB domain */
+static struct p2m *p2m_small, *p2m_super;
+
+static void bm_p2m_lookup(pbgb_state *st, void *user)
+{
+    struct p2m *p = user;
+    pin_thread(0);
+    pb_rcu_register_thread();
+    uint64_t seed = 7, sum = 0;
+    struct p2m_entry e;
+    PBGB_LOOP(st)
+    {
+        p2m_lookup(p, xorshift(&seed) & (P2M_GFNS - 1), &e);
+        sum += e.mfn;
+    }
+    pbgb_do_not_optimize(sum);
+    pb_rcu_unregister_thread();
+}
+
+static void bm_p2m_update(pbgb_state *st, void *user)
+{
+    struct p2m *p = user;
+    pin_thread(0);
+    pb_rcu_register_thread();
+    uint64_t seed = 11;
+    PBGB_LOOP(st)
+    {
+        uint64_t gfn = xorshift(&seed) & (P2M_GFNS - 1);
+        p2m_set(p, gfn, gfn + 1, 0, P2M_RAM_RW, NULL, NULL);
+    }
+    pb_rcu_unregister_thread();
+}
+
+/* ---- clearing ---- */
+
+struct clear_case {
+    enum pb_clear_method method;
+    size_t len;
+};
+
+static void bm_clear(pbgb_state *st, void *user)
+{
+    struct clear_case *c = user;
+    pin_thread(0);
+    void *buf = aligned_alloc(1u << 21, c->len);
+    memset(buf, 1, c->len);
+    PBGB_LOOP(st)
+    {
+        pb_clear(buf, c->len, c->method);
+        pbgb_clobber_memory();
+    }
+    pbgb_bytes_processed(st, pbgb_state_iterations(st) * (int64_t)c->len);
+    free(buf);
+}
+
+/* ---- registration ---- */
+
+static void must(int rc)
+{
+    if (rc)
+        abort();
+}
+
+static pbgb_bench *reg(const char *name, pbgb_fn *fn, void *user)
+{
+    pbgb_bench *b = pbgb_register(name, fn, user);
+    if (!b)
+        abort();
+    return b;
+}
+
+int main(int argc, char **argv)
+{
+    hwloc_topology_init(&topo);
+    hwloc_topology_load(topo);
+    nr_pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+    if (nr_pus < 1)
+        nr_pus = 1;
+    char name[128];
+
+    for (const char *const *v = pb_variant_names(); *v; v++)
+        for (size_t k = 0; k < PB_ARRAY_SIZE(kinds); k++) {
+            const char *kn = pb_lock_kind_name(kinds[k]);
+            for (int s = FRESH; s <= FRAGMENTED; s++) {
+                struct pb_heap *h = make_heap(*v, kinds[k], (enum heap_state)s);
+                static const unsigned orders[] = {0, 9, 18};
+                for (size_t o = 0; o < PB_ARRAY_SIZE(orders); o++) {
+                    struct heap_case *c = calloc(1, sizeof(*c));
+                    *c = (struct heap_case){*v, kinds[k], (enum heap_state)s, orders[o], h};
+                    snprintf(name, sizeof(name), "alloc_free/%s/%s/order:%u/%s", *v, kn, orders[o],
+                             state_names[s]);
+                    pbgb_bench *b = reg(name, bm_alloc_free, c);
+                    /* Two threads on two nodes: the variants' lock designs meet here. */
+                    if (orders[o] == 0 && s == FRESH) {
+                        must(pbgb_threads(b, 1));
+                        must(pbgb_threads(b, 2));
+                        must(pbgb_use_real_time(b));
+                    }
+                }
+                struct heap_case *c = calloc(1, sizeof(*c));
+                *c = (struct heap_case){*v, kinds[k], (enum heap_state)s, 0, h};
+                snprintf(name, sizeof(name), "free_merge/%s/%s/%s", *v, kn, state_names[s]);
+                reg(name, bm_free_merge, c);
+                if (s == FRAGMENTED) {
+                    /* Fill what remains of the big buddies so an order-17 search fails. */
+                    struct pb_heap *full = make_heap(*v, kinds[k], FRAGMENTED);
+                    uint64_t m;
+                    while (pb_alloc_heap_pages(full, 1, PB_NR_ZONES - 1, 12, MEMF_no_scrub, NULL,
+                                               &m) == 0)
+                        ;
+                    struct heap_case *f = calloc(1, sizeof(*f));
+                    *f = (struct heap_case){*v, kinds[k], FRAGMENTED, 17, full};
+                    snprintf(name, sizeof(name), "search_miss/%s/%s/fragmented", *v, kn);
+                    reg(name, bm_search_miss, f);
+                }
+            }
+        }
+
+    for (size_t k = 0; k < PB_ARRAY_SIZE(kinds); k++)
+        for (int timing = 1; timing >= 0; timing--) {
+            struct lock_case *c = calloc(1, sizeof(*c));
+            c->kind = kinds[k];
+            c->timing = timing;
+            pb_lock_init(&c->lock, "micro", PB_RANK_LEAF, kinds[k]);
+            snprintf(name, sizeof(name), "lock/%s/timing:%s", pb_lock_kind_name(kinds[k]),
+                     timing ? "on" : "off");
+            pbgb_bench *b = reg(name, bm_lock, c);
+            must(pbgb_threads(b, 1));
+            must(pbgb_threads(b, 2));
+            must(pbgb_use_real_time(b));
+        }
+
+    pb_rcu_register_thread();
+    must(p2m_create(P2M_GFNS, PB_LOCK_TICKET, &p2m_small));
+    must(p2m_create(P2M_GFNS, PB_LOCK_TICKET, &p2m_super));
+    for (uint64_t g = 0; g < P2M_GFNS; g++)
+        must(p2m_set(p2m_small, g, g + 1, 0, P2M_RAM_RW, NULL, NULL));
+    for (uint64_t g = 0; g < P2M_GFNS; g += 512)
+        must(p2m_set(p2m_super, g, (g + 512) & ~511ull, 9, P2M_RAM_RW, NULL, NULL));
+    pb_rcu_unregister_thread();
+    reg("p2m_lookup/order:0", bm_p2m_lookup, p2m_small);
+    reg("p2m_lookup/order:9", bm_p2m_lookup, p2m_super);
+    reg("p2m_update/order:0", bm_p2m_update, p2m_small);
+
+    static const enum pb_clear_method methods[] = {PB_CLEAR_MEMSET, PB_CLEAR_STOSB, PB_CLEAR_NT,
+                                                   PB_CLEAR_AUTO};
+    static const size_t lens[] = {4096, 2u << 20};
+    for (size_t l = 0; l < PB_ARRAY_SIZE(lens); l++)
+        for (size_t m = 0; m < PB_ARRAY_SIZE(methods); m++) {
+            struct clear_case *c = calloc(1, sizeof(*c));
+            *c = (struct clear_case){methods[m], lens[l]};
+            snprintf(name, sizeof(name), "scrub/%s/%s", lens[l] == 4096 ? "4KiB" : "2MiB",
+                     pb_clear_method_name(methods[m]));
+            reg(name, bm_clear, c);
+        }
+
+    char pin[64];
+    snprintf(pin, sizeof(pin), "thread i -> PU (i mod %d)", nr_pus);
+    must(pbgb_add_context("pinning", pin));
+    must(pbgb_add_context("machine", "2 nodes x 2 GiB, metadata only"));
+    must(pbgb_add_context("variants", "xen,pernode"));
+    must(pbgb_add_context("lock_kinds", "ticket,mutex"));
+    return pbgb_main(argc, argv);
+}
