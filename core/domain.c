@@ -65,6 +65,10 @@ void pb_domain_destroy(struct pb_domain *d)
         return;
     struct pb_heap *h = d->heap;
     pb_domain_kill(d);
+    /* The domain-build stash holds frames of d's own list: they are freed with the rest. */
+    pb_lock_acquire(&d->page_alloc_lock);
+    d->stash_valid = false;
+    pb_lock_release(&d->page_alloc_lock);
     /* Relinquish: every frame goes back dirty, one at a time, as a dying guest's do. */
     for (;;) {
         pb_lock_acquire(&d->page_alloc_lock);

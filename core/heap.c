@@ -9,14 +9,21 @@
  * for the other.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <numa.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/clear.h"
 #include "core/heap_impl.h"
 #include "core/memflags.h"
+#include "core/scrub.h"
 
 /* ------------------------------------------------------------------------------------------
  * Lists of frames, linked by MFN through pb_page.next/prev.
@@ -39,7 +46,7 @@ void pb_page_list_add_tail(struct pb_heap *h, struct pb_list *l, uint32_t mfn)
     l->tail = mfn;
 }
 
-static void list_add_head(struct pb_heap *h, struct pb_list *l, uint32_t mfn)
+void pb_page_list_add_head(struct pb_heap *h, struct pb_list *l, uint32_t mfn)
 {
     struct pb_page *pg = pg_of(h, mfn);
     pg->prev = PB_NO_FRAME;
@@ -80,7 +87,7 @@ static void buddy_insert(struct pb_heap *h, struct pb_node *nd, uint64_t mfn, un
     pg->first_dirty = first_dirty;
     atomic_store_explicit(&pg->scrub, PB_SCRUB_NONE, memory_order_relaxed);
     if (first_dirty == PB_CLEAN)
-        list_add_head(h, l, (uint32_t)mfn);
+        pb_page_list_add_head(h, l, (uint32_t)mfn);
     else
         pb_page_list_add_tail(h, l, (uint32_t)mfn);
 }
@@ -88,16 +95,29 @@ static void buddy_insert(struct pb_heap *h, struct pb_node *nd, uint64_t mfn, un
 /*
  * A buddy someone now needs (an allocation or a merge) may be under a background scrub that
  * runs without the heap lock: ask the scrubber to give it up and wait until it has published
- * its progress (first_dirty) and let go. Heap lock held.
+ * its progress (first_dirty) and let go. The scrubber never waits for the heap lock while it
+ * holds a buddy, so waiting here with the lock held cannot deadlock; it checks for ABORT after
+ * every frame (xen) or short run of frames (pernode), so the wait is about one such clear (a
+ * yield now and then lets a scrubber that shares this CPU run). A buddy left DONE (clean, its
+ * scrubber not yet back under the lock to move it) is simply taken. Either way the buddy's state is
+ * NONE on return, and its first_dirty and its frames' need_scrub are the scrubber's last word. Heap
+ * lock held.
  */
 static void stop_scrub(struct pb_page *pg)
 {
     uint8_t st = PB_SCRUBBING;
-    if (!atomic_compare_exchange_strong_explicit(&pg->scrub, &st, PB_SCRUB_ABORT,
-                                                 memory_order_acq_rel, memory_order_acquire))
-        return;
-    while (atomic_load_explicit(&pg->scrub, memory_order_acquire) != PB_SCRUB_NONE)
-        pb_cpu_relax();
+    if (atomic_compare_exchange_strong_explicit(&pg->scrub, &st, PB_SCRUB_ABORT,
+                                                memory_order_acq_rel, memory_order_acquire)) {
+        for (unsigned spins = 1;
+             atomic_load_explicit(&pg->scrub, memory_order_acquire) != PB_SCRUB_NONE; spins++) {
+            if (spins % 1024 == 0)
+                sched_yield();
+            else
+                pb_cpu_relax();
+        }
+    } else if (st == PB_SCRUB_DONE) {
+        atomic_store_explicit(&pg->scrub, PB_SCRUB_NONE, memory_order_relaxed);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -319,11 +339,14 @@ static inline bool search(struct pb_heap *h, const unsigned *seq, unsigned nseq,
                 if (head == PB_NO_FRAME)
                     continue;
                 struct pb_page *pg = pg_of(h, head);
-                if (pg->first_dirty != PB_CLEAN) {
+                /* first_dirty of a buddy under a scrub is the scrubber's until stop_scrub. */
+                uint8_t st = atomic_load_explicit(&pg->scrub, memory_order_acquire);
+                if (st == PB_SCRUBBING || (st != PB_SCRUB_DONE && pg->first_dirty != PB_CLEAN)) {
                     if (!dirty_ok)
                         continue; /* clean ones come first: this list has none */
-                    stop_scrub(pg);
                 }
+                if (st != PB_SCRUB_NONE) /* NONE is stable: only a lock holder leaves it */
+                    stop_scrub(pg);
                 pb_page_list_del(h, &nd->free[zone][j], head);
                 f->node = nd;
                 f->mfn = head;
@@ -339,15 +362,128 @@ static inline bool search(struct pb_heap *h, const unsigned *seq, unsigned nseq,
 }
 
 /* ------------------------------------------------------------------------------------------
- * alloc_heap_pages and free_heap_pages.
+ * Scrubbing: the heap's side (the workers and the domain-build scrub are in scrub.c).
  */
 
-static void scrub_one_page(struct pb_heap *h, uint64_t mfn)
+void pb_scrub_clear_frames(struct pb_heap *h, struct pb_node *nd, uint64_t mfn, uint64_t n,
+                           enum pb_clear_method method)
 {
-    void *p = pb_frame_data(h, mfn);
-    if (p)
-        memset(p, 0, PB_PAGE_SIZE);
+    if (!nd->data)
+        return;
+#if POPBENCH_DEBUG >= 1
+    for (uint64_t i = 0; i < n; i++)
+        if (atomic_exchange_explicit(&pg_of(h, mfn + i)->clearing, 1, memory_order_relaxed))
+            atomic_fetch_add_explicit(&h->double_clears, 1, memory_order_relaxed);
+#endif
+    int rc = pb_clear(nd->data + (mfn - nd->start) * PB_PAGE_SIZE, n * PB_PAGE_SIZE, method);
+    PB_BUG_ON(rc != 0);
+#if POPBENCH_DEBUG >= 1
+    for (uint64_t i = 0; i < n; i++)
+        atomic_store_explicit(&pg_of(h, mfn + i)->clearing, 0, memory_order_relaxed);
+#else
+    (void)h;
+#endif
 }
+
+static long futex(_Atomic uint32_t *word, int op, uint32_t val)
+{
+    return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+}
+
+/*
+ * Sleepers announce themselves (seq_cst) before they look for work; here the new work is in
+ * place (published by the heap lock) before the fence, so either we see a sleeper or it sees
+ * the work.
+ */
+void pb_scrub_kick(struct pb_node *nd)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&nd->scrub_sleepers, memory_order_relaxed) == 0)
+        return;
+    atomic_fetch_add_explicit(&nd->scrub_wake_seq, 1, memory_order_seq_cst);
+    futex(&nd->scrub_wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX);
+}
+
+int pb_heap_set_clear_method(struct pb_heap *h, enum pb_clear_method method)
+{
+    if (!h || (unsigned)method >= PB_CLEAR_NR_METHODS)
+        return -EINVAL;
+    atomic_store_explicit(&h->clear_method, (int)method, memory_order_relaxed);
+    return 0;
+}
+
+int pb_heap_set_verify(struct pb_heap *h, enum pb_verify_mode mode)
+{
+    if (!h || (unsigned)mode > PB_VERIFY_FULL)
+        return -EINVAL;
+    atomic_store_explicit(&h->verify_mode, (int)mode, memory_order_relaxed);
+    return 0;
+}
+
+/* Within one node, aligned, every frame of the heap but MFN 0. */
+static bool extent_ok(const struct pb_heap *h, uint64_t mfn, unsigned order)
+{
+    if (!h || order > PB_MAX_ORDER || mfn == 0 || (mfn & ((1ull << order) - 1)))
+        return false;
+    const struct pb_node *nd = pb_node_of(h, mfn);
+    return nd && mfn + (1ull << order) <= nd->end;
+}
+
+int pb_verify_extent(struct pb_heap *h, uint64_t mfn, unsigned order)
+{
+    if (!extent_ok(h, mfn, order))
+        return -EINVAL;
+    struct pb_node *nd = pb_node_of(h, mfn);
+    int mode = atomic_load_explicit(&h->verify_mode, memory_order_relaxed);
+    if (mode == PB_VERIFY_OFF || !nd->data)
+        return 0;
+    const uint64_t n = 1ull << order;
+    uint64_t bad = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const void *p = nd->data + (mfn + i - nd->start) * PB_PAGE_SIZE;
+        /* Sampled: the lines drawn differ per frame and per check. */
+        uint64_t seed = ((mfn + i) << 20) ^ pb_now_ns();
+        bool zero = mode == PB_VERIFY_FULL ? pb_page_is_zero(p) : pb_page_is_zero_sampled(p, seed);
+        bad += !zero;
+    }
+    atomic_fetch_add_explicit(&nd->verified, n, memory_order_relaxed);
+    if (!bad)
+        return 0;
+    atomic_fetch_add_explicit(&nd->verify_failures, bad, memory_order_relaxed);
+    fprintf(stderr,
+            "popbench: %" PRIu64 " of %" PRIu64 " frames at mfn %" PRIu64
+            " do not read zero after scrubbing\n",
+            bad, n, mfn);
+    return -EIO;
+}
+
+void pb_scrub_read_counters(const struct pb_heap *h, struct pb_scrub_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        const struct pb_node *nd = h->nodes[n];
+        out->on_alloc += pb_ld(&nd->scrub_on_alloc);
+        out->background += pb_ld(&nd->scrub_background);
+        out->domain_build += pb_ld(&nd->scrub_domain_build);
+        out->aborts += pb_ld(&nd->scrub_aborts);
+        out->verified += pb_ld(&nd->verified);
+        out->verify_failures += pb_ld(&nd->verify_failures);
+    }
+    out->double_clears = pb_ld(&h->double_clears);
+    out->stash_discards = pb_ld(&h->stash_discards);
+}
+
+uint64_t pb_scrub_backlog(const struct pb_heap *h)
+{
+    uint64_t sum = 0;
+    for (unsigned n = 0; n < h->nr_nodes; n++)
+        sum += pb_ld(&h->nodes[n]->need_scrub);
+    return sum;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * alloc_heap_pages and free_heap_pages.
+ */
 
 static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi,
                                unsigned order, unsigned memflags, struct pb_domain *d,
@@ -427,29 +563,46 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
         atomic_store_explicit(&d->last_alloc_node, nd->id, memory_order_relaxed);
     pb_lock_release(nd->heap_lock);
 
-    /* Dirty frames: scrub outside the lock (or leave them to the caller), then account. */
+    /*
+     * Dirty frames: scrub outside the lock (or leave them to the caller), then account.
+     * Runs of consecutive dirty frames are cleared in one call, so that a fully dirty extent
+     * is one region for the clear method (AUTO picks by size).
+     */
     if (first_dirty != PB_CLEAN) {
-        uint64_t dirty = 0, scrubbed = 0;
-        for (int64_t i = first_dirty; i < need; i++) {
-            struct pb_page *pg = pg_of(h, mfn + (uint64_t)i);
-            if (!pg->need_scrub)
+        const bool scrub = !(memflags & MEMF_no_scrub);
+        const enum pb_clear_method method =
+            (enum pb_clear_method)atomic_load_explicit(&h->clear_method, memory_order_relaxed);
+        uint64_t dirty = 0, run = 0;
+        for (int64_t i = first_dirty; i <= need; i++) {
+            struct pb_page *pg = i < need ? pg_of(h, mfn + (uint64_t)i) : NULL;
+            if (pg && pg->need_scrub) {
+                dirty++;
+                if (scrub || !(memflags & MEMF_keep_scrub))
+                    pg->need_scrub = 0;
+                run += scrub;
                 continue;
-            dirty++;
-            if (!(memflags & MEMF_no_scrub)) {
-                scrub_one_page(h, mfn + (uint64_t)i);
-                scrubbed++;
-                pg->need_scrub = 0;
-            } else if (!(memflags & MEMF_keep_scrub)) {
-                pg->need_scrub = 0;
             }
+            if (run)
+                pb_scrub_clear_frames(h, nd, mfn + (uint64_t)i - run, run, method);
+            run = 0;
         }
         if (dirty) {
             pb_lock_acquire(nd->heap_lock);
             pb_owned_add(&nd->need_scrub, -(int64_t)dirty);
             nd->ctr.dirty_alloc_pages += dirty;
-            nd->ctr.scrubbed_on_alloc += scrubbed;
+            nd->ctr.scrubbed_on_alloc += scrub ? dirty : 0;
             pb_lock_release(nd->heap_lock);
+            if (scrub)
+                atomic_fetch_add_explicit(&nd->scrub_on_alloc, dirty, memory_order_relaxed);
         }
+    }
+    /* Frames handed over as scrubbed must read zero: a failure is a bug, reported and never
+     * ignored (the extent goes back dirty; the claim it consumed stays consumed). */
+    if (!(memflags & MEMF_no_scrub) &&
+        atomic_load_explicit(&h->verify_mode, memory_order_relaxed) != PB_VERIFY_OFF &&
+        pb_verify_extent(h, mfn, order) != 0) {
+        h->ops->free_heap_pages(h, mfn, order, true);
+        return -EIO;
     }
     *out = mfn;
     return 0;
@@ -462,25 +615,37 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
     const uint64_t n = 1ull << order;
     uint32_t ts = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed) + 1;
 
+    /* The previous owner's data stays behind: make it visible to verification. The frames are
+     * still ours, so this needs no lock. */
+    if (need_scrub && nd->data)
+        for (uint64_t i = 0; i < n; i++)
+            pb_dirty_fill(nd->data + (mfn + i - nd->start) * PB_PAGE_SIZE);
+
+    /*
+     * A frame still flagged from an allocation with MEMF_keep_scrub was never scrubbed: it
+     * stays dirty even when freed clean.
+     */
     pb_lock_acquire(nd->heap_lock);
+    uint64_t dirty = 0;
+    uint32_t first_dirty = PB_CLEAN;
     for (uint64_t i = 0; i < n; i++) {
         struct pb_page *pg = pg_of(h, mfn + i);
         PB_BUG_ON(pg->state != PGS_INUSE);
         pg->state = PGS_FREE;
         pg->owner = PB_DOMID_NONE;
-        pg->need_scrub = need_scrub;
+        pg->need_scrub |= need_scrub;
+        if (pg->need_scrub && dirty++ == 0)
+            first_dirty = (uint32_t)i;
         pg->tlbflush_ts = ts;
     }
     unsigned zone = pb_mfn_zone(mfn);
     pb_owned_add(&nd->avail[zone], (int64_t)n);
     pb_owned_add(&nd->node_avail, (int64_t)n);
-    if (need_scrub)
-        pb_owned_add(&nd->need_scrub, (int64_t)n);
+    pb_owned_add(&nd->need_scrub, (int64_t)dirty);
     ctr_add(&h->total_avail, (int64_t)n, global);
     ctr_add(&h->unclaimed, (int64_t)n, global);
 
     /* Merge with the buddy while it is a free block of the same order on this node. */
-    uint32_t first_dirty = need_scrub ? 0 : PB_CLEAN;
     while (order < PB_MAX_ORDER) {
         uint64_t size = 1ull << order;
         uint64_t buddy = mfn ^ size;
@@ -489,7 +654,8 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
         struct pb_page *bp = pg_of(h, buddy);
         if (bp->state != PGS_FREE || bp->order != order)
             break;
-        stop_scrub(bp);
+        if (atomic_load_explicit(&bp->scrub, memory_order_acquire) != PB_SCRUB_NONE)
+            stop_scrub(bp);
         pb_page_list_del(h, &nd->free[zone][order], (uint32_t)buddy);
         if (buddy < mfn) { /* predecessor: it becomes the lower half */
             first_dirty = bp->first_dirty != PB_CLEAN ? bp->first_dirty
@@ -505,13 +671,22 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
     buddy_insert(h, nd, mfn, order, first_dirty);
     nd->ctr.frees++;
     pb_lock_release(nd->heap_lock);
+    /* New work for the scrub workers (a merge may have made a dirty buddy of a clean free). */
+    if (first_dirty != PB_CLEAN)
+        pb_scrub_kick(nd);
 }
 
 /* The variants: one instantiation each. */
+/* xen: while a scrubber runs, it sees allocations in progress as "other work pending". */
 static int xen_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order,
                      unsigned memflags, struct pb_domain *d, uint64_t *mfn)
 {
-    return alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
+    if (!atomic_load_explicit(&h->scrubber_running, memory_order_relaxed))
+        return alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
+    atomic_fetch_add_explicit(&h->allocs_in_flight, 1, memory_order_relaxed);
+    int rc = alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
+    atomic_fetch_sub_explicit(&h->allocs_in_flight, 1, memory_order_relaxed);
+    return rc;
 }
 static int pernode_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order,
                          unsigned memflags, struct pb_domain *d, uint64_t *mfn)

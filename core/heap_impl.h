@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 
+#include "core/clear.h"
 #include "core/domain.h"
 #include "core/heap.h"
 #include "core/lock.h"
@@ -20,29 +21,42 @@ enum pb_page_state {
     PGS_OFFLINED, /* never in the heap (MFN 0) */
 };
 
+/*
+ * The scrub handshake of a free buddy (its head's `scrub`; see scrub.h for the whole protocol).
+ * Only a holder of the node's heap lock moves NONE -> SCRUBBING (a scrubber claiming it) and
+ * SCRUBBING -> ABORT (stop_scrub in heap.c, which then waits for NONE without dropping the
+ * lock). Only the scrubber moves SCRUBBING -> NONE or DONE and ABORT -> NONE, never holding
+ * the lock, after publishing first_dirty (release). Whoever takes a DONE buddy under the lock
+ * resets it to NONE; the scrubber, relocking, finds DONE only if nobody did.
+ */
 enum pb_scrub_state {
     PB_SCRUB_NONE = 0, /* not being scrubbed */
     PB_SCRUBBING,      /* a scrubber works on this free buddy outside the lock */
     PB_SCRUB_ABORT,    /* an allocator or a merge wants the buddy: scrubber, give it up */
+    PB_SCRUB_DONE,     /* scrubbed clean outside the lock, still in the dirty part of its list */
 };
 
 /*
  * One frame: 24 bytes. Which lock protects a field depends on the frame's state:
- * free -> the heap lock of its node; in use -> its owner's page_alloc_lock (list, owner) or
- * the thread that allocated it (need_scrub, until it is assigned).
+ * free -> the heap lock of its node, except that while its buddy is SCRUBBING or ABORT the
+ * scrubber owns need_scrub (and the head's first_dirty); in use -> its owner's
+ * page_alloc_lock (list, owner) or the thread that allocated it (need_scrub, until it is
+ * assigned; the domain builder after that).
  */
 struct pb_page {
-    uint32_t next, prev;   /* free: buddy list (head only); in use: owner's page list */
-    uint32_t first_dirty;  /* free buddy head: first possibly dirty frame, or PB_CLEAN */
-    uint32_t tlbflush_ts;  /* flush clock at free time (0 = no flush needed) */
-    uint16_t owner;        /* in use: domain id or PB_DOMID_NONE */
-    uint8_t order;         /* free buddy head: its order */
-    uint8_t state;         /* enum pb_page_state */
-    uint8_t need_scrub;    /* may hold a previous owner's data; a separate byte from state */
-    _Atomic uint8_t scrub; /* free buddy head: enum pb_scrub_state */
-    uint8_t extra;         /* in use: counted in the owner's extra_pages (MEMF_no_refcount) */
-    uint8_t pad;
+    uint32_t next, prev;      /* free: buddy list (head only); in use: owner's page list */
+    uint32_t first_dirty;     /* free buddy head: first possibly dirty frame, or PB_CLEAN */
+    uint32_t tlbflush_ts;     /* flush clock at free time (0 = no flush needed) */
+    uint16_t owner;           /* in use: domain id or PB_DOMID_NONE */
+    uint8_t order;            /* free buddy head: its order */
+    uint8_t state;            /* enum pb_page_state */
+    uint8_t need_scrub;       /* may hold a previous owner's data; a separate byte from state */
+    _Atomic uint8_t scrub;    /* free buddy head: enum pb_scrub_state */
+    uint8_t extra;            /* in use: counted in the owner's extra_pages (MEMF_no_refcount) */
+    _Atomic uint8_t clearing; /* checked builds: a thread is zeroing this frame right now */
 };
+
+_Static_assert(sizeof(struct pb_page) == 24, "struct pb_page grew");
 
 struct pb_list {
     uint32_t head, tail;
@@ -73,6 +87,15 @@ struct pb_node {
     _Atomic uint64_t node_avail;
     _Atomic uint64_t need_scrub;
     struct pb_node_counters ctr;
+
+    /* Scrub events (frames, aborts): atomic, written by allocators, scrub workers and domain
+     * builders at once, one update per extent or buddy. */
+    PB_CACHE_ALIGNED _Atomic uint64_t scrub_on_alloc, scrub_background, scrub_domain_build;
+    _Atomic uint64_t scrub_aborts, verified, verify_failures;
+    /* Scrub workers sleeping on this node: a futex word bumped by whoever adds work for them,
+     * and how many sleep (atomic; see pb_scrub_kick). */
+    PB_CACHE_ALIGNED _Atomic uint32_t scrub_wake_seq;
+    _Atomic uint32_t scrub_sleepers;
 };
 
 struct pb_variant_ops;
@@ -101,6 +124,16 @@ struct pb_heap {
     _Atomic uint32_t tlbflush_clock; /* advanced by every flush */
     _Atomic uint64_t alloc_failures; /* atomic */
 
+    /* Scrubbing settings: relaxed atomics, changed between runs (enum pb_clear_method,
+     * enum pb_verify_mode). */
+    _Atomic int clear_method, verify_mode;
+    _Atomic uint64_t double_clears;  /* checked builds: a frame zeroed by two threads at once */
+    _Atomic uint64_t stash_discards; /* domain-build stashes freed unused */
+    _Atomic bool scrubber_running;   /* a struct pb_scrubber is attached (at most one) */
+    /* xen: allocations in progress while a scrubber runs, Xen's "other work pending" that
+     * makes its idle scrubber give way. Atomic, on its own line. */
+    PB_CACHE_ALIGNED _Atomic uint32_t allocs_in_flight;
+
     /* The domains; protected by: domtable_lock (lookups after create are unlocked reads). */
     struct pb_lock domtable_lock;
     struct pb_domain *_Atomic domains[PB_MAX_DOMAINS];
@@ -121,6 +154,12 @@ struct pb_domain {
 
     /* Set once by the memop layer before the domain is used; read-only after. */
     struct p2m *p2m;
+
+    /* Domain build: one allocated, assigned, partly scrubbed extent kept across
+     * continuations (pb_scrub_stash_*). Protected by: page_alloc_lock. */
+    bool stash_valid;
+    unsigned stash_order;
+    uint64_t stash_mfn, stash_progress;
 
     /* Atomic: consumed by allocations without page_alloc_lock. */
     PB_CACHE_ALIGNED _Atomic int64_t claim;
@@ -160,7 +199,20 @@ static inline struct pb_node *pb_node_of(const struct pb_heap *h, uint64_t mfn)
 }
 
 void pb_page_list_add_tail(struct pb_heap *h, struct pb_list *l, uint32_t mfn);
+void pb_page_list_add_head(struct pb_heap *h, struct pb_list *l, uint32_t mfn);
 void pb_page_list_del(struct pb_heap *h, struct pb_list *l, uint32_t mfn);
 const struct pb_variant_ops *pb_variant_lookup(const char *name);
+
+/*
+ * The heap's side of scrubbing (heap.c), shared with scrub.c.
+ * pb_scrub_clear_frames: zero the backing of [mfn, mfn + n) (one node; no-op without backing)
+ * with `method`; the caller owns the frames (in use, or its buddy is SCRUBBING). Checked builds
+ * mark each frame while zeroing it and count in h->double_clears any frame found marked.
+ * pb_scrub_kick: wake the scrub workers sleeping on nd, if any (call after adding dirty frames
+ * to its free lists, lock released or held).
+ */
+void pb_scrub_clear_frames(struct pb_heap *h, struct pb_node *nd, uint64_t mfn, uint64_t n,
+                           enum pb_clear_method method);
+void pb_scrub_kick(struct pb_node *nd);
 
 #endif
