@@ -1,0 +1,472 @@
+/*
+ * memop.c: populate_physmap, decrease_reservation and the domain-build path (XEN-MODEL.md §5-7).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "core/memflags.h"
+#include "core/memop.h"
+#include "core/p2m.h"
+#include "core/preempt.h"
+#include "core/scrub.h"
+
+static struct {
+    _Atomic uint64_t batched_tlb_flushes;
+} global_ctr;
+
+/* ------------------------------------------------------------------------------------------
+ * The caller and the reservation.
+ */
+
+unsigned pb_memop_max_order(const struct pb_memop_caller *caller)
+{
+    PB_BUG_ON(!caller);
+    const struct pb_order_limits def = PB_ORDER_LIMITS_DEFAULT;
+    const struct pb_order_limits *l = caller->limits ? caller->limits : &def;
+    unsigned order = l->domu;
+    if (caller->privilege == PB_PRIV_CONTROL)
+        order = l->control;
+    else if (caller->privilege == PB_PRIV_HARDWARE)
+        order = l->hardware;
+    return order < PB_MAX_ORDER ? order : PB_MAX_ORDER;
+}
+
+static bool privileged(const struct pb_memop_caller *caller)
+{
+    return caller->privilege == PB_PRIV_CONTROL || caller->privilege == PB_PRIV_HARDWARE;
+}
+
+/* Address bits needed to reach every frame of the machine: get_order_from_pages + PAGE_SHIFT. */
+static unsigned machine_address_bits(const struct pb_heap *h)
+{
+    uint64_t frames = pb_heap_nr_frames(h);
+    unsigned order = frames <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(frames - 1);
+    return order + PB_PAGE_SHIFT;
+}
+
+/* propagate_node: false means -EINVAL. */
+static bool propagate_node(const struct pb_heap *h, const struct pb_memop_caller *caller,
+                           unsigned xmf, unsigned *memflags)
+{
+    unsigned node = XENMEMF_get_node(xmf);
+    if (node == XENMEMF_NO_NODE)
+        return true;
+    if (privileged(caller)) {
+        if (node >= pb_heap_nr_nodes(h))
+            return false;
+        *memflags |= MEMF_node(node);
+        if (xmf & XENMEMF_exact_node_request)
+            *memflags |= MEMF_exact_node;
+        return true;
+    }
+    /* A guest may not pin its memory to a node: a hint is dropped, a demand refused. */
+    return !(xmf & XENMEMF_exact_node_request);
+}
+
+int pb_construct_memop_from_reservation(const struct pb_heap *h,
+                                        const struct pb_memop_caller *caller, unsigned mem_flags,
+                                        unsigned *memflags)
+{
+    if (!h || !caller || !memflags)
+        return -EINVAL;
+    unsigned flags = 0;
+    unsigned bits = XENMEMF_get_address_bits(mem_flags);
+    if (bits != 0 && bits < machine_address_bits(h)) {
+        if (bits <= PB_PAGE_SHIFT)
+            return -EINVAL;
+        flags |= MEMF_bits(bits);
+    }
+    /* No domain has vNUMA information here: a vnode request carries nothing usable. */
+    if (!(mem_flags & XENMEMF_vnode) && !propagate_node(h, caller, mem_flags, &flags))
+        return -EINVAL;
+    *memflags = flags;
+    return 0;
+}
+
+void pb_memop_counts_add(struct pb_memop_counts *dst, const struct pb_memop_counts *src)
+{
+    dst->extents += src->extents;
+    dst->frames += src->frames;
+    dst->pod_frames += src->pod_frames;
+    dst->released_frames += src->released_frames;
+    dst->scrub_preemptions += src->scrub_preemptions;
+    dst->stash_hits += src->stash_hits;
+    dst->flush_filter_skipped += src->flush_filter_skipped;
+    dst->verify_failures += src->verify_failures;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The p2m side: guest_physmap_add_page and removal.
+ */
+
+/* What a p2m release callback needs: frames leave d for the heap. */
+struct release_ctx {
+    struct pb_heap *h;
+    struct pb_domain *d;
+    bool dirty;
+    uint64_t frames;
+};
+
+/* Runs under the p2m writer lock; takes page_alloc_lock and a heap lock (higher ranks). */
+static void release_frames(void *ctx, uint64_t gfn, uint64_t mfn, unsigned int order)
+{
+    struct release_ctx *rc = ctx;
+    (void)gfn;
+    /* Only d's own frames are ever mapped in d's p2m, and each entry is released once. */
+    PB_BUG_ON(pb_free_domheap_pages(rc->h, rc->d, mfn, order, rc->dirty) != 0);
+    rc->frames += 1ull << order;
+}
+
+/*
+ * Apply one change to nr frames from gfn in the largest pieces that the alignment of gfn and
+ * (for RAM) of mfn allow: one p2m_set for an aligned extent, smaller entries for a misaligned
+ * gfn, as Xen's p2m does. type P2M_INVALID removes. rel NULL: release nothing. *applied: the
+ * frames done before any error.
+ */
+static int p2m_apply(struct p2m *p, uint64_t gfn, uint64_t mfn, uint64_t nr, enum p2m_type type,
+                     struct release_ctx *rel, uint64_t *applied)
+{
+    p2m_release_fn release = rel ? release_frames : NULL;
+    uint64_t off = 0;
+    int rc = 0;
+    while (off < nr) {
+        uint64_t g = gfn + off;
+        unsigned o = 63u - (unsigned)__builtin_clzll(nr - off);
+        if (o > P2M_MAX_ORDER)
+            o = P2M_MAX_ORDER;
+        if (g && (unsigned)__builtin_ctzll(g) < o)
+            o = (unsigned)__builtin_ctzll(g);
+        if (type == P2M_RAM_RW && (unsigned)__builtin_ctzll(mfn + off) < o)
+            o = (unsigned)__builtin_ctzll(mfn + off);
+        if (type == P2M_INVALID)
+            rc = p2m_remove(p, g, o, release, rel);
+        else
+            rc = p2m_set(p, g, mfn + off, o, type, release, rel);
+        if (rc)
+            break;
+        off += 1ull << o;
+    }
+    *applied = off;
+    return rc;
+}
+
+static bool range_fits(const struct p2m *p, uint64_t gfn, unsigned order)
+{
+    uint64_t max = p2m_max_gfn(p);
+    return gfn < max && (1ull << order) <= max - gfn;
+}
+
+/* Whether any gfn of the range maps `type` (exactly) or, for P2M_INVALID, is a hole. */
+static bool range_has(const struct p2m *p, uint64_t gfn, unsigned order, enum p2m_type type)
+{
+    const uint64_t end = gfn + (1ull << order);
+    for (uint64_t g = gfn; g < end;) {
+        struct p2m_entry e;
+        PB_BUG_ON(p2m_lookup(p, g, &e) != 0);
+        if (e.type == type)
+            return true;
+        g = (g | ((1ull << e.order) - 1)) + 1; /* the next entry or hole */
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * populate_physmap.
+ */
+
+/* The preemption callback of the build path's scrub. */
+static bool scrub_preempt(void *ctx)
+{
+    (void)ctx;
+    return pb_hypercall_preempt_check();
+}
+
+/*
+ * What memory_op and the two loops check before doing anything: 0 with the domain and the
+ * memflags, 1 when there is nothing to do, or the reason to return start_extent untouched.
+ */
+static int memop_begin(struct pb_heap *h, const struct pb_memop_caller *caller,
+                       const struct pb_reservation *r, uint64_t start, bool pod,
+                       struct pb_domain **dp, unsigned *memflags)
+{
+    if (r->nr_extents > PB_MEMOP_MAX_EXTENTS)
+        return -E2BIG;
+    if (start >= r->nr_extents)
+        return 1;
+    struct pb_domain *d = pb_domain_get(h, r->domid);
+    if (!d)
+        return -ESRCH;
+    int rc = pb_construct_memop_from_reservation(h, caller, r->mem_flags, memflags);
+    if (rc)
+        return rc;
+    if (!pb_domain_p2m(d))
+        return -EINVAL;
+    if (!r->extent_start || r->nr_extents > r->extent_list_len)
+        return -EFAULT;
+    if (r->extent_order > (pod ? PB_MAX_ORDER : pb_memop_max_order(caller)))
+        return -EPERM;
+    *dp = d;
+    return 0;
+}
+
+/* Free an extent that will not be mapped; frames that may hold old data go back dirty. */
+static void extent_discard(struct pb_heap *h, struct pb_domain *d, uint64_t mfn, unsigned order,
+                           bool dirty)
+{
+    PB_BUG_ON(pb_free_domheap_pages(h, d, mfn, order, dirty) != 0);
+}
+
+/*
+ * One extent that is not PoD: allocate (or resume the stash), scrub on the build path,
+ * verify, map. 0, -ERESTART (scrub preempted, extent stashed) or an error (nothing mapped).
+ */
+static int populate_extent(struct pb_heap *h, struct pb_domain *d, struct p2m *p, uint64_t gfn,
+                           unsigned order, unsigned memflags, struct pb_memop_counts *c)
+{
+    const uint64_t n = 1ull << order;
+    const bool building = !pb_domain_creation_finished(d);
+    uint64_t mfn = 0, progress = n;
+    int rc;
+
+    if (building) {
+        int node = (memflags & MEMF_exact_node) ? MEMF_get_node(memflags) : -1;
+        if (pb_scrub_stash_take(d, order, node, &mfn, &progress) == 0) {
+            c->stash_hits++;
+        } else {
+            progress = 0;
+            rc = pb_alloc_domheap_pages(h, d, order,
+                                        memflags | MEMF_no_scrub | MEMF_keep_scrub |
+                                            MEMF_no_tlbflush | MEMF_no_icache_flush,
+                                        &mfn);
+            if (rc)
+                return rc;
+        }
+        rc = pb_scrub_extent_preemptible(h, mfn, order, &progress, scrub_preempt, NULL);
+        if (rc == -ERESTART) {
+            pb_scrub_stash_put(d, mfn, order, progress);
+            c->scrub_preemptions++;
+            return rc;
+        }
+        PB_BUG_ON(rc != 0);
+        /* Flushes are batched into one at the end of creation (pb_memop_finish_creation). */
+        c->flush_filter_skipped += n;
+        /* Verification (when on): the heap checks what it scrubs, this path what it does. */
+        rc = pb_verify_extent(h, mfn, order);
+        if (rc) {
+            c->verify_failures++;
+            extent_discard(h, d, mfn, order, true);
+            return rc;
+        }
+    } else {
+        /* alloc_heap_pages scrubs, and verifies when verification is on (-EIO). */
+        rc = pb_alloc_domheap_pages(h, d, order, memflags, &mfn);
+        if (rc) {
+            c->verify_failures += rc == -EIO;
+            return rc;
+        }
+    }
+
+    struct release_ctx rel = {.h = h, .d = d, .dirty = false};
+    uint64_t mapped = 0;
+    rc = p2m_apply(p, gfn, mfn, n, P2M_RAM_RW, &rel, &mapped);
+    c->released_frames += rel.frames;
+    if (rc) {
+        /* Unmap what was mapped, releasing nothing: the extent is freed whole below. */
+        uint64_t undone = 0;
+        PB_BUG_ON(p2m_apply(p, gfn, 0, mapped, P2M_INVALID, NULL, &undone) != 0);
+        extent_discard(h, d, mfn, order, false);
+        return rc;
+    }
+    c->extents++;
+    c->frames += n;
+    return 0;
+}
+
+static int populate_pod(struct p2m *p, uint64_t gfn, unsigned order, struct release_ctx *rel,
+                        struct pb_memop_counts *c)
+{
+    /* Xen refuses to mark a range that holds RAM. */
+    if (range_has(p, gfn, order, P2M_RAM_RW))
+        return -EBUSY;
+    uint64_t done = 0;
+    int rc = p2m_apply(p, gfn, 0, 1ull << order, P2M_POD, rel, &done);
+    c->released_frames += rel->frames;
+    rel->frames = 0;
+    if (rc)
+        return rc;
+    c->extents++;
+    c->frames += 1ull << order;
+    c->pod_frames += 1ull << order;
+    return 0;
+}
+
+long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller,
+                         const struct pb_reservation *r, uint64_t start_extent,
+                         struct pb_memop_result *result)
+{
+    if (!h || !caller || !r || !result)
+        return -EINVAL;
+    memset(result, 0, sizeof(*result));
+    result->nr_done = start_extent;
+    const bool pod = r->mem_flags & XENMEMF_populate_on_demand;
+    struct pb_domain *d = NULL;
+    unsigned memflags = 0;
+    int rc = memop_begin(h, caller, r, start_extent, pod, &d, &memflags);
+    if (rc) {
+        result->error = rc < 0 ? rc : 0;
+        return (long)start_extent;
+    }
+    if (pod)
+        memflags |= MEMF_populate_on_demand;
+
+    struct p2m *p = pb_domain_p2m(d);
+    const unsigned order = r->extent_order;
+    struct release_ctx rel = {.h = h, .d = d, .dirty = false};
+    uint64_t i;
+    for (i = start_extent; i < r->nr_extents; i++) {
+        if (i != start_extent && pb_hypercall_preempt_check()) {
+            result->preempted = true;
+            break;
+        }
+        uint64_t gfn = r->extent_start[i];
+        if (!range_fits(p, gfn, order)) {
+            rc = -EINVAL;
+            break;
+        }
+        if (pb_domain_dying(d)) {
+            rc = -EINVAL; /* what assign_pages would say, before anything is allocated */
+        } else if (pod) {
+            rc = populate_pod(p, gfn, order, &rel, &result->c);
+        } else {
+            rc = populate_extent(h, d, p, gfn, order, memflags, &result->c);
+            if (rc == -ERESTART) {
+                result->preempted = true;
+                rc = 0;
+                break;
+            }
+        }
+        if (rc)
+            break;
+    }
+    result->nr_done = i;
+    result->error = rc;
+    return (long)i;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * decrease_reservation.
+ */
+
+long pb_decrease_reservation(struct pb_heap *h, const struct pb_memop_caller *caller,
+                             const struct pb_reservation *r, uint64_t start_extent, bool dirty,
+                             struct pb_memop_result *result)
+{
+    if (!h || !caller || !r || !result)
+        return -EINVAL;
+    memset(result, 0, sizeof(*result));
+    result->nr_done = start_extent;
+    struct pb_domain *d = NULL;
+    unsigned memflags = 0;
+    int rc = memop_begin(h, caller, r, start_extent, false, &d, &memflags);
+    if (rc) {
+        result->error = rc < 0 ? rc : 0;
+        return (long)start_extent;
+    }
+
+    struct p2m *p = pb_domain_p2m(d);
+    const unsigned order = r->extent_order;
+    uint64_t i;
+    for (i = start_extent; i < r->nr_extents; i++) {
+        if (i != start_extent && pb_hypercall_preempt_check()) {
+            result->preempted = true;
+            break;
+        }
+        uint64_t gfn = r->extent_start[i];
+        if (!range_fits(p, gfn, order)) {
+            rc = -EINVAL;
+            break;
+        }
+        if (range_has(p, gfn, order, P2M_INVALID)) {
+            rc = -ENOENT;
+            break;
+        }
+        struct release_ctx rel = {.h = h, .d = d, .dirty = dirty};
+        uint64_t done = 0;
+        rc = p2m_apply(p, gfn, 0, 1ull << order, P2M_INVALID, &rel, &done);
+        result->c.released_frames += rel.frames;
+        if (rc)
+            break;
+        result->c.extents++;
+        result->c.frames += 1ull << order;
+    }
+    result->nr_done = i;
+    result->error = rc;
+    return (long)i;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Domains with a p2m.
+ */
+
+int pb_memop_domain_create(struct pb_heap *h, unsigned domid, const struct pb_domain_config *cfg,
+                           uint64_t max_gfn, enum pb_lock_kind p2m_lock_kind,
+                           struct pb_domain **out)
+{
+    if (!h || !cfg || !out)
+        return -EINVAL;
+    struct p2m *p = NULL;
+    int rc = p2m_create(max_gfn, p2m_lock_kind, &p);
+    if (rc)
+        return rc;
+    struct pb_domain *d = NULL;
+    rc = pb_domain_create(h, domid, cfg, &d);
+    if (rc) {
+        p2m_destroy(p, NULL, NULL);
+        return rc;
+    }
+    pb_domain_set_p2m(d, p);
+    *out = d;
+    return 0;
+}
+
+void pb_memop_domain_destroy(struct pb_heap *h, struct pb_domain *d)
+{
+    (void)h;
+    if (!d)
+        return;
+    pb_domain_kill(d);
+    struct p2m *p = pb_domain_p2m(d);
+    /* Frames, the stashed extent's too, are freed by pb_domain_destroy below, dirty. */
+    if (p)
+        p2m_destroy(p, NULL, NULL);
+    pb_domain_destroy(d);
+}
+
+int pb_memop_finish_creation(struct pb_heap *h, struct pb_domain *d)
+{
+    if (!h || !d)
+        return -EINVAL;
+    if (pb_domain_creation_finished(d))
+        return 0;
+    /*
+     * A half-scrubbed extent still stashed would stay with the guest unscrubbed: Xen refuses
+     * to start such a domain (it crashes it). Here the stash is freed and creation stays open.
+     * Taking it with order 0 either returns an order-0 stash or discards any other.
+     */
+    uint64_t mfn, progress, tot_before = pb_domain_tot_pages(d);
+    int rc = pb_scrub_stash_take(d, 0, -1, &mfn, &progress);
+    if (rc == 0)
+        PB_BUG_ON(pb_free_domheap_pages(h, d, mfn, 0, true) != 0);
+    if (rc != -ENOENT || pb_domain_tot_pages(d) != tot_before)
+        return -EBUSY;
+    pb_domain_finish_creation(d);
+    atomic_fetch_add_explicit(&global_ctr.batched_tlb_flushes, 1, memory_order_relaxed);
+    return 0;
+}
+
+void pb_memop_global_counters_read(struct pb_memop_global_counters *out)
+{
+    out->batched_tlb_flushes =
+        atomic_load_explicit(&global_ctr.batched_tlb_flushes, memory_order_relaxed);
+}
