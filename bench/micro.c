@@ -19,6 +19,7 @@
 #include "core/heap.h"
 #include "core/lock.h"
 #include "core/memflags.h"
+#include "core/memop.h"
 #include "core/p2m.h"
 
 #define NODE_FRAMES (1u << 19) /* 2 GiB a node: order-18 buddies exist */
@@ -146,6 +147,40 @@ static void bm_free_merge(pbgb_state *st, void *user)
     pbgb_items_processed(st, pbgb_state_iterations(st) * 512);
 }
 
+/*
+ * One populate_physmap call of 512 order-0 extents into a live domain, then one
+ * decrease_reservation giving them back (not timed apart: each is one hypercall).
+ */
+struct populate_case {
+    struct pb_heap *h;
+    struct pb_domain *d;
+    uint64_t gpfns[512];
+};
+
+static void bm_populate(pbgb_state *st, void *user)
+{
+    struct populate_case *c = user;
+    pin_thread(0);
+    pb_rcu_register_thread();
+    struct pb_memop_caller caller = {.privilege = PB_PRIV_CONTROL};
+    struct pb_reservation r = {.extent_start = c->gpfns,
+                               .extent_list_len = 512,
+                               .nr_extents = 512,
+                               .extent_order = 0,
+                               .domid = pb_domain_id(c->d)};
+    struct pb_memop_result res;
+    PBGB_LOOP(st)
+    {
+        if (pb_populate_physmap(c->h, &caller, &r, 0, &res) != 512 ||
+            pb_decrease_reservation(c->h, &caller, &r, 0, false, &res) != 512) {
+            pbgb_skip_with_error(st, "populate or decrease stopped short");
+            break;
+        }
+    }
+    pbgb_items_processed(st, pbgb_state_iterations(st) * 512);
+    pb_rcu_unregister_thread();
+}
+
 /* ---- locks ---- */
 
 struct lock_case {
@@ -267,6 +302,19 @@ int main(int argc, char **argv)
                         must(pbgb_threads(b, 2));
                         must(pbgb_use_real_time(b));
                     }
+                }
+                if (s == FRESH) {
+                    struct populate_case *p = calloc(1, sizeof(*p));
+                    struct pb_domain_config cfg = {.max_pages = 1u << 20};
+                    p->h = h;
+                    pb_rcu_register_thread();
+                    must(pb_memop_domain_create(h, 1, &cfg, 1u << 20, kinds[k], &p->d));
+                    pb_rcu_unregister_thread();
+                    pb_domain_finish_creation(p->d);
+                    for (unsigned i = 0; i < 512; i++)
+                        p->gpfns[i] = i;
+                    snprintf(name, sizeof(name), "populate_512x4k/%s/%s", *v, kn);
+                    reg(name, bm_populate, p);
                 }
                 struct heap_case *c = calloc(1, sizeof(*c));
                 *c = (struct heap_case){*v, kinds[k], (enum heap_state)s, 0, h};

@@ -15,7 +15,7 @@ assert not errors, f"benchmarks reported errors: {errors}"
 for family in ("alloc_free/xen/ticket/order:0/fresh", "alloc_free/pernode/mutex/order:18/fragmented",
                "search_miss/xen/ticket/fragmented", "free_merge/pernode/ticket/fresh",
                "lock/ticket/timing:on", "p2m_lookup/order:9", "p2m_update/order:0",
-               "scrub/2MiB/nt", "scrub/4KiB/memset"):
+               "scrub/2MiB/nt", "scrub/4KiB/memset", "populate_512x4k/xen/ticket"):
     assert any(n.startswith(family) for n in names), f"missing {family}"
 assert any(n.endswith("threads:2") for n in names), "no two-thread benchmark"
 ctx = doc["context"]
