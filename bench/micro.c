@@ -17,6 +17,7 @@
 #include "core/clear.h"
 #include "core/domain.h"
 #include "core/heap.h"
+#include "core/jemalloc_ref.h"
 #include "core/lock.h"
 #include "core/memflags.h"
 #include "core/memop.h"
@@ -99,6 +100,7 @@ static void bm_alloc_free(pbgb_state *st, void *user)
     int t = pbgb_thread_index(st);
     pin_thread(t);
     pb_set_current_node((unsigned)t % NODES);
+    pb_set_current_cpu((unsigned)t);
     uint64_t mfn;
     PBGB_LOOP(st)
     {
@@ -109,6 +111,29 @@ static void bm_alloc_free(pbgb_state *st, void *user)
         pb_free_heap_pages(c->h, mfn, c->order, false);
     }
     pbgb_items_processed(st, pbgb_state_iterations(st));
+}
+
+/* alloc N extents, then free the N: what a populate/balloon burst does; items = frames. */
+#define BURST 256
+static void bm_alloc_n_free_n(pbgb_state *st, void *user)
+{
+    struct heap_case *c = user;
+    int t = pbgb_thread_index(st);
+    pin_thread(t);
+    pb_set_current_node((unsigned)t % NODES);
+    pb_set_current_cpu((unsigned)t);
+    uint64_t mfn[BURST];
+    PBGB_LOOP(st)
+    {
+        for (unsigned i = 0; i < BURST; i++)
+            if (pb_alloc_heap_pages(c->h, 1, PB_NR_ZONES - 1, c->order, 0, NULL, &mfn[i])) {
+                pbgb_skip_with_error(st, "allocation failed");
+                return;
+            }
+        for (unsigned i = 0; i < BURST; i++)
+            pb_free_heap_pages(c->h, mfn[i], c->order, false);
+    }
+    pbgb_items_processed(st, pbgb_state_iterations(st) * BURST);
 }
 
 /*
@@ -179,6 +204,51 @@ static void bm_populate(pbgb_state *st, void *user)
     }
     pbgb_items_processed(st, pbgb_state_iterations(st) * 512);
     pb_rcu_unregister_thread();
+}
+
+/* ---- the jemalloc reference (a yardstick, not a Xen model): the same two patterns ---- */
+
+struct jref_case {
+    struct pb_jemalloc_ref *r;
+    unsigned order;
+};
+
+static void bm_jref_alloc_free(pbgb_state *st, void *user)
+{
+    struct jref_case *c = user;
+    int t = pbgb_thread_index(st);
+    pin_thread(t);
+    unsigned node = (unsigned)t % NODES;
+    void *p;
+    PBGB_LOOP(st)
+    {
+        if (pb_jemalloc_ref_alloc(c->r, node, c->order, &p)) {
+            pbgb_skip_with_error(st, "allocation failed");
+            break;
+        }
+        pb_jemalloc_ref_free(c->r, p, c->order);
+    }
+    pbgb_items_processed(st, pbgb_state_iterations(st));
+}
+
+static void bm_jref_alloc_n_free_n(pbgb_state *st, void *user)
+{
+    struct jref_case *c = user;
+    int t = pbgb_thread_index(st);
+    pin_thread(t);
+    unsigned node = (unsigned)t % NODES;
+    void *p[BURST];
+    PBGB_LOOP(st)
+    {
+        for (unsigned i = 0; i < BURST; i++)
+            if (pb_jemalloc_ref_alloc(c->r, node, c->order, &p[i])) {
+                pbgb_skip_with_error(st, "allocation failed");
+                return;
+            }
+        for (unsigned i = 0; i < BURST; i++)
+            pb_jemalloc_ref_free(c->r, p[i], c->order);
+    }
+    pbgb_items_processed(st, pbgb_state_iterations(st) * BURST);
 }
 
 /* ---- locks ---- */
@@ -304,6 +374,16 @@ int main(int argc, char **argv)
                     }
                 }
                 if (s == FRESH) {
+                    struct heap_case *nc = calloc(1, sizeof(*nc));
+                    *nc = (struct heap_case){*v, kinds[k], FRESH, 0, h};
+                    snprintf(name, sizeof(name), "alloc_n_free_n/%s/%s/order:0/n:%u", *v, kn,
+                             BURST);
+                    pbgb_bench *b = reg(name, bm_alloc_n_free_n, nc);
+                    must(pbgb_threads(b, 1));
+                    must(pbgb_threads(b, 2));
+                    must(pbgb_use_real_time(b));
+                }
+                if (s == FRESH) {
                     struct populate_case *p = calloc(1, sizeof(*p));
                     struct pb_domain_config cfg = {.max_pages = 1u << 20};
                     p->h = h;
@@ -334,6 +414,29 @@ int main(int argc, char **argv)
                 }
             }
         }
+
+    struct pb_jemalloc_ref *jref = NULL;
+    if (pb_jemalloc_ref_create(NODES, &jref) == 0) {
+        static const unsigned jorders[] = {0, 9};
+        for (size_t o = 0; o < PB_ARRAY_SIZE(jorders); o++) {
+            struct jref_case *c = calloc(1, sizeof(*c));
+            *c = (struct jref_case){jref, jorders[o]};
+            snprintf(name, sizeof(name), "alloc_free/jemalloc/order:%u", jorders[o]);
+            pbgb_bench *b = reg(name, bm_jref_alloc_free, c);
+            if (jorders[o] == 0) {
+                must(pbgb_threads(b, 1));
+                must(pbgb_threads(b, 2));
+                must(pbgb_use_real_time(b));
+                snprintf(name, sizeof(name), "alloc_n_free_n/jemalloc/order:0/n:%u", BURST);
+                b = reg(name, bm_jref_alloc_n_free_n, c);
+                must(pbgb_threads(b, 1));
+                must(pbgb_threads(b, 2));
+                must(pbgb_use_real_time(b));
+            }
+        }
+        must(pbgb_add_context("jemalloc", "a reference (one arena per node, no tcache), not a "
+                                          "Xen model"));
+    }
 
     for (size_t k = 0; k < PB_ARRAY_SIZE(kinds); k++)
         for (int timing = 1; timing >= 0; timing--) {
@@ -377,7 +480,10 @@ int main(int argc, char **argv)
     snprintf(pin, sizeof(pin), "thread i -> PU (i mod %d)", nr_pus);
     must(pbgb_add_context("pinning", pin));
     must(pbgb_add_context("machine", "2 nodes x 2 GiB, metadata only"));
-    must(pbgb_add_context("variants", "xen,pernode"));
+    char vn[256] = "";
+    for (const char *const *v = pb_variant_names(); *v; v++)
+        snprintf(vn + strlen(vn), sizeof(vn) - strlen(vn), "%s%s", vn[0] ? "," : "", *v);
+    must(pbgb_add_context("variants", vn));
     must(pbgb_add_context("lock_kinds", "ticket,mutex"));
     return pbgb_main(argc, argv);
 }

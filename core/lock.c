@@ -13,89 +13,20 @@
 #include <sched.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#include <x86intrin.h>
-#define PB_LOCK_HAVE_TSC 1
-#else
-#define PB_LOCK_HAVE_TSC 0
-#endif
+#include "core/clock.h"
 
 /* ---------------------------------------------------------------------------------------------
  * The statistics clock
  *
- * Two clock reads per uncontended timed acquire+release, so the clock is most of the cost.
- * Measured on the development machine (AMD EPYC VM, 2 vCPUs, kernel clocksource tsc,
- * 3 x 20M reads): clock_gettime(CLOCK_MONOTONIC) 24.0-25.2 ns, rdtsc 9.6-10.7 ns, rdtscp
- * 19.1-19.3 ns; rdtsc never went backwards on one thread, also across 20000 forced migrations
- * between the two CPUs. An uncontended timed acquire+release of a ticket lock (Release build)
- * took 20-29 ns with rdtsc, 59-83 ns with clock_gettime, 4-6 ns untimed. So: rdtsc, scaled to
- * ns by a factor calibrated once against CLOCK_MONOTONIC, where the CPU declares an invariant
- * TSC (constant rate, runs in every C-state); clock_gettime elsewhere. Both reads of a wait or
- * a hold are made by one thread; should it migrate between CPUs whose TSCs are slightly
- * skewed and see the clock step back, that difference counts as 0.
+ * Two clock reads per uncontended timed acquire+release, so the clock is most of the cost:
+ * core/clock.h's rdtsc-based clock. An uncontended timed acquire+release of a ticket lock
+ * (Release build) took 20-29 ns with it, 59-83 ns with clock_gettime, 4-6 ns untimed. Both
+ * reads of a wait or a hold are made by one thread; should it migrate between CPUs whose TSCs
+ * are slightly skewed and see the clock step back, that difference counts as 0.
  * ------------------------------------------------------------------------------------------ */
-
-/* Written once under clock_once (from pb_lock_init), read-only afterwards. */
-static struct {
-    bool use_tsc;
-    uint64_t mult; /* ns = tsc * mult >> 32 */
-} lock_clock;
-static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 
 /* Whether wait and hold times are measured: read relaxed on every acquisition. */
 static _Atomic bool timing_on = true;
-
-#if PB_LOCK_HAVE_TSC
-static bool tsc_invariant(void)
-{
-    unsigned int a, b, c, d;
-
-    if (!__get_cpuid(0x80000000u, &a, &b, &c, &d) || a < 0x80000007u)
-        return false;
-    __get_cpuid(0x80000007u, &a, &b, &c, &d);
-    return d & (1u << 8);
-}
-
-/* One (tsc, ns) pair, the tsc taken as the midpoint around the clock_gettime. */
-static void tsc_sample(uint64_t *tsc, uint64_t *ns)
-{
-    uint64_t t0 = __rdtsc();
-    *ns = pb_now_ns();
-    uint64_t t1 = __rdtsc();
-    *tsc = t0 + (t1 - t0) / 2;
-}
-#endif
-
-static void lock_clock_calibrate(void)
-{
-#if PB_LOCK_HAVE_TSC
-    if (!tsc_invariant())
-        return;
-
-    /* 10 ms keeps the error of the two samples (tens of ns each) near 1e-5. */
-    uint64_t tsc0, ns0, tsc1, ns1;
-    tsc_sample(&tsc0, &ns0);
-    struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
-        ;
-    tsc_sample(&tsc1, &ns1);
-    if (tsc1 <= tsc0 || ns1 <= ns0)
-        return;
-
-    lock_clock.mult = (uint64_t)(((unsigned __int128)(ns1 - ns0) << 32) / (tsc1 - tsc0));
-    lock_clock.use_tsc = lock_clock.mult != 0;
-#endif
-}
-
-static inline uint64_t lock_clock_ns(void)
-{
-#if PB_LOCK_HAVE_TSC
-    if (pb_likely(lock_clock.use_tsc))
-        return (uint64_t)(((unsigned __int128)__rdtsc() * lock_clock.mult) >> 32);
-#endif
-    return pb_now_ns();
-}
 
 /*
  * A ticket waiter spins with pause and yields its CPU once per this many spins (about 150 us
@@ -254,7 +185,7 @@ void pb_lock_init(struct pb_lock *l, const char *name, enum pb_lock_rank rank,
     PB_BUG_ON(!l || !name);
     PB_BUG_ON(rank < PB_RANK_DOMTABLE || rank > PB_RANK_LEAF);
     PB_BUG_ON(kind != PB_LOCK_TICKET && kind != PB_LOCK_MUTEX);
-    pthread_once(&clock_once, lock_clock_calibrate);
+    pb_clock_init();
 
     memset(l, 0, sizeof(*l));
     if (kind == PB_LOCK_TICKET) {
@@ -300,7 +231,7 @@ void pb_lock_acquire(struct pb_lock *l)
         if (atomic_load_explicit(&l->u.ticket.owner, memory_order_acquire) != me) {
             contended = true;
             if (timing)
-                wait_from = lock_clock_ns();
+                wait_from = pb_clock_ns();
             for (unsigned int spins = 1;
                  atomic_load_explicit(&l->u.ticket.owner, memory_order_acquire) != me; spins++) {
                 cpu_relax();
@@ -313,14 +244,14 @@ void pb_lock_acquire(struct pb_lock *l)
         if (rc == EBUSY) {
             contended = true;
             if (timing)
-                wait_from = lock_clock_ns();
+                wait_from = pb_clock_ns();
             rc = pthread_mutex_lock(&l->u.mutex);
         }
         PB_BUG_ON(rc != 0);
     }
 
     /* Held from here: the statistics are ours. */
-    uint64_t now = timing ? lock_clock_ns() : 0;
+    uint64_t now = timing ? pb_clock_ns() : 0;
     stat_add(&l->st.acquisitions, 1);
     if (contended) {
         stat_add(&l->st.contended, 1);
@@ -342,7 +273,7 @@ void pb_lock_release(struct pb_lock *l)
     /* 0: timing was off at acquisition (a clock in ns since boot or reset never reads 0). */
     uint64_t from = l->st.acquired_at_ns;
     if (from && atomic_load_explicit(&timing_on, memory_order_relaxed)) {
-        uint64_t now = lock_clock_ns();
+        uint64_t now = pb_clock_ns();
         uint64_t hold = now > from ? now - from : 0;
         stat_add(&l->st.hold_ns_total, hold);
         stat_max(&l->st.hold_ns_max, hold);

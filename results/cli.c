@@ -166,7 +166,7 @@ int pb_cmd_compare(int argc, char **argv)
     pb_cmp_opts_default(&o);
     enum pb_format fmt = PB_FORMAT_TABLE;
     char **variants = NULL, **metrics = NULL;
-    uint64_t u;
+    uint64_t u = 0;
     int c, rc = 0;
     optind = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

@@ -1,4 +1,5 @@
 #include "results/compare.h"
+#include "results/results.h"
 
 #include "core/pb.h"
 #include "results/cli_internal.h"
@@ -77,10 +78,6 @@ static const char *const metric_order[] = {
     "instructions",
 };
 
-static const char *const informational[] = {
-    "pages_populated", "extents", "calls", "continuations", "iterations",
-};
-
 /* Keys of a benchmark entry that identify it rather than measure it. */
 static const char *const identity_keys[] = {
     "repetitions", "repetition_index", "threads", "family_index", "per_family_instance_index",
@@ -100,13 +97,17 @@ static bool ends_with(const char *s, const char *suffix)
     return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
 }
 
+/* The results library owns what each metric means; this only maps its enum. */
 enum pb_direction pb_metric_direction(const char *metric)
 {
-    if (ends_with(metric, "_per_second"))
+    switch (pb_results_metric_direction(metric)) {
+    case PB_RESULTS_HIGHER_IS_BETTER:
         return PB_HIGHER_IS_BETTER;
-    if (in_list(metric, informational, PB_ARRAY_SIZE(informational)))
+    case PB_RESULTS_INFORMATIONAL:
         return PB_INFORMATIONAL;
-    return PB_LOWER_IS_BETTER;
+    default:
+        return PB_LOWER_IS_BETTER;
+    }
 }
 
 bool pb_metric_is_tail(const char *metric)

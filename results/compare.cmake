@@ -7,7 +7,7 @@ pb_module(pb_compare
     ${CMAKE_CURRENT_LIST_DIR}/gate.c
     ${CMAKE_CURRENT_LIST_DIR}/history.c
     ${CMAKE_CURRENT_LIST_DIR}/cli.c
-  LIBS pb_common PkgConfig::JANSSON PkgConfig::SQLITE3 m)
+  LIBS pb_results pb_common PkgConfig::JANSSON PkgConfig::SQLITE3 m)
 # plot runs scripts/plot from the source tree with Debian's python (it has matplotlib).
 target_compile_definitions(pb_compare PRIVATE
   POPBENCH_SOURCE_DIR="${CMAKE_SOURCE_DIR}" POPBENCH_PYTHON="/usr/bin/python3")

@@ -729,7 +729,7 @@ static int parse_group(struct wl_parser *p, yaml_node_t *n, unsigned index,
     enum { COUNT, MEMORY, MAX, CLAIM, AFFINITY, PRIV, START, NKEYS };
     yaml_node_t *v[NKEYS], *k[NKEYS];
     char path[48], item[64];
-    unsigned idx;
+    unsigned idx = 0;
     int rc;
 
     snprintf(path, sizeof(path), "domains[%u]", index);

@@ -1,0 +1,1083 @@
+/*
+ * main.c: the popbench command (docs/popbench.md is its manual).
+ *
+ *   popbench run [WORKLOAD ...] [options]   run workloads, report and write results
+ *   popbench list                           the workloads, variants and lock kinds
+ *   popbench topology                       the topology a run would use and its CPU map
+ *   popbench compare|gate|history|plot      results commands (results/cli.h)
+ *
+ * Exit status: 0 success; 1 a run failed (its validator found a broken invariant, a worker
+ * failed); 2 bad input (flag, workload file, topology); 130 interrupted by SIGINT (what was
+ * measured is written, marked partial).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jemalloc/jemalloc.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "bench/report.h"
+#include "bench/runner.h"
+#include "bench/stream.h"
+#include "bench/topology.h"
+#include "core/heap.h"
+#include "results/cli.h"
+#include "results/results.h"
+#include "workloads/workload.h"
+
+#ifndef POPBENCH_VERSION_STRING
+#define POPBENCH_VERSION_STRING "unknown"
+#endif
+#ifndef POPBENCH_GIT_COMMIT
+#define POPBENCH_GIT_COMMIT "unknown"
+#endif
+#ifndef POPBENCH_BUILD_TYPE
+#define POPBENCH_BUILD_TYPE "unknown"
+#endif
+#ifndef POPBENCH_CFLAGS
+#define POPBENCH_CFLAGS ""
+#endif
+#ifndef POPBENCH_SOURCE_DIR
+#define POPBENCH_SOURCE_DIR "."
+#endif
+#ifndef POPBENCH_HWLOC_VERSION
+#define POPBENCH_HWLOC_VERSION "unknown"
+#endif
+#ifndef POPBENCH_URCU_VERSION
+#define POPBENCH_URCU_VERSION "unknown"
+#endif
+
+/* The baseline and the per-node design: the comparison the default suite is for, in about a
+ * minute on 2 CPUs. `--variant all` runs every variant. */
+#define DEFAULT_VARIANTS "xen,pernode"
+
+#define EXIT_FAILED_RUN   1
+#define EXIT_BAD_INPUT    2
+#define EXIT_INTERRUPT    130
+#define MAX_THREAD_COUNTS 64
+#define MAX_VARIANTS      16
+#define ERR_LEN           2048
+
+static _Atomic bool interrupted;
+
+static void on_sigint(int sig)
+{
+    atomic_store(&interrupted, true);
+    /* A second Ctrl-C ends the process the ordinary way. */
+    signal(sig, SIG_DFL);
+}
+
+static int bad_input(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad_input(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "popbench %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_BAD_INPUT;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * jemalloc: linked with --no-as-needed; this checks it really serves malloc.
+ */
+
+static const char *jemalloc_version(void)
+{
+    static const char *ver;
+    size_t len = sizeof(ver);
+    if (!ver && mallctl("version", (void *)&ver, &len, NULL, 0) != 0)
+        ver = NULL;
+    return ver;
+}
+
+static bool jemalloc_active(void)
+{
+    uint64_t before = 0, after = 0;
+    size_t len = sizeof(uint64_t);
+
+    if (!jemalloc_version())
+        return false;
+    if (mallctl("thread.allocated", &before, &len, NULL, 0) != 0)
+        return false;
+    void *volatile p = malloc(4096);
+    len = sizeof(uint64_t);
+    int rc = mallctl("thread.allocated", &after, &len, NULL, 0);
+    free(p);
+    /* Under a sanitizer malloc is the sanitizer's, and jemalloc sees nothing. */
+    return rc == 0 && after > before;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Option values.
+ */
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -EINVAL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* "1,2,4", "1-4", "1-2,8": sorted as given, duplicates dropped. */
+static int parse_threads(const char *s, unsigned *v, unsigned *n)
+{
+    char buf[256];
+    *n = 0;
+    if (!s || strlen(s) >= sizeof(buf) || !*s)
+        return -EINVAL;
+    snprintf(buf, sizeof(buf), "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        uint64_t lo, hi;
+        char *dash = strchr(tok, '-');
+        if (dash) {
+            *dash = '\0';
+            if (parse_u64(tok, &lo) || parse_u64(dash + 1, &hi) || hi < lo)
+                return -EINVAL;
+        } else {
+            if (parse_u64(tok, &lo))
+                return -EINVAL;
+            hi = lo;
+        }
+        if (lo < 1 || hi > 1024)
+            return -EINVAL;
+        for (uint64_t t = lo; t <= hi; t++) {
+            bool dup = false;
+            for (unsigned i = 0; i < *n; i++)
+                dup |= v[i] == t;
+            if (dup)
+                continue;
+            if (*n == MAX_THREAD_COUNTS)
+                return -E2BIG;
+            v[(*n)++] = (unsigned)t;
+        }
+    }
+    return *n ? 0 : -EINVAL;
+}
+
+static void variant_list(char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const char *const *v = pb_variant_names(); *v && used < len; v++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", *v);
+}
+
+/* "xen,pernode" -> names (pointers into the static variant table). */
+static int parse_variants(const char *s, const char **out, unsigned *n, char *bad, size_t badlen)
+{
+    char buf[512];
+    *n = 0;
+    if (!s || !*s || strlen(s) >= sizeof(buf))
+        return -EINVAL;
+    snprintf(buf, sizeof(buf), "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        const char *found = NULL;
+        for (const char *const *v = pb_variant_names(); *v; v++)
+            if (strcmp(*v, tok) == 0)
+                found = *v;
+        if (!found) {
+            snprintf(bad, badlen, "%s", tok);
+            return -ENOENT;
+        }
+        bool dup = false;
+        for (unsigned i = 0; i < *n; i++)
+            dup |= out[i] == found;
+        if (dup)
+            continue;
+        if (*n == MAX_VARIANTS)
+            return -E2BIG;
+        out[(*n)++] = found;
+    }
+    return *n ? 0 : -EINVAL;
+}
+
+/* A duration or "<N>ops" (the workload file's phase syntax). */
+static int parse_phase(const char *s, struct pb_wl_phase *ph, char *err, size_t errlen)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n > 3 && strcmp(s + n - 3, "ops") == 0) {
+        char num[32];
+        uint64_t ops;
+        if (n - 3 >= sizeof(num))
+            return -EINVAL;
+        memcpy(num, s, n - 3);
+        num[n - 3] = '\0';
+        if (parse_u64(num, &ops)) {
+            snprintf(err, errlen, "'%s' is not an operation count (expected such as 10000ops)", s);
+            return -EINVAL;
+        }
+        *ph = (struct pb_wl_phase){.unit = PB_WL_PHASE_OPS, .ops = ops};
+        return 0;
+    }
+    uint64_t ns;
+    int rc = pb_parse_duration(s, &ns, err, errlen);
+    if (rc)
+        return rc;
+    *ph = (struct pb_wl_phase){.unit = PB_WL_PHASE_TIME, .ns = ns};
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * popbench run
+ */
+
+struct run_opts {
+    const char *variants[MAX_VARIANTS];
+    unsigned nr_variants;
+    unsigned threads[MAX_THREAD_COUNTS];
+    unsigned nr_threads;
+    bool lock_given;
+    enum pb_lock_kind lock;
+    const char *topology;
+    enum pb_placement placement;
+    unsigned repetitions; /* 0: the workload's */
+    bool measure_given, warmup_given;
+    struct pb_wl_phase measure, warmup;
+    bool seed_given;
+    uint64_t seed;
+    const char *out;
+    const char *format;
+    bool quiet;
+    enum pb_verify_mode verify;
+    enum pb_clear_method clear;
+    const char *workloads_dir;
+    bool self_test;
+    uint64_t self_test_ops;
+    long interrupt_after; /* test hook: SIGINT during run N+1; -1 = never */
+};
+
+static void run_usage(FILE *out)
+{
+    fputs(
+        "usage: popbench run [WORKLOAD ...] [options]\n"
+        "Runs workloads (names from the workloads directory, or paths to .yaml files; none:\n"
+        "the 'default' suite) on every variant and thread count asked for, and reports\n"
+        "throughput, tail latency and lock contention.\n"
+        "\n"
+        "  --variant LIST        allocator variants, comma-separated, or all "
+        "(default: " DEFAULT_VARIANTS ")\n"
+        "  --threads LIST        primary thread counts: 1,2,4 or 1-4 (default: the workload's)\n"
+        "  --lock KIND           ticket or mutex (default: ticket; mutex when oversubscribed)\n"
+        "  --topology SPEC       real (default), a hwloc synthetic string, or an XML file\n"
+        "  --placement P         compact (default) or scatter\n"
+        "  --repetitions N       repetitions of each run (default: the workload's)\n"
+        "  --duration D          measure phase of this duration (e.g. 2s, 500ms)\n"
+        "  --ops N               measure phase of N operations\n"
+        "  --warmup D|Nops       warm-up phase (default: the workload's)\n"
+        "  --seed N              seed of the run order; also replaces the workloads' seeds\n"
+        "  --out FILE            write the results (JSON) to FILE, after every run\n"
+        "  --format F            stdout: table (default), json, csv or none\n"
+        "  --quiet               no progress line and no notes\n"
+        "  --verify MODE         off (default), sampled or full: check scrubbed frames read zero\n"
+        "  --clear METHOD        auto (default), memset, stosb or nt\n"
+        "  --workloads-dir DIR   where workload names are looked up\n"
+        "  --self-test-overhead  measure the harness's own cost per timed call, then exit\n"
+        "  --interrupt-after N   (tests) raise SIGINT during run N+1\n"
+        "\n"
+        "Exit status: 0 ok, 1 a run failed validation, 2 bad input, 130 interrupted.\n",
+        out);
+}
+
+enum {
+    OPT_VARIANT = 256,
+    OPT_THREADS,
+    OPT_LOCK,
+    OPT_TOPOLOGY,
+    OPT_PLACEMENT,
+    OPT_REPETITIONS,
+    OPT_DURATION,
+    OPT_OPS,
+    OPT_WARMUP,
+    OPT_SEED,
+    OPT_OUT,
+    OPT_FORMAT,
+    OPT_QUIET,
+    OPT_VERIFY,
+    OPT_CLEAR,
+    OPT_WORKLOADS_DIR,
+    OPT_SELF_TEST,
+    OPT_INTERRUPT_AFTER,
+    OPT_HELP,
+};
+
+static const struct option run_options[] = {
+    {"variant", required_argument, NULL, OPT_VARIANT},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"lock", required_argument, NULL, OPT_LOCK},
+    {"topology", required_argument, NULL, OPT_TOPOLOGY},
+    {"placement", required_argument, NULL, OPT_PLACEMENT},
+    {"repetitions", required_argument, NULL, OPT_REPETITIONS},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"ops", required_argument, NULL, OPT_OPS},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"verify", required_argument, NULL, OPT_VERIFY},
+    {"clear", required_argument, NULL, OPT_CLEAR},
+    {"workloads-dir", required_argument, NULL, OPT_WORKLOADS_DIR},
+    {"self-test-overhead", no_argument, NULL, OPT_SELF_TEST},
+    {"interrupt-after", required_argument, NULL, OPT_INTERRUPT_AFTER},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* getopt's errors in our words; returns the exit status. */
+static int option_error(const char *cmd, int c, int argc, char **argv)
+{
+    const char *arg = optind - 1 < argc && optind > 0 ? argv[optind - 1] : "?";
+    if (c == ':')
+        return bad_input(cmd, "%s needs a value (see popbench %s --help)", arg, cmd);
+    return bad_input(cmd, "unknown option '%s' (see popbench %s --help)", arg, cmd);
+}
+
+static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_arg)
+{
+    const char *cmd = "run";
+    char err[ERR_LEN], bad[128];
+    int c;
+    uint64_t v;
+
+    *o = (struct run_opts){
+        .topology = "real",
+        .placement = PB_PLACE_COMPACT,
+        .format = "table",
+        .verify = PB_VERIFY_OFF,
+        .clear = PB_CLEAR_AUTO,
+        .workloads_dir = POPBENCH_SOURCE_DIR "/workloads",
+        .self_test_ops = 200000,
+        .interrupt_after = -1,
+    };
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":", run_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_VARIANT: {
+            int rc;
+            o->nr_variants = 0;
+            if (strcmp(optarg, "all") == 0) {
+                for (const char *const *v = pb_variant_names(); *v && o->nr_variants < MAX_VARIANTS;
+                     v++)
+                    o->variants[o->nr_variants++] = *v;
+                break;
+            }
+            rc = parse_variants(optarg, o->variants, &o->nr_variants, bad, sizeof(bad));
+            if (rc) {
+                variant_list(err, sizeof(err));
+                if (rc == -ENOENT)
+                    return bad_input(cmd, "--variant: unknown variant '%s' (expected %s)", bad,
+                                     err);
+                return bad_input(cmd,
+                                 "--variant: '%s' is not a list of variants (expected some of %s, "
+                                 "comma-separated)",
+                                 optarg, err);
+            }
+            break;
+        }
+        case OPT_THREADS:
+            if (parse_threads(optarg, o->threads, &o->nr_threads))
+                return bad_input(cmd,
+                                 "--threads: '%s' is not a list of thread counts (expected counts "
+                                 "from 1 to 1024: N, N-M, or a comma-separated list such as 1,2,4)",
+                                 optarg);
+            break;
+        case OPT_LOCK:
+            if (pb_lock_kind_parse(optarg, &o->lock))
+                return bad_input(cmd, "--lock: '%s' is not a lock kind (expected ticket or mutex)",
+                                 optarg);
+            o->lock_given = true;
+            break;
+        case OPT_TOPOLOGY:
+            o->topology = optarg;
+            break;
+        case OPT_PLACEMENT:
+            if (pb_placement_parse(optarg, &o->placement))
+                return bad_input(
+                    cmd, "--placement: '%s' is not a placement (expected compact or scatter)",
+                    optarg);
+            break;
+        case OPT_REPETITIONS:
+            if (parse_u64(optarg, &v) || v < 1 || v > 1000)
+                return bad_input(
+                    cmd, "--repetitions: '%s' is not a repetition count (expected 1 to 1000)",
+                    optarg);
+            o->repetitions = (unsigned)v;
+            break;
+        case OPT_DURATION:
+            if (o->measure_given && o->measure.unit == PB_WL_PHASE_OPS)
+                return bad_input(cmd, "--duration: --ops was given too (expected one of them)");
+            if (pb_parse_duration(optarg, &v, err, sizeof(err)))
+                return bad_input(cmd, "--duration: %s", err);
+            if (v == 0)
+                return bad_input(cmd,
+                                 "--duration: '%s' is empty (expected a duration above 0, e.g. 2s)",
+                                 optarg);
+            o->measure = (struct pb_wl_phase){.unit = PB_WL_PHASE_TIME, .ns = v};
+            o->measure_given = true;
+            break;
+        case OPT_OPS:
+            if (o->measure_given && o->measure.unit == PB_WL_PHASE_TIME)
+                return bad_input(cmd, "--ops: --duration was given too (expected one of them)");
+            if (parse_u64(optarg, &v) || v == 0 || v > (UINT64_C(1) << 40))
+                return bad_input(cmd, "--ops: '%s' is not an operation count (expected 1 to 2^40)",
+                                 optarg);
+            o->measure = (struct pb_wl_phase){.unit = PB_WL_PHASE_OPS, .ops = v};
+            o->self_test_ops = v;
+            o->measure_given = true;
+            break;
+        case OPT_WARMUP:
+            if (parse_phase(optarg, &o->warmup, err, sizeof(err)))
+                return bad_input(cmd, "--warmup: %s", err);
+            o->warmup_given = true;
+            break;
+        case OPT_SEED:
+            if (parse_u64(optarg, &o->seed))
+                return bad_input(cmd, "--seed: '%s' is not a seed (expected an unsigned integer)",
+                                 optarg);
+            o->seed_given = true;
+            break;
+        case OPT_OUT:
+            if (!*optarg)
+                return bad_input(cmd, "--out: empty (expected a file name)");
+            o->out = optarg;
+            break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "table") && strcmp(optarg, "json") && strcmp(optarg, "csv") &&
+                strcmp(optarg, "none"))
+                return bad_input(
+                    cmd,
+                    "--format: '%s' is not an output format (expected table, json, csv or none)",
+                    optarg);
+            o->format = optarg;
+            break;
+        case OPT_QUIET:
+            o->quiet = true;
+            break;
+        case OPT_VERIFY:
+            if (strcmp(optarg, "off") == 0)
+                o->verify = PB_VERIFY_OFF;
+            else if (strcmp(optarg, "sampled") == 0)
+                o->verify = PB_VERIFY_SAMPLED;
+            else if (strcmp(optarg, "full") == 0)
+                o->verify = PB_VERIFY_FULL;
+            else
+                return bad_input(
+                    cmd, "--verify: '%s' is not a verify mode (expected off, sampled or full)",
+                    optarg);
+            break;
+        case OPT_CLEAR:
+            if (pb_clear_method_parse(optarg, &o->clear))
+                return bad_input(
+                    cmd, "--clear: '%s' is not a clear method (expected auto, memset, stosb or nt)",
+                    optarg);
+            break;
+        case OPT_WORKLOADS_DIR:
+            o->workloads_dir = optarg;
+            break;
+        case OPT_SELF_TEST:
+            o->self_test = true;
+            break;
+        case OPT_INTERRUPT_AFTER:
+            if (parse_u64(optarg, &v) || v > 1000000)
+                return bad_input(
+                    cmd, "--interrupt-after: '%s' is not a run count (expected 0 or more)", optarg);
+            o->interrupt_after = (long)v;
+            break;
+        case OPT_HELP:
+            run_usage(stdout);
+            return -1;
+        default:
+            return option_error(cmd, c, argc, argv);
+        }
+    }
+    if (o->nr_variants == 0)
+        parse_variants(DEFAULT_VARIANTS, o->variants, &o->nr_variants, bad, sizeof(bad));
+    *first_arg = optind;
+    return 0;
+}
+
+/* The workloads to run: suites flattened, machines bound. */
+struct wl_set {
+    struct pb_workload *loaded; /* as loaded (singles and suites) */
+    size_t nr_loaded;
+    const struct pb_workload **runs; /* the singles, in order */
+    size_t nr_runs;
+};
+
+static void wl_set_free(struct wl_set *s)
+{
+    for (size_t i = 0; i < s->nr_loaded; i++)
+        pb_workload_free(&s->loaded[i]);
+    free(s->loaded);
+    free(s->runs);
+    memset(s, 0, sizeof(*s));
+}
+
+static int load_workloads(const char *dir, char **names, int n, const struct pb_topology *topo,
+                          struct wl_set *set)
+{
+    char path[PATH_MAX], err[ERR_LEN];
+    static char *deflt[] = {"default"};
+
+    if (n == 0) {
+        names = deflt;
+        n = 1;
+    }
+    memset(set, 0, sizeof(*set));
+    set->loaded = calloc((size_t)n, sizeof(*set->loaded));
+    if (!set->loaded)
+        return -ENOMEM;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        int rc = pb_workload_find(names[i], dir, path, sizeof(path), err, sizeof(err));
+        if (rc) {
+            fprintf(stderr, "popbench run: %s\n", err);
+            return rc;
+        }
+        rc = pb_workload_load(path, &set->loaded[i], err, sizeof(err));
+        set->nr_loaded = (size_t)i + 1;
+        if (rc) {
+            fprintf(stderr, "popbench run: %s\n", err);
+            return rc;
+        }
+        /* A machine `from: topology` takes the virtual topology's nodes and memory. */
+        uint64_t pages = topo->node_memory[0] >> PB_WL_PAGE_SHIFT;
+        rc = pb_workload_bind_machine(&set->loaded[i], topo->nr_nodes, pages, err, sizeof(err));
+        if (rc) {
+            fprintf(stderr, "popbench run: %s\n", err);
+            return rc;
+        }
+        total += set->loaded[i].kind == PB_WL_SUITE ? set->loaded[i].nr_members : 1;
+    }
+    set->runs = calloc(total ? total : 1, sizeof(*set->runs));
+    if (!set->runs)
+        return -ENOMEM;
+    for (size_t i = 0; i < set->nr_loaded; i++) {
+        struct pb_workload *w = &set->loaded[i];
+        if (w->kind == PB_WL_SUITE)
+            for (unsigned m = 0; m < w->nr_members; m++)
+                set->runs[set->nr_runs++] = &w->members[m];
+        else
+            set->runs[set->nr_runs++] = w;
+    }
+    return 0;
+}
+
+struct planned_run {
+    const struct pb_workload *wl;
+    const char *variant;
+    unsigned threads; /* 0: the workload's */
+    unsigned rep, reps;
+};
+
+struct progress {
+    bool on;
+    size_t index, total;
+    const struct planned_run *run;
+    uint64_t shown_ns;
+};
+
+static void progress_cb(void *ctx, uint64_t elapsed_ns, uint64_t pages)
+{
+    struct progress *p = ctx;
+    char rate[PB_RESULTS_FMT_LEN];
+    double s = (double)elapsed_ns / 1e9;
+
+    if (!p->on)
+        return;
+    unsigned threads = p->run->threads ? p->run->threads : pb_run_default_threads(p->run->wl);
+    fprintf(stderr, "\r\033[K[%zu/%zu] %s/%s/threads:%u rep %u/%u  %.1fs  %s pages/s", p->index + 1,
+            p->total, p->run->wl->name, p->run->variant, threads, p->run->rep + 1, p->run->reps, s,
+            pb_results_fmt_rate(s > 0 ? (double)pages / s : 0, rate));
+    fflush(stderr);
+}
+
+static int write_results(const struct pb_results *doc, const char *path)
+{
+    char err[PB_RESULTS_ERR_LEN];
+    if (!path)
+        return 0;
+    int rc = pb_results_write_json(doc, path, err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "popbench run: %s\n", err);
+    return rc;
+}
+
+/* JSON on stdout: the atomic writer needs a file, so write one aside and copy it. */
+static int print_json(const struct pb_results *doc)
+{
+    char dir[] = "/tmp/popbench-json-XXXXXX", path[64], err[PB_RESULTS_ERR_LEN], buf[65536];
+    if (!mkdtemp(dir))
+        return -errno;
+    snprintf(path, sizeof(path), "%s/results.json", dir);
+    int rc = pb_results_write_json(doc, path, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "popbench run: %s\n", err);
+    } else {
+        FILE *f = fopen(path, "r");
+        size_t n;
+        if (!f)
+            rc = -errno;
+        while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+            fwrite(buf, 1, n, stdout);
+        if (f)
+            fclose(f);
+        unlink(path);
+    }
+    rmdir(dir);
+    return rc;
+}
+
+static int self_test_overhead(const struct run_opts *o)
+{
+    char err[ERR_LEN];
+    struct pb_run_overhead ov;
+    const char *variant = o->variants[0];
+    enum pb_lock_kind lock = o->lock_given ? o->lock : PB_LOCK_TICKET;
+
+    int rc = pb_run_self_test_overhead(variant, lock, o->self_test_ops, &ov, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "popbench run: self test: %s\n", err);
+        return EXIT_FAILED_RUN;
+    }
+    printf("clock:                       %s\n", pb_clock_source());
+    printf("cheapest timed operation:    %.1f ns (order-0 populate_physmap of one extent, %s, %s "
+           "lock, best of 7 x %" PRIu64 ")\n",
+           ov.op_ns, variant, pb_lock_kind_name(lock), o->self_test_ops);
+    printf("same, timed and recorded:    %.1f ns (+%.1f ns)\n", ov.timed_op_ns,
+           ov.timed_op_ns - ov.op_ns);
+    printf("harness cost per timed call: %.1f ns (two clock reads, one histogram record, the "
+           "counters)\n",
+           ov.recording_ns);
+    printf("  = %.2f%% of a one-extent call (goal < 2%%)\n",
+           ov.op_ns > 0 ? 100.0 * ov.recording_ns / ov.op_ns : 0);
+    printf("  = %.3f%% of an order-0 call of %u extents (%.0f ns), the workloads' smallest "
+           "default\n",
+           ov.batch_op_ns > 0 ? 100.0 * ov.recording_ns / ov.batch_op_ns : 0, PB_RUN_OVERHEAD_BATCH,
+           ov.batch_op_ns);
+    return 0;
+}
+
+static void shuffle_variants(const char **v, unsigned n, struct pb_srng *rng)
+{
+    for (unsigned i = n; i > 1; i--) {
+        unsigned j = (unsigned)pb_srng_below(rng, i);
+        const char *t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct run_opts o;
+    int first = 0, rc;
+    char err[ERR_LEN];
+
+    if ((rc = parse_run_opts(argc, argv, &o, &first)) != 0)
+        return rc < 0 ? 0 : rc;
+    pb_clock_init();
+    if (o.self_test)
+        return self_test_overhead(&o);
+
+    struct pb_topology topo;
+    if (pb_topology_load(o.topology, &topo, err, sizeof(err)) != 0)
+        return bad_input("run", "%s", err);
+    struct wl_set set;
+    if (load_workloads(o.workloads_dir, argv + first, argc - first, &topo, &set) != 0) {
+        wl_set_free(&set);
+        pb_topology_free(&topo);
+        return EXIT_BAD_INPUT;
+    }
+
+    /* The plan: per workload, repetition and thread count, the variants in a seeded order. */
+    struct pb_srng order_rng;
+    pb_srng_seed(&order_rng, o.seed_given ? o.seed : 1);
+    size_t cap = 0, nplan = 0;
+    for (size_t i = 0; i < set.nr_runs; i++) {
+        unsigned reps = o.repetitions ? o.repetitions : set.runs[i]->phases.repetitions;
+        cap += (size_t)reps * (o.nr_threads ? o.nr_threads : 1) * o.nr_variants;
+    }
+    struct planned_run *plan = calloc(cap ? cap : 1, sizeof(*plan));
+    if (!plan) {
+        wl_set_free(&set);
+        pb_topology_free(&topo);
+        return EXIT_FAILED_RUN;
+    }
+    for (size_t i = 0; i < set.nr_runs; i++) {
+        const struct pb_workload *wl = set.runs[i];
+        unsigned reps = o.repetitions ? o.repetitions : wl->phases.repetitions;
+        for (unsigned r = 0; r < reps; r++)
+            for (unsigned t = 0; t < (o.nr_threads ? o.nr_threads : 1); t++) {
+                const char *v[MAX_VARIANTS];
+                memcpy(v, o.variants, sizeof(v));
+                shuffle_variants(v, o.nr_variants, &order_rng);
+                for (unsigned k = 0; k < o.nr_variants; k++)
+                    plan[nplan++] = (struct planned_run){.wl = wl,
+                                                         .variant = v[k],
+                                                         .threads = o.nr_threads ? o.threads[t] : 0,
+                                                         .rep = r,
+                                                         .reps = reps};
+            }
+    }
+
+    struct pb_report rep;
+    struct pb_report_setup setup = {
+        .topo = &topo,
+        .git_commit = POPBENCH_GIT_COMMIT,
+        .build_type = POPBENCH_BUILD_TYPE,
+        .cflags = POPBENCH_CFLAGS,
+        .argc = argc + 1,
+        .argv = argv - 1,
+        .jemalloc_active = jemalloc_active(),
+        .jemalloc_version = jemalloc_version(),
+        .hwloc_version = POPBENCH_HWLOC_VERSION,
+        .urcu_version = POPBENCH_URCU_VERSION,
+        .sqlite_version = sqlite3_libversion(),
+        .seed = o.seed_given ? o.seed : (set.nr_runs ? set.runs[0]->seed : 0),
+        .placement = pb_placement_name(o.placement),
+    };
+    if ((rc = pb_report_init(&rep, &setup)) != 0) {
+        fprintf(stderr, "popbench run: cannot make the results document: %s\n", strerror(-rc));
+        free(plan);
+        wl_set_free(&set);
+        pb_topology_free(&topo);
+        return EXIT_FAILED_RUN;
+    }
+    if (!setup.jemalloc_active && !o.quiet)
+        fprintf(stderr,
+                "popbench: note: jemalloc does not serve malloc in this build (sanitizer?); "
+                "the results say so\n");
+    if (pb_topology_oversubscribed(&topo) && !o.quiet)
+        fprintf(stderr,
+                "popbench: note: topology '%s' has %u vCPUs on %u real PUs: oversubscribed\n",
+                topo.spec, topo.nr_vcpus, topo.nr_real_pus);
+
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+
+    struct progress prog = {.on = !o.quiet && isatty(STDERR_FILENO), .total = nplan};
+    unsigned failed = 0;
+    bool stopped = false;
+    char first_failure[ERR_LEN + 256] = "";
+    uint64_t t_begin = pb_now_ns();
+    for (size_t i = 0; i < nplan && !stopped; i++) {
+        const struct planned_run *p = &plan[i];
+        const struct pb_workload *wl = p->wl;
+        unsigned threads = p->threads ? p->threads : pb_run_default_threads(wl);
+        unsigned total = pb_run_total_threads(wl, threads);
+        enum pb_lock_kind lock = o.lock;
+        if (!o.lock_given) {
+            bool over = pb_topology_oversubscribed(&topo) || total > topo.nr_real_pus;
+            lock = over ? PB_LOCK_MUTEX : PB_LOCK_TICKET;
+            if (over && !o.quiet && (i == 0 || plan[i - 1].wl != wl))
+                fprintf(stderr,
+                        "%spopbench: note: %s runs %u threads on %u real PUs: mutex lock "
+                        "(--lock ticket to spin anyway)\n",
+                        prog.on ? "\r\033[K" : "", wl->name, total, topo.nr_real_pus);
+        }
+        struct pb_run_config cfg = {
+            .wl = wl,
+            .variant = p->variant,
+            .lock_kind = lock,
+            .threads = p->threads,
+            .topo = &topo,
+            .placement = o.placement,
+            .seed = (o.seed_given ? o.seed : wl->seed) + p->rep,
+            .warmup = o.warmup_given ? o.warmup : wl->phases.warmup,
+            .measure = o.measure_given ? o.measure : wl->phases.measure,
+            .verify = o.verify,
+            .clear = o.clear,
+            .interrupt = &interrupted,
+            .raise_sigint_in_measure = o.interrupt_after >= 0 && (size_t)o.interrupt_after == i,
+            .progress = progress_cb,
+            .progress_ctx = &prog,
+        };
+        struct pb_run_result res;
+        prog.index = i;
+        prog.run = p;
+        rc = pb_run(&cfg, &res, err, sizeof(err));
+        if (rc) {
+            if (prog.on)
+                fputs("\r\033[K", stderr);
+            fprintf(stderr, "popbench run: %s/%s: %s\n", wl->name, p->variant, err);
+            pb_run_result_free(&res);
+            failed++;
+            if (!first_failure[0])
+                snprintf(first_failure, sizeof(first_failure), "%s/%s: %s", wl->name, p->variant,
+                         err);
+            continue;
+        }
+        if (!res.completed) {
+            pb_run_result_free(&res);
+            stopped = true;
+            break;
+        }
+        struct pb_report_id id = {.workload = wl->name,
+                                  .variant = p->variant,
+                                  .threads = threads,
+                                  .repetition = p->rep,
+                                  .repetitions = p->reps};
+        rc = pb_report_add(&rep, &id, &res);
+        if (rc)
+            fprintf(stderr, "popbench run: cannot record %s/%s: %s\n", wl->name, p->variant,
+                    strerror(-rc));
+        if (!res.valid) {
+            failed++;
+            if (prog.on)
+                fputs("\r\033[K", stderr);
+            fprintf(stderr, "popbench run: %s/%s/threads:%u rep %u: FAILED: %s\n", wl->name,
+                    p->variant, threads, p->rep, res.validator);
+            if (!first_failure[0])
+                snprintf(first_failure, sizeof(first_failure), "%s/%s: %s", wl->name, p->variant,
+                         res.validator);
+        }
+        for (unsigned k = 0; k < res.nr_thr && !o.quiet; k++)
+            if (!res.thr[k].cpu_ok) {
+                fprintf(stderr,
+                        "%spopbench: warning: %s/%s worker %u ran on CPU %d, pinned to %u\n",
+                        prog.on ? "\r\033[K" : "", wl->name, p->variant, k, res.thr[k].cpu_seen,
+                        res.thr[k].pu);
+                break;
+            }
+        pb_run_result_free(&res);
+        /* Every finished run is on disk: an interrupted or crashed run loses only itself. */
+        if (i + 1 < nplan) {
+            pb_report_finish(&rep, true);
+            write_results(rep.doc, o.out);
+        }
+        if (atomic_load(&interrupted))
+            stopped = true;
+    }
+    if (prog.on)
+        fputs("\r\033[K", stderr);
+    stopped |= atomic_load(&interrupted);
+    pb_report_finish(&rep, stopped);
+    int wrc = write_results(rep.doc, o.out);
+
+    if (strcmp(o.format, "table") == 0)
+        pb_results_print_table(rep.doc, stdout);
+    else if (strcmp(o.format, "csv") == 0)
+        pb_results_print_csv(rep.doc, stdout);
+    else if (strcmp(o.format, "json") == 0)
+        print_json(rep.doc);
+    fflush(stdout);
+    if (!o.quiet)
+        fprintf(stderr, "popbench: %zu of %zu runs in %.1f s%s%s\n", rep.nr, nplan,
+                (double)(pb_now_ns() - t_begin) / 1e9, o.out ? ", results in " : "",
+                o.out ? o.out : "");
+
+    pb_report_free(&rep);
+    free(plan);
+    wl_set_free(&set);
+    pb_topology_free(&topo);
+    if (stopped) {
+        fprintf(stderr, "popbench run: interrupted: the results hold the runs that finished "
+                        "(partial)\n");
+        return EXIT_INTERRUPT;
+    }
+    if (failed) {
+        fprintf(stderr, "popbench run: %u run(s) failed; first: %s\n", failed, first_failure);
+        return EXIT_FAILED_RUN;
+    }
+    return wrc ? EXIT_FAILED_RUN : 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * popbench list, popbench topology
+ */
+
+static int cmd_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"workloads-dir", required_argument, NULL, OPT_WORKLOADS_DIR},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = POPBENCH_SOURCE_DIR "/workloads";
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (c == OPT_WORKLOADS_DIR) {
+            dir = optarg;
+        } else if (c == OPT_HELP) {
+            puts("usage: popbench list [--workloads-dir DIR]\n"
+                 "Lists the workloads (with their descriptions), the allocator variants, the lock\n"
+                 "kinds, clear methods and verify modes.");
+            return 0;
+        } else {
+            return option_error("list", c, argc, argv);
+        }
+    }
+    if (optind < argc)
+        return bad_input("list", "unexpected argument '%s' (expected no arguments)", argv[optind]);
+
+    struct pb_wl_info *infos;
+    size_t n;
+    int rc = pb_workload_list(dir, &infos, &n);
+    if (rc)
+        return bad_input("list", "--workloads-dir: cannot read '%s': %s", dir, strerror(-rc));
+    printf("workloads (%s):\n", dir);
+    for (size_t i = 0; i < n; i++) {
+        const struct pb_wl_info *w = &infos[i];
+        if (w->error)
+            printf("  %-14s (does not load: %s)\n", w->name, w->error);
+        else if (w->kind == PB_WL_SUITE)
+            printf("  %-14s suite of %u: %s\n", w->name, w->nr_members, w->description);
+        else
+            printf("  %-14s %s\n", w->name, w->description);
+    }
+    pb_workload_list_free(infos, n);
+    char vl[256];
+    variant_list(vl, sizeof(vl));
+    printf("variants:       %s\n", vl);
+    printf("lock kinds:     ticket (FIFO spinlock), mutex (blocking; the default when "
+           "oversubscribed)\n");
+    printf("clear methods:  auto, memset, stosb, nt\n");
+    printf("verify modes:   off, sampled, full\n");
+    printf("placements:     compact, scatter\n");
+    return 0;
+}
+
+static int cmd_topology(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"topology", required_argument, NULL, OPT_TOPOLOGY},
+        {"placement", required_argument, NULL, OPT_PLACEMENT},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *spec = "real";
+    enum pb_placement place = PB_PLACE_COMPACT;
+    unsigned threads[MAX_THREAD_COUNTS], nthreads = 0;
+    char err[ERR_LEN];
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_TOPOLOGY:
+            spec = optarg;
+            break;
+        case OPT_PLACEMENT:
+            if (pb_placement_parse(optarg, &place))
+                return bad_input(
+                    "topology",
+                    "--placement: '%s' is not a placement (expected compact or scatter)", optarg);
+            break;
+        case OPT_THREADS:
+            if (parse_threads(optarg, threads, &nthreads))
+                return bad_input(
+                    "topology",
+                    "--threads: '%s' is not a list of thread counts (expected N, N-M or 1,2,4)",
+                    optarg);
+            break;
+        case OPT_HELP:
+            puts("usage: popbench topology [--topology SPEC] [--placement P] [--threads N]\n"
+                 "Shows the topology a run would use (real, a hwloc synthetic string or an XML\n"
+                 "file), the virtual-to-real CPU map, whether it is oversubscribed, and with\n"
+                 "--threads where N workers would be placed.");
+            return 0;
+        default:
+            return option_error("topology", c, argc, argv);
+        }
+    }
+    if (optind < argc)
+        return bad_input("topology", "unexpected argument '%s' (expected options only)",
+                         argv[optind]);
+    struct pb_topology t;
+    if (pb_topology_load(spec, &t, err, sizeof(err)) != 0)
+        return bad_input("topology", "%s", err);
+    pb_topology_print(&t, stdout);
+    if (nthreads) {
+        unsigned n = threads[nthreads - 1];
+        printf("placement (%s) of %u workers:\n", pb_placement_name(place), n);
+        for (unsigned i = 0; i < n; i++) {
+            unsigned v = pb_topology_place(&t, place, i);
+            printf("  worker %u -> vCPU %u (node %u) -> real PU P#%u\n", i, v, t.cpus[v].node,
+                   t.cpus[v].real_os);
+        }
+        if (n > t.nr_real_pus)
+            printf("oversubscribed: %u workers on %u real PUs\n", n, t.nr_real_pus);
+    }
+    pb_topology_free(&t);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Dispatch
+ */
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *what;
+} commands[] = {
+    {"run", cmd_run, "run workloads and report throughput, latency, contention"},
+    {"list", cmd_list, "list workloads, variants and lock kinds"},
+    {"topology", cmd_topology, "show the topology a run would use and its CPU map"},
+    {"compare", pb_cmd_compare, "compare results files: ratios, significance, verdicts"},
+    {"gate", pb_cmd_gate, "gate a results file against a baseline (CI)"},
+    {"history", pb_cmd_history, "import results into the history database; trends"},
+    {"plot", pb_cmd_plot, "draw SVG and PNG figures"},
+};
+
+static void usage(FILE *out)
+{
+    fputs("usage: popbench COMMAND [options]   (popbench COMMAND --help for more)\n", out);
+    for (size_t i = 0; i < PB_ARRAY_SIZE(commands); i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].what);
+    fputs("  --version show the version and build\n", out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_BAD_INPUT;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("popbench %s (commit %s, %s build, jemalloc %s)\n", POPBENCH_VERSION_STRING,
+               POPBENCH_GIT_COMMIT, POPBENCH_BUILD_TYPE,
+               jemalloc_active() ? jemalloc_version() : "inactive");
+        return 0;
+    }
+    for (size_t i = 0; i < PB_ARRAY_SIZE(commands); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr,
+            "popbench: unknown command '%s' (expected run, list, topology, compare, gate, "
+            "history or plot; see popbench --help)\n",
+            argv[1]);
+    return EXIT_BAD_INPUT;
+}

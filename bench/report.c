@@ -1,0 +1,363 @@
+/*
+ * report.c: runs -> results document (see report.h and results/FORMAT.md).
+ */
+#include "bench/report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/heap.h"
+
+struct pb_report_entry {
+    struct pb_results_bench *b;
+    char workload[128], variant[64];
+    unsigned threads, repetition;
+    double pps;
+};
+
+int pb_report_init(struct pb_report *r, const struct pb_report_setup *s)
+{
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    if ((rc = pb_results_create(&r->doc)) != 0)
+        return rc;
+    struct pb_results *d = r->doc;
+    rc = pb_results_fill_environment(d);
+    rc = rc ? rc : pb_results_set_build_info(d, s->git_commit, s->build_type, s->cflags);
+    rc = rc ? rc : pb_results_set_command_line(d, s->argc, s->argv);
+    if (s->hwloc_version)
+        rc = rc ? rc : pb_results_set_library_version(d, "hwloc", s->hwloc_version);
+    if (s->urcu_version)
+        rc = rc ? rc : pb_results_set_library_version(d, "urcu", s->urcu_version);
+    if (s->sqlite_version)
+        rc = rc ? rc : pb_results_set_library_version(d, "sqlite3", s->sqlite_version);
+    if (s->jemalloc_version)
+        rc = rc ? rc : pb_results_set_library_version(d, "jemalloc", s->jemalloc_version);
+    rc = rc ? rc : pb_results_context_set_string(d, "topology_real", s->topo->real_desc);
+    rc = rc ? rc
+            : pb_results_context_set_string(d, "topology_virtual",
+                                            s->topo->is_virtual ? s->topo->spec : "real");
+    rc = rc ? rc
+            : pb_results_context_set_bool(d, "oversubscribed", pb_topology_oversubscribed(s->topo));
+    rc = rc ? rc : pb_results_context_set_bool(d, "jemalloc_active", s->jemalloc_active);
+    rc = rc ? rc : pb_results_context_set_int(d, "seed", (int64_t)(s->seed & INT64_MAX));
+    rc = rc ? rc : pb_results_context_set_string(d, "placement", s->placement);
+    rc = rc ? rc : pb_results_context_set_string(d, "clock_source", pb_clock_source());
+    rc = rc ? rc : pb_results_context_set_int(d, "real_pus", s->topo->nr_real_pus);
+    rc = rc ? rc : pb_results_context_set_int(d, "virtual_cpus", s->topo->nr_vcpus);
+    if (rc) {
+        pb_report_free(r);
+        return rc;
+    }
+    return 0;
+}
+
+void pb_report_free(struct pb_report *r)
+{
+    if (!r)
+        return;
+    pb_results_free(r->doc);
+    free(r->entries);
+    memset(r, 0, sizeof(*r));
+}
+
+static int hist_to_results(struct pb_results_bench *b, const char *name, const struct pb_hist *h)
+{
+    struct pb_hist_iter it;
+    struct pb_hist_bucket hb;
+    size_t n = 0, cap = 64;
+    struct pb_results_bucket *v;
+    int rc;
+
+    if (!h || pb_hist_count(h) == 0)
+        return 0;
+    v = malloc(cap * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    pb_hist_iter_init(&it, h);
+    while (pb_hist_iter_next(&it, &hb)) {
+        if (n == cap) {
+            struct pb_results_bucket *nv = realloc(v, 2 * cap * sizeof(*v));
+            if (!nv) {
+                free(v);
+                return -ENOMEM;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        /* hist buckets are inclusive [lo, hi]; the format's are [lo, hi). */
+        v[n++] = (struct pb_results_bucket){.lo = hb.lo, .hi = hb.hi + 1, .count = hb.count};
+    }
+    rc = pb_results_bench_set_histogram(b, name, v, n);
+    free(v);
+    return rc;
+}
+
+static int set_percentiles(struct pb_results_bench *b, const char *prefix, const struct pb_hist *h)
+{
+    static const struct {
+        const char *suffix;
+        double p;
+    } pct[] = {{"p50", 50}, {"p90", 90}, {"p99", 99}, {"p999", 99.9}, {"p9999", 99.99}};
+    char name[64];
+    uint64_t v;
+    int rc = 0;
+
+    if (!h || pb_hist_count(h) == 0)
+        return 0;
+    for (size_t i = 0; i < PB_ARRAY_SIZE(pct) && !rc; i++) {
+        pb_hist_percentile(h, pct[i].p, &v);
+        snprintf(name, sizeof(name), "%s_%s_ns", prefix, pct[i].suffix);
+        rc = pb_results_bench_set_counter(b, name, (double)v);
+    }
+    snprintf(name, sizeof(name), "%s_max_ns", prefix);
+    return rc ? rc : pb_results_bench_set_counter(b, name, (double)pb_hist_max(h));
+}
+
+static double per(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+static int add_counters(struct pb_results_bench *b, const struct pb_run_result *res)
+{
+    double secs = (double)res->measure_ns / 1e9;
+    double pages = (double)res->pages;
+    int rc = 0;
+
+    rc = rc ? rc : pb_results_bench_set_counter(b, "pages_per_second", per(pages, secs));
+    rc = rc ? rc : pb_results_bench_set_counter(b, "gib_per_second", per(pages / 262144.0, secs));
+    rc =
+        rc ? rc
+           : pb_results_bench_set_counter(b, "extents_per_second", per((double)res->extents, secs));
+    rc = rc ? rc
+            : pb_results_bench_set_counter(b, "calls_per_second", per((double)res->calls, secs));
+    rc = rc ? rc : set_percentiles(b, "call", res->call_h);
+    rc = rc ? rc : set_percentiles(b, "invocation", res->invocation_h);
+
+    /* Locks: the classes' totals per page; contended % of the class that waited most. */
+    uint64_t acq = 0, wait = 0;
+    const struct pb_run_lock_class *hot = NULL;
+    for (unsigned i = 0; i < res->nr_lock_classes; i++) {
+        const struct pb_run_lock_class *c = &res->locks[i];
+        acq += c->st.acquisitions;
+        wait += c->st.wait_ns_total;
+        if (!hot || c->st.wait_ns_total > hot->st.wait_ns_total ||
+            (c->st.wait_ns_total == hot->st.wait_ns_total &&
+             c->st.acquisitions > hot->st.acquisitions))
+            hot = c;
+    }
+    if (res->pages > 0) {
+        rc =
+            rc ? rc : pb_results_bench_set_counter(b, "lock_acq_per_page", per((double)acq, pages));
+        rc =
+            rc ? rc
+               : pb_results_bench_set_counter(b, "lock_wait_ns_per_page", per((double)wait, pages));
+    }
+    if (hot && hot->st.acquisitions > 0) {
+        rc = rc ? rc
+                : pb_results_bench_set_counter(b, "lock_contended_pct",
+                                               100.0 * (double)hot->st.contended /
+                                                   (double)hot->st.acquisitions);
+        rc = rc ? rc : pb_results_bench_set_string(b, "lock_hottest", hot->name);
+    }
+    uint64_t scrubbed = res->scrub.on_alloc + res->scrub.background + res->scrub.domain_build;
+    if (res->pages > 0)
+        rc = rc ? rc
+                : pb_results_bench_set_counter(b, "scrub_pages_per_page",
+                                               per((double)scrubbed, pages));
+    rc = rc ? rc : pb_results_bench_set_count(b, "scrub_backlog_max_pages", res->scrub_backlog_max);
+    if (res->calls > 0)
+        rc = rc ? rc
+                : pb_results_bench_set_counter(b, "continuations_per_call",
+                                               per((double)res->continuations, (double)res->calls));
+    rc = rc ? rc : pb_results_bench_set_count(b, "pages_populated", res->pages);
+    rc = rc ? rc : pb_results_bench_set_count(b, "extents", res->extents);
+    rc = rc ? rc : pb_results_bench_set_count(b, "calls", res->calls);
+    rc = rc ? rc : pb_results_bench_set_count(b, "continuations", res->continuations);
+
+    /* popbench's own, beyond the format's list. */
+    rc = rc ? rc : pb_results_bench_set_count(b, "measure_ns", res->measure_ns);
+    rc = rc ? rc : pb_results_bench_set_count(b, "decrease_calls", res->decrease_calls);
+    rc = rc ? rc : pb_results_bench_set_count(b, "pages_decreased", res->decrease_pages);
+    rc = rc ? rc : pb_results_bench_set_count(b, "domains_built", res->domains_built);
+    rc = rc ? rc : pb_results_bench_set_count(b, "build_failures", res->build_failures);
+    rc = rc ? rc : pb_results_bench_set_count(b, "claim_failures", res->claim_failures);
+    rc = rc ? rc : pb_results_bench_set_count(b, "recreations", res->recreations);
+    rc = rc ? rc : pb_results_bench_set_count(b, "preempt_checks", res->preempt_checks);
+    rc = rc ? rc : pb_results_bench_set_count(b, "preemptions", res->preemptions);
+    rc = rc ? rc : pb_results_bench_set_count(b, "scrub_preemptions", res->scrub_preemptions);
+    rc = rc ? rc : pb_results_bench_set_count(b, "stash_hits", res->stash_hits);
+    rc = rc ? rc : pb_results_bench_set_count(b, "heap_allocs", res->heap.allocs);
+    rc = rc ? rc : pb_results_bench_set_count(b, "heap_alloc_failures", res->heap.alloc_failures);
+    rc = rc ? rc : pb_results_bench_set_count(b, "heap_second_pass", res->heap.second_pass);
+    rc = rc ? rc : pb_results_bench_set_count(b, "heap_splits", res->heap.splits);
+    rc = rc ? rc : pb_results_bench_set_count(b, "heap_merges", res->heap.merges);
+    rc = rc ? rc : pb_results_bench_set_count(b, "dirty_alloc_pages", res->heap.dirty_alloc_pages);
+    rc = rc ? rc : pb_results_bench_set_count(b, "tlb_flushes", res->heap.tlb_flushes);
+    rc = rc ? rc : pb_results_bench_set_count(b, "max_threads_per_pu", res->max_threads_per_pu);
+    rc = rc ? rc : pb_results_bench_set_count(b, "total_threads", res->total_threads);
+    if (res->thread_pps_max > 0) {
+        rc = rc ? rc
+                : pb_results_bench_set_counter(b, "thread_min_pages_per_second",
+                                               res->thread_pps_min);
+        rc = rc ? rc
+                : pb_results_bench_set_counter(b, "thread_max_pages_per_second",
+                                               res->thread_pps_max);
+    }
+    if (res->lookups > 0) {
+        rc = rc ? rc : pb_results_bench_set_count(b, "p2m_lookups", res->lookups);
+        rc = rc ? rc
+                : pb_results_bench_set_counter(b, "p2m_lookups_per_second",
+                                               per((double)res->lookups, secs));
+        rc = rc ? rc : set_percentiles(b, "p2m_lookup", res->lookup_h);
+    }
+    if (res->decrease_calls > 0)
+        rc = rc ? rc : set_percentiles(b, "decrease", res->decrease_h);
+    if (res->build_h && pb_hist_count(res->build_h) > 0)
+        rc = rc ? rc : set_percentiles(b, "build", res->build_h);
+    return rc;
+}
+
+static int add_run_section(struct pb_results_bench *b, const struct pb_run_result *res)
+{
+    int rc = 0;
+
+    rc = rc ? rc : hist_to_results(b, "call_ns", res->call_h);
+    rc = rc ? rc : hist_to_results(b, "invocation_ns", res->invocation_h);
+    rc = rc ? rc : hist_to_results(b, "decrease_ns", res->decrease_h);
+    rc = rc ? rc : hist_to_results(b, "p2m_lookup_ns", res->lookup_h);
+    rc = rc ? rc : hist_to_results(b, "build_ns", res->build_h);
+    for (unsigned i = 0; i < res->nr_locks && !rc; i++) {
+        const struct pb_run_lock_class *c = &res->locks[i];
+        struct pb_results_lock l = {
+            .name = c->name,
+            .acquisitions = c->st.acquisitions,
+            .contended = c->st.contended,
+            .wait_ns_total = c->st.wait_ns_total,
+            .wait_ns_max =
+                c->st.wait_ns_max < c->st.wait_ns_total ? c->st.wait_ns_max : c->st.wait_ns_total,
+            .hold_ns_total = c->st.hold_ns_total,
+            .hold_ns_max =
+                c->st.hold_ns_max < c->st.hold_ns_total ? c->st.hold_ns_max : c->st.hold_ns_total,
+        };
+        if (l.contended > l.acquisitions)
+            l.contended = l.acquisitions;
+        rc = pb_results_bench_add_lock(b, &l);
+    }
+    if (!rc && res->nr_samples > 0) {
+        rc = pb_results_bench_set_timeseries(b, PB_RUN_SAMPLE_MS, res->t_ms, res->nr_samples);
+        rc = rc ? rc : pb_results_bench_add_series(b, "pages", res->ts_pages, res->nr_samples);
+        rc = rc ? rc
+                : pb_results_bench_add_series(b, "scrub_backlog", res->ts_backlog, res->nr_samples);
+    }
+    for (unsigned i = 0; i < res->nr_thr && !rc; i++) {
+        const struct pb_run_thread *t = &res->thr[i];
+        struct pb_results_thread rt = {.index = t->index,
+                                       .vcpu = t->vcpu,
+                                       .node = t->node,
+                                       .pu = t->pu,
+                                       .pages = t->pages,
+                                       .calls = t->calls};
+        rc = pb_results_bench_add_thread(b, &rt);
+    }
+    if (!rc) {
+        struct pb_results_scrub s = {.on_alloc = res->scrub.on_alloc,
+                                     .background = res->scrub.background,
+                                     .domain_build = res->scrub.domain_build,
+                                     .aborts = res->scrub.aborts};
+        rc = pb_results_bench_set_scrub(b, &s);
+    }
+    return rc ? rc : pb_results_bench_set_validator(b, res->validator);
+}
+
+static const char *backing_name(const struct pb_run_result *res)
+{
+    return res->numa_backed ? "real" : "none";
+}
+
+int pb_report_add(struct pb_report *r, const struct pb_report_id *id,
+                  const struct pb_run_result *res)
+{
+    struct pb_results_bench *b;
+    double mean = res->call_h ? pb_hist_mean(res->call_h) : 0;
+    struct pb_results_bench_spec spec = {
+        .workload = id->workload,
+        .variant = id->variant,
+        .lock_kind = pb_lock_kind_name(res->lock_kind),
+        .threads = id->threads,
+        .repetition_index = id->repetition,
+        .repetitions = id->repetitions,
+        .iterations = res->calls,
+        .real_time_ns = isfinite(mean) ? mean : 0,
+        .cpu_time_ns = res->calls ? (double)res->cpu_ns / (double)res->calls : 0,
+    };
+    int rc;
+
+    if (r->nr == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 32;
+        struct pb_report_entry *e = realloc(r->entries, cap * sizeof(*e));
+        if (!e)
+            return -ENOMEM;
+        r->entries = e;
+        r->cap = cap;
+    }
+    if ((rc = pb_results_add_bench(r->doc, &spec, &b)) != 0)
+        return rc;
+    if ((rc = add_counters(b, res)) != 0 || (rc = add_run_section(b, res)) != 0)
+        return rc;
+
+    struct pb_report_entry *e = &r->entries[r->nr++];
+    memset(e, 0, sizeof(*e));
+    e->b = b;
+    snprintf(e->workload, sizeof(e->workload), "%s", id->workload);
+    snprintf(e->variant, sizeof(e->variant), "%s", id->variant);
+    e->threads = id->threads;
+    e->repetition = id->repetition;
+    e->pps = res->measure_ns ? (double)res->pages * 1e9 / (double)res->measure_ns : 0;
+
+    /* What the context learns from the runs. */
+    const char *now = backing_name(res);
+    const char *was = pb_results_context_string(r->doc, "backing");
+    if (!was)
+        rc = pb_results_context_set_string(r->doc, "backing", now);
+    else if (strcmp(was, now) != 0)
+        rc = pb_results_context_set_string(r->doc, "backing", "mixed");
+    bool over = false;
+    pb_results_context_bool(r->doc, "oversubscribed", &over);
+    if (!rc && !over && res->max_threads_per_pu > 1)
+        rc = pb_results_context_set_bool(r->doc, "oversubscribed", true);
+    return rc;
+}
+
+int pb_report_finish(struct pb_report *r, bool partial)
+{
+    int rc = pb_results_set_partial(r->doc, partial);
+
+    /* Each entry against the smallest thread count of its workload/variant, same repetition. */
+    for (size_t i = 0; i < r->nr && !rc; i++) {
+        struct pb_report_entry *e = &r->entries[i], *base = NULL;
+        bool sweep = false;
+        for (size_t j = 0; j < r->nr; j++) {
+            struct pb_report_entry *o = &r->entries[j];
+            if (strcmp(o->workload, e->workload) || strcmp(o->variant, e->variant))
+                continue;
+            if (o->threads != e->threads)
+                sweep = true;
+            if (o->repetition == e->repetition && (!base || o->threads < base->threads))
+                base = o;
+        }
+        if (!sweep || !base || base->pps <= 0)
+            continue;
+        double speedup = e->pps / base->pps;
+        double linear = (double)e->threads / (double)base->threads;
+        rc = pb_results_bench_set_counter(e->b, "speedup", speedup);
+        rc = rc ? rc : pb_results_bench_set_counter(e->b, "scaling_efficiency", speedup / linear);
+        rc = rc ? rc : pb_results_bench_set_count(e->b, "speedup_base_threads", base->threads);
+    }
+    return rc;
+}

@@ -1,0 +1,63 @@
+/*
+ * report.h: what `popbench run` measured, turned into a results document (results/FORMAT.md).
+ *
+ * One benchmark entry per finished run, named workload/variant/threads:N, with the flat
+ * counters of the format, and a run section with the histograms, the lock classes, the time
+ * series, the threads, the scrub counts and the validator's verdict. After the last run,
+ * pb_report_finish() adds the thread-sweep figures (speed-up against the smallest thread count
+ * and against linear) to every entry of a sweep.
+ *
+ * Threads: a report belongs to the thread that runs the runs.
+ */
+#ifndef POPBENCH_BENCH_REPORT_H
+#define POPBENCH_BENCH_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bench/runner.h"
+#include "bench/topology.h"
+#include "results/results.h"
+
+struct pb_report_entry;
+
+struct pb_report {
+    struct pb_results *doc;
+    struct pb_report_entry *entries;
+    size_t nr, cap;
+};
+
+/* What names a run: its entry's identity. */
+struct pb_report_id {
+    const char *workload;
+    const char *variant;
+    unsigned threads;
+    unsigned repetition, repetitions;
+};
+
+/* What the context records besides the environment. */
+struct pb_report_setup {
+    const struct pb_topology *topo;
+    const char *git_commit, *build_type, *cflags;
+    int argc;
+    char **argv;
+    bool jemalloc_active;
+    const char *jemalloc_version; /* NULL when jemalloc is not active */
+    const char *hwloc_version, *urcu_version, *sqlite_version;
+    unsigned long long seed;
+    const char *placement;
+};
+
+/* A document with its context filled in. 0 or a negative errno. */
+int pb_report_init(struct pb_report *r, const struct pb_report_setup *setup);
+void pb_report_free(struct pb_report *r);
+
+/* Adds the entry of one finished run (and what the context learns from it). */
+int pb_report_add(struct pb_report *r, const struct pb_report_id *id,
+                  const struct pb_run_result *res);
+
+/* Thread sweeps: speedup and scaling_efficiency on each entry; partial marks an interrupted
+ * document. */
+int pb_report_finish(struct pb_report *r, bool partial);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * stream.c: random numbers, build cursors and balloon windows (see stream.h).
+ */
+#include "bench/stream.h"
+
+#include "core/pb.h"
+
+#define GIB_PAGES (UINT64_C(1) << 18)
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+void pb_srng_seed(struct pb_srng *r, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
+}
+
+uint64_t pb_srng_next(struct pb_srng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint64_t pb_srng_below(struct pb_srng *r, uint64_t n)
+{
+    PB_ASSERT(n > 0);
+    /* Lemire's multiply-shift; the bias (n / 2^64) is far below anything measured here. */
+    return (uint64_t)(((unsigned __int128)pb_srng_next(r) * n) >> 64);
+}
+
+double pb_srng_double(struct pb_srng *r)
+{
+    return (double)(pb_srng_next(r) >> 11) * 0x1.0p-53;
+}
+
+uint64_t pb_stream_seed(uint64_t seed, uint64_t stream)
+{
+    uint64_t x = seed ^ (stream * UINT64_C(0xd1342543de82ef95));
+    return splitmix64(&x);
+}
+
+uint64_t pb_stream_gfn_space(uint64_t max_pages)
+{
+    return ((max_pages + GIB_PAGES - 1) & ~(GIB_PAGES - 1)) + GIB_PAGES;
+}
+
+void pb_build_cursor_init(struct pb_build_cursor *c, uint64_t target, uint64_t gfn_space)
+{
+    *c = (struct pb_build_cursor){
+        .target = target,
+        .high_gfn = gfn_space & ~(GIB_PAGES - 1),
+    };
+}
+
+static unsigned order_slot(unsigned order)
+{
+    return order == 18 ? 2 : order == 9 ? 1 : 0;
+}
+
+static uint64_t align_up(uint64_t v, unsigned order)
+{
+    uint64_t m = (UINT64_C(1) << order) - 1;
+    return (v + m) & ~m;
+}
+
+static uint64_t min64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* A call of `order` from the upward region, or false when it has no room. */
+static bool low_call(const struct pb_wl_orders *o, struct pb_build_cursor *c, unsigned order,
+                     uint64_t left, struct pb_call *call)
+{
+    uint64_t gfn = align_up(c->low_gfn, order);
+    uint64_t room = c->high_gfn > gfn ? (c->high_gfn - gfn) >> order : 0;
+    uint64_t nr = min64(min64(o->extents_per_call[order_slot(order)], left >> order), room);
+    if (nr == 0)
+        return false;
+    *call = (struct pb_call){.order = order, .nr = (unsigned)nr, .gfn = gfn};
+    return true;
+}
+
+static bool mix_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_srng *rng,
+                     struct pb_build_cursor *c, uint64_t left, struct pb_call *call)
+{
+    double w[PB_WL_NR_ORDERS], total = 0;
+
+    for (int i = 0; i < PB_WL_NR_ORDERS; i++) {
+        unsigned ord = pb_wl_orders[i];
+        bool fits = ord <= max_order && (UINT64_C(1) << ord) <= left;
+        w[i] = fits ? o->weight[i] : 0;
+        total += w[i];
+    }
+    int pick = 0;
+    if (total > 0) {
+        double x = pb_srng_double(rng) * total;
+        for (pick = 0; pick < PB_WL_NR_ORDERS - 1; pick++) {
+            if (x < w[pick])
+                break;
+            x -= w[pick];
+        }
+        while (pick > 0 && w[pick] == 0) /* rounding at the top end */
+            pick--;
+    }
+    /* Whatever the draw, fall down the orders until one has room. */
+    for (int i = pick; i >= 0; i--) {
+        unsigned ord = pb_wl_orders[i];
+        if (ord > max_order || (UINT64_C(1) << ord) > left)
+            continue;
+        if (ord == 18) {
+            uint64_t low = align_up(c->low_gfn, 9);
+            uint64_t room = c->high_gfn > low ? (c->high_gfn - low) >> 18 : 0;
+            uint64_t nr = min64(min64(o->extents_per_call[2], left >> 18), room);
+            if (nr == 0)
+                continue;
+            *call = (struct pb_call){
+                .order = 18, .nr = (unsigned)nr, .gfn = c->high_gfn - (nr << 18), .from_top = true};
+            c->high_gfn = call->gfn;
+            return true;
+        }
+        if (low_call(o, c, ord, left, call)) {
+            c->low_gfn = call->gfn + ((uint64_t)call->nr << ord);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool meminit_next(const struct pb_wl_orders *o, unsigned max_order,
+                         struct pb_build_cursor *c, uint64_t left, struct pb_call *call)
+{
+    uint64_t g = c->low_gfn;
+    bool ok;
+
+    if (max_order >= 18 && (g & (GIB_PAGES - 1)) == 0 && left >= GIB_PAGES) {
+        ok = low_call(o, c, 18, left, call);
+    } else if (max_order >= 9 && (g & 511) == 0 && left >= 512) {
+        ok = low_call(o, c, 9, left, call);
+        /* Stop at the next 1 GiB boundary if a 1 GiB extent can start there. */
+        uint64_t next = align_up(g + 1, 18);
+        if (ok && max_order >= 18 && g + ((uint64_t)call->nr << 9) > next &&
+            left - (next - g) >= GIB_PAGES)
+            call->nr = (unsigned)((next - g) >> 9);
+    } else {
+        ok = low_call(o, c, 0, left, call);
+        /* Stop at the next 2 MiB boundary if a 2 MiB extent can start there. */
+        uint64_t next = align_up(g + 1, 9);
+        if (ok && max_order >= 9 && g + call->nr > next && left - (next - g) >= 512)
+            call->nr = (unsigned)(next - g);
+    }
+    if (ok)
+        c->low_gfn = call->gfn + ((uint64_t)call->nr << call->order);
+    return ok;
+}
+
+bool pb_build_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_srng *rng,
+                   struct pb_build_cursor *c, struct pb_call *call)
+{
+    bool ok;
+
+    if (c->failed || c->issued >= c->target)
+        return false;
+    uint64_t left = c->target - c->issued;
+    while (c->nr_retry > 0) {
+        struct pb_build_retry *r = &c->retry[c->nr_retry - 1];
+        uint64_t nr =
+            min64(o->extents_per_call[order_slot(r->order)], (r->end - r->gfn) >> r->order);
+        nr = min64(nr, left >> r->order);
+        if (nr == 0) {
+            c->nr_retry--;
+            continue;
+        }
+        *call = (struct pb_call){.order = r->order, .nr = (unsigned)nr, .gfn = r->gfn};
+        r->gfn += nr << r->order;
+        if (r->gfn >= r->end)
+            c->nr_retry--;
+        c->issued += nr << r->order;
+        return true;
+    }
+    if (o->mode == PB_WL_ORDERS_MEMINIT)
+        ok = meminit_next(o, max_order, c, left, call);
+    else
+        ok = mix_next(o, max_order, rng, c, left, call);
+    if (ok)
+        c->issued += (uint64_t)call->nr << call->order;
+    return ok;
+}
+
+bool pb_build_done(struct pb_build_cursor *c, const struct pb_call *call, unsigned nr_done)
+{
+    uint64_t ext = UINT64_C(1) << call->order;
+
+    PB_BUG_ON(nr_done > call->nr);
+    if (nr_done == call->nr)
+        return !c->failed;
+    c->issued -= (call->nr - nr_done) * ext;
+    if (call->order == 0 || c->nr_retry == PB_BUILD_MAX_RETRY) {
+        c->failed = true;
+        return false;
+    }
+    c->retry[c->nr_retry++] = (struct pb_build_retry){
+        .gfn = call->gfn + nr_done * ext,
+        .end = call->gfn + call->nr * ext,
+        .order = call->order == 18 ? 9 : 0,
+    };
+    return !c->failed;
+}
+
+bool pb_build_complete(const struct pb_build_cursor *c)
+{
+    return !c->failed && c->issued == c->target && c->nr_retry == 0;
+}
+
+void pb_balloon_init(struct pb_balloon_state *b, const struct pb_wl_balloon *cfg,
+                     uint64_t memory_pages)
+{
+    uint64_t ext = UINT64_C(1) << cfg->order;
+    uint64_t depth = (uint64_t)(cfg->depth * (double)memory_pages) & ~(ext - 1);
+    *b = (struct pb_balloon_state){
+        .top = memory_pages & ~(ext - 1),
+        .depth = depth ? depth : ext,
+    };
+    if (b->depth > b->top)
+        b->depth = b->top;
+}
+
+void pb_balloon_next(const struct pb_balloon_state *b, const struct pb_wl_balloon *cfg,
+                     struct pb_call *call, bool *decrease)
+{
+    unsigned ord = cfg->order;
+    uint64_t epc = cfg->extents_per_call ? cfg->extents_per_call : 1;
+
+    if (!b->going_up) {
+        uint64_t nr = min64(epc, (b->depth - b->out) >> ord);
+        if (nr == 0)
+            nr = 1;
+        *call = (struct pb_call){.order = ord,
+                                 .nr = (unsigned)nr,
+                                 .gfn = b->top - b->out - (nr << ord),
+                                 .descending = true};
+        *decrease = true;
+    } else {
+        uint64_t nr = min64(epc, b->out >> ord);
+        if (nr == 0)
+            nr = 1;
+        *call = (struct pb_call){.order = ord, .nr = (unsigned)nr, .gfn = b->top - b->out};
+        *decrease = false;
+    }
+}
+
+void pb_balloon_done(struct pb_balloon_state *b, const struct pb_call *call, bool decrease,
+                     unsigned nr_done)
+{
+    uint64_t pages = (uint64_t)nr_done << call->order;
+
+    if (decrease) {
+        b->out += pages;
+        if (b->out >= b->depth)
+            b->going_up = true;
+    } else {
+        b->out -= pages < b->out ? pages : b->out;
+        if (b->out == 0)
+            b->going_up = false;
+    }
+}

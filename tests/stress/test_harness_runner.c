@@ -1,0 +1,322 @@
+/*
+ * test_harness_runner.c: whole runs of small workloads through pb_run (bench/runner.h), with
+ * their threads, phases and validator: the counts must add up and the heap must stay sound.
+ * Labelled stress: it runs under ThreadSanitizer and ASan too.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bench/runner.h"
+#include "bench/topology.h"
+#include "workloads/workload.h"
+
+static struct pb_topology topo;
+static char dir[] = "/tmp/pb-runner-XXXXXX";
+
+static int setup(void **state)
+{
+    char err[512];
+    (void)state;
+    if (!mkdtemp(dir))
+        return -1;
+    return pb_topology_load("pack:2 [numa(memory=1GB)] core:2 pu:1", &topo, err, sizeof(err));
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    pb_topology_free(&topo);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Writes NAME.yaml with the given body and loads it. */
+static void load(const char *name, const char *body, struct pb_workload *wl)
+{
+    char path[256], err[1024];
+    snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "description: %s\n%s", name, body);
+    fclose(f);
+    int rc = pb_workload_load(path, wl, err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+}
+
+static struct pb_run_config config(const struct pb_workload *wl, const char *variant)
+{
+    return (struct pb_run_config){
+        .wl = wl,
+        .variant = variant,
+        .lock_kind = PB_LOCK_MUTEX,
+        .topo = &topo,
+        .placement = PB_PLACE_COMPACT,
+        .seed = wl->seed,
+        .warmup = wl->phases.warmup,
+        .measure = wl->phases.measure,
+        .verify = PB_VERIFY_SAMPLED,
+        .clear = PB_CLEAR_AUTO,
+    };
+}
+
+static void run_ok(const struct pb_run_config *cfg, struct pb_run_result *res)
+{
+    char err[1024] = "";
+    int rc = pb_run(cfg, res, err, sizeof(err));
+    if (rc)
+        fail_msg("pb_run: %s", err);
+    assert_true(res->completed);
+    if (!res->valid)
+        fail_msg("validator: %s", res->validator);
+    assert_string_equal(res->validator, "ok");
+}
+
+/* What every finished run must satisfy, whatever the workload. */
+static void check_identities(const struct pb_run_result *r)
+{
+    uint64_t pages = 0, calls = 0, lookups = 0;
+    for (unsigned i = 0; i < r->nr_thr; i++) {
+        pages += r->thr[i].pages;
+        calls += r->thr[i].calls;
+        lookups += r->thr[i].lookups;
+        assert_true(r->thr[i].vcpu < topo.nr_vcpus);
+        assert_int_equal(r->thr[i].node, topo.cpus[r->thr[i].vcpu].node);
+        assert_int_equal(r->thr[i].pu, topo.cpus[r->thr[i].vcpu].real_os);
+        assert_true(r->thr[i].cpu_ok); /* it ran where it was pinned */
+    }
+    assert_int_equal(pages, r->pages);
+    assert_int_equal(calls, r->calls);
+    assert_int_equal(lookups, r->lookups);
+    assert_int_equal(pb_hist_count(r->call_h), r->calls);
+    assert_int_equal(pb_hist_count(r->invocation_h), r->calls + r->continuations);
+    assert_int_equal(r->invocations, r->calls + r->continuations);
+    assert_int_equal(pb_hist_count(r->lookup_h), r->lookups);
+    assert_int_equal(pb_hist_count(r->decrease_h), r->decrease_calls);
+    assert_true(r->nr_lock_classes == 3);
+    assert_string_equal(r->locks[0].name, "heap");
+    assert_string_equal(r->locks[1].name, "domain.page_alloc");
+    assert_string_equal(r->locks[2].name, "p2m");
+    for (unsigned i = 0; i < r->nr_locks; i++)
+        assert_true(r->locks[i].st.contended <= r->locks[i].st.acquisitions);
+    if (r->pages > 0)
+        assert_true(r->locks[0].st.acquisitions > 0);
+    assert_true(r->extents <= r->pages);
+    /* The time series covers the phase: its pages never exceed what was counted in the end. */
+    uint64_t ts = 0;
+    for (size_t i = 0; i < r->nr_samples; i++) {
+        ts += r->ts_pages[i];
+        if (i)
+            assert_true(r->t_ms[i] > r->t_ms[i - 1]);
+    }
+    assert_true(ts <= r->pages);
+}
+
+static const char *const small_machine = "machine:\n"
+                                         "  nodes: 2\n"
+                                         "  memory_per_node: 256MiB\n"
+                                         "  backing: none\n";
+
+static void test_ops_bounded_builds(void **state)
+{
+    (void)state;
+    struct pb_workload wl;
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "%sdomains:\n  - count: 3\n    memory: 24MiB\n"
+             "builders:\n  pool: 2\norders:\n  0: 1\n  9: 1\nextents_per_call:\n  0: 64\n  9: 2\n"
+             "phases:\n  warmup: 20ops\n  measure: 301ops\n  repetitions: 1\nseed: 11\n",
+             small_machine);
+    load("opsbound", body, &wl);
+    for (int v = 0; v < 2; v++) {
+        struct pb_run_config cfg = config(&wl, v ? "pernode" : "xen");
+        struct pb_run_result res;
+        run_ok(&cfg, &res);
+        check_identities(&res);
+        /* 301 operations shared by two builders, and nothing else issues any. */
+        assert_int_equal(res.calls, 301);
+        assert_int_equal(res.threads, 2);
+        assert_true(res.pages > 0);
+        assert_true(res.measure_ns > 0);
+        assert_int_equal(res.decrease_calls, 0);
+        pb_run_result_free(&res);
+    }
+    pb_workload_free(&wl);
+}
+
+static void test_until_built(void **state)
+{
+    (void)state;
+    struct pb_workload wl;
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "%sdomains:\n  - count: 3\n    memory: 18MiB\n  - count: 1\n    memory: 2052KiB\n"
+             "builders:\n  threads_per_domain: 1\norders: meminit\n"
+             "preemption:\n  every: 2\n"
+             "phases:\n  warmup: 30ms\n  measure: until-built\n  repetitions: 1\nseed: 3\n",
+             small_machine);
+    load("untilbuilt", body, &wl);
+    struct pb_run_config cfg = config(&wl, "pernode");
+    struct pb_run_result res;
+    run_ok(&cfg, &res);
+    check_identities(&res);
+    /* Each domain built exactly once from nothing, whatever the warm-up did. */
+    assert_int_equal(res.domains_built, 4);
+    assert_int_equal(res.pages, 3 * 18 * 256 + 513);
+    assert_int_equal(res.threads, 4);
+    assert_int_equal(pb_hist_count(res.build_h), 4);
+    /* Preempted every 2 extents: 9 x 2 MiB per call continue. */
+    assert_true(res.continuations > 0);
+    assert_true(res.preemptions > 0);
+    pb_run_result_free(&res);
+    pb_workload_free(&wl);
+}
+
+static void test_balloon_and_readers(void **state)
+{
+    (void)state;
+    struct pb_workload wl;
+    char body[1024];
+    snprintf(
+        body, sizeof(body),
+        "%sdomains:\n  - count: 3\n    memory: 16MiB\n    max_memory: 20MiB\n    start: running\n"
+        "churn:\n  balloon:\n    threads: 2\n    pages_per_second: 0\n    order: 0\n"
+        "    extents_per_call: 128\n    depth: 0.5\n    free: dirty\n"
+        "p2m_readers:\n  threads: 1\n  lookups_per_second: 0\n"
+        "scrub:\n  mode: background\n  workers_per_node: 1\n"
+        "phases:\n  warmup: 20ms\n  measure: 150ms\n  repetitions: 1\nseed: 5\n",
+        small_machine);
+    load("balloonrd", body, &wl);
+    for (int v = 0; v < 2; v++) {
+        struct pb_run_config cfg = config(&wl, v ? "pernode" : "xen");
+        cfg.threads = 1; /* the primaries are the balloon workers */
+        struct pb_run_result res;
+        run_ok(&cfg, &res);
+        check_identities(&res);
+        assert_int_equal(res.threads, 1);
+        assert_true(res.decrease_calls > 0);
+        assert_true(res.lookups > 0);
+        /* Balloons go down before they come up: never more up than down, plus one window. */
+        assert_true(res.pages <= res.decrease_pages + 3 * 8 * 256);
+        pb_run_result_free(&res);
+    }
+    pb_workload_free(&wl);
+}
+
+static void test_recreate_claims_dirty_heap(void **state)
+{
+    (void)state;
+    struct pb_workload wl;
+    char body[1024];
+    snprintf(
+        body, sizeof(body),
+        "%sdomains:\n  - count: 4\n    memory: 16MiB\n    max_memory: 20MiB\n    claim: 16MiB\n"
+        "  - count: 2\n    memory: 8MiB\n    max_memory: 12MiB\n    start: running\n"
+        "builders:\n  pool: 2\norders:\n  0: 1\n  9: 1\n"
+        "preemption:\n  probability: 0.05\n"
+        "churn:\n  recreate_per_second: 200\n"
+        "heap:\n  state: dirty\n  dirty_fraction: 0.5\n  seed: 9\n"
+        "phases:\n  warmup: 20ms\n  measure: 200ms\n  repetitions: 1\nseed: 6\n",
+        small_machine);
+    load("recreate", body, &wl);
+    struct pb_run_config cfg = config(&wl, "pernode");
+    struct pb_run_result res;
+    run_ok(&cfg, &res);
+    check_identities(&res);
+    assert_true(res.recreations > 0);
+    assert_true(res.domains_built > 0);
+    assert_int_equal(res.claim_failures, 0);
+    /* Half the heap was dirty and destroyed domains leave dirty frames: something scrubbed. */
+    assert_true(res.scrub.on_alloc + res.scrub.background + res.scrub.domain_build > 0);
+    pb_run_result_free(&res);
+    pb_workload_free(&wl);
+}
+
+static void test_fragmented_real_backing(void **state)
+{
+    (void)state;
+    struct pb_workload wl;
+    load("fragreal",
+         "machine:\n  nodes: 1\n  memory_per_node: 64MiB\n  backing: real\n"
+         "domains:\n  - count: 2\n    memory: 12MiB\n"
+         "builders:\n  pool: 2\norders: meminit\n"
+         "heap:\n  state: fragmented\n  ageing_passes: 2\n  seed: 4\n"
+         "phases:\n  warmup: 10ms\n  measure: 100ms\n  repetitions: 1\nseed: 8\n",
+         &wl);
+    struct pb_run_config cfg = config(&wl, "xen");
+    cfg.verify = PB_VERIFY_FULL;
+    struct pb_run_result res;
+    run_ok(&cfg, &res);
+    check_identities(&res);
+    assert_true(res.backed);
+    assert_true(res.pages > 0);
+    /* Rebuilt domains take frames their predecessors left dirty: they were cleared and read
+     * back zero (a failure would have failed the validator). */
+    assert_true(res.scrub.verified > 0);
+    assert_int_equal(res.scrub.verify_failures, 0);
+    pb_run_result_free(&res);
+    pb_workload_free(&wl);
+}
+
+static void test_interrupt_stops_early(void **state)
+{
+    (void)state;
+    struct pb_workload wl;
+    char body[1024];
+    _Atomic bool stop = true;
+    snprintf(body, sizeof(body),
+             "%sdomains:\n  - count: 2\n    memory: 8MiB\n"
+             "phases:\n  warmup: 1h\n  measure: 1h\n  repetitions: 1\nseed: 1\n",
+             small_machine);
+    load("interrupt", body, &wl);
+    struct pb_run_config cfg = config(&wl, "xen");
+    cfg.interrupt = &stop;
+    struct pb_run_result res;
+    char err[512];
+    assert_int_equal(pb_run(&cfg, &res, err, sizeof(err)), 0);
+    assert_false(res.completed);
+    assert_true(res.valid); /* stopped cleanly: the heap is sound */
+    pb_run_result_free(&res);
+    pb_workload_free(&wl);
+}
+
+static void test_bad_config(void **state)
+{
+    (void)state;
+    struct pb_run_result res;
+    struct pb_workload wl;
+    char body[1024], err[512] = "";
+    snprintf(body, sizeof(body), "%sdomains:\n  - count: 1\n    memory: 8MiB\n", small_machine);
+    load("badcfg", body, &wl);
+    struct pb_run_config cfg = config(&wl, "no-such-variant");
+    assert_int_equal(pb_run(&cfg, &res, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "no-such-variant"));
+    pb_run_result_free(&res);
+    assert_int_equal(pb_run(NULL, &res, err, sizeof(err)), -EINVAL);
+    pb_workload_free(&wl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ops_bounded_builds),
+        cmocka_unit_test(test_until_built),
+        cmocka_unit_test(test_balloon_and_readers),
+        cmocka_unit_test(test_recreate_claims_dirty_heap),
+        cmocka_unit_test(test_fragmented_real_backing),
+        cmocka_unit_test(test_interrupt_stops_early),
+        cmocka_unit_test(test_bad_config),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
