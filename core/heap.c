@@ -1,12 +1,12 @@
 /*
- * heap.c: the buddy heap (XEN-MODEL.md §1-3) and the two heap variants.
+ * heap.c: the buddy heap (XEN-MODEL.md §1-3) and the heap variants.
  *
  * `xen` takes one global heap lock around the whole of alloc_heap_pages and free_heap_pages,
  * as Xen does. `pernode` takes only the lock of the node it searches or frees into; the
  * host-wide counters and the claims check are atomics outside any node lock (see
  * claims_reserve). Both share every line of the algorithm: the variant functions below
  * instantiate one inline implementation with `global` constant, so neither pays a branch
- * for the other.
+ * for the other. `pcp` is pernode with per-CPU page caches in front (heap.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -318,47 +318,116 @@ struct found {
 };
 
 /*
- * Search the nodes in order for a buddy of at least `order`: zones from zone_hi down, orders
- * upwards, the head of each list. A clean head is taken; a dirty one only if dirty_ok. On
- * success the buddy is off its list and (pernode) its node's lock is still held.
+ * Take from one node the head buddy of at least `order`: zones from zone_hi down, orders
+ * upwards. A clean head is taken; a dirty one only if dirty_ok. The node's heap lock is held.
+ */
+static inline bool take_buddy_locked(struct pb_heap *h, struct pb_node *nd, unsigned zone_lo,
+                                     unsigned zone_hi, unsigned order, bool dirty_ok,
+                                     struct found *f)
+{
+    uint64_t need = 1ull << order;
+    for (unsigned zone = zone_hi + 1; zone-- > zone_lo;) {
+        if (pb_ld(&nd->avail[zone]) < need)
+            continue;
+        for (unsigned j = order; j <= PB_MAX_ORDER; j++) {
+            uint32_t head = nd->free[zone][j].head;
+            if (head == PB_NO_FRAME)
+                continue;
+            struct pb_page *pg = pg_of(h, head);
+            /* first_dirty of a buddy under a scrub is the scrubber's until stop_scrub. */
+            uint8_t st = atomic_load_explicit(&pg->scrub, memory_order_acquire);
+            if (st == PB_SCRUBBING || (st != PB_SCRUB_DONE && pg->first_dirty != PB_CLEAN)) {
+                if (!dirty_ok)
+                    continue; /* clean ones come first: this list has none */
+            }
+            if (st != PB_SCRUB_NONE) /* NONE is stable: only a lock holder leaves it */
+                stop_scrub(pg);
+            pb_page_list_del(h, &nd->free[zone][j], head);
+            f->node = nd;
+            f->mfn = head;
+            f->order = j;
+            f->first_dirty = pg->first_dirty;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Search the nodes in order for a buddy of at least `order`. On success the buddy is off its
+ * list and (pernode) its node's lock is still held.
  */
 static inline bool search(struct pb_heap *h, const unsigned *seq, unsigned nseq, unsigned zone_lo,
                           unsigned zone_hi, unsigned order, bool dirty_ok, struct found *f,
                           const bool global)
 {
-    uint64_t need = 1ull << order;
     for (unsigned k = 0; k < nseq; k++) {
         struct pb_node *nd = h->nodes[seq[k]];
         if (!global)
             pb_lock_acquire(&nd->own_lock);
-        for (unsigned zone = zone_hi + 1; zone-- > zone_lo;) {
-            if (pb_ld(&nd->avail[zone]) < need)
-                continue;
-            for (unsigned j = order; j <= PB_MAX_ORDER; j++) {
-                uint32_t head = nd->free[zone][j].head;
-                if (head == PB_NO_FRAME)
-                    continue;
-                struct pb_page *pg = pg_of(h, head);
-                /* first_dirty of a buddy under a scrub is the scrubber's until stop_scrub. */
-                uint8_t st = atomic_load_explicit(&pg->scrub, memory_order_acquire);
-                if (st == PB_SCRUBBING || (st != PB_SCRUB_DONE && pg->first_dirty != PB_CLEAN)) {
-                    if (!dirty_ok)
-                        continue; /* clean ones come first: this list has none */
-                }
-                if (st != PB_SCRUB_NONE) /* NONE is stable: only a lock holder leaves it */
-                    stop_scrub(pg);
-                pb_page_list_del(h, &nd->free[zone][j], head);
-                f->node = nd;
-                f->mfn = head;
-                f->order = j;
-                f->first_dirty = pg->first_dirty;
-                return true;
-            }
-        }
+        if (take_buddy_locked(h, nd, zone_lo, zone_hi, order, dirty_ok, f))
+            return true;
         if (!global)
             pb_lock_release(&nd->own_lock);
     }
     return false;
+}
+
+/*
+ * Split a found buddy from the top down to `order`, putting each lower half back; returns the
+ * kept block's first frame and sets *first_dirty to its own. Heap lock held.
+ */
+static inline uint64_t split_locked(struct pb_heap *h, const struct found *f, unsigned order,
+                                    uint32_t *first_dirty_out)
+{
+    struct pb_node *nd = f->node;
+    uint64_t mfn = f->mfn;
+    uint32_t first_dirty = f->first_dirty;
+    for (unsigned j = f->order; j > order;) {
+        j--;
+        uint64_t half = 1ull << j;
+        buddy_insert(h, nd, mfn, j, first_dirty < half ? first_dirty : PB_CLEAN);
+        mfn += half;
+        if (first_dirty != PB_CLEAN)
+            first_dirty = first_dirty >= half ? (uint32_t)(first_dirty - half) : 0;
+        nd->ctr.splits++;
+    }
+    *first_dirty_out = first_dirty;
+    return mfn;
+}
+
+/*
+ * Merge a block of free frames with its buddy while that is a free block of the same order on
+ * this node, then insert it. Returns the merged block's first_dirty. Heap lock held.
+ */
+static inline uint32_t merge_insert_locked(struct pb_heap *h, struct pb_node *nd, uint64_t mfn,
+                                           unsigned order, uint32_t first_dirty)
+{
+    unsigned zone = pb_mfn_zone(mfn);
+    while (order < PB_MAX_ORDER) {
+        uint64_t size = 1ull << order;
+        uint64_t buddy = mfn ^ size;
+        if (buddy < nd->start || buddy + size > nd->end)
+            break;
+        struct pb_page *bp = pg_of(h, buddy);
+        if (bp->state != PGS_FREE || bp->order != order)
+            break;
+        if (atomic_load_explicit(&bp->scrub, memory_order_acquire) != PB_SCRUB_NONE)
+            stop_scrub(bp);
+        pb_page_list_del(h, &nd->free[zone][order], (uint32_t)buddy);
+        if (buddy < mfn) { /* predecessor: it becomes the lower half */
+            first_dirty = bp->first_dirty != PB_CLEAN ? bp->first_dirty
+                          : first_dirty != PB_CLEAN   ? (uint32_t)(size + first_dirty)
+                                                      : PB_CLEAN;
+            mfn = buddy;
+        } else if (first_dirty == PB_CLEAN && bp->first_dirty != PB_CLEAN) {
+            first_dirty = (uint32_t)(size + bp->first_dirty);
+        }
+        order++;
+        nd->ctr.merges++;
+    }
+    buddy_insert(h, nd, mfn, order, first_dirty);
+    return first_dirty;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -526,17 +595,8 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
 
     /* Heap lock held (global, or f.node's own). Split from the top: keep the upper half. */
     struct pb_node *nd = f.node;
-    uint64_t mfn = f.mfn;
-    uint32_t first_dirty = f.first_dirty;
-    for (unsigned j = f.order; j > order;) {
-        j--;
-        uint64_t half = 1ull << j;
-        buddy_insert(h, nd, mfn, j, first_dirty < half ? first_dirty : PB_CLEAN);
-        mfn += half;
-        if (first_dirty != PB_CLEAN)
-            first_dirty = first_dirty >= half ? (uint32_t)(first_dirty - half) : 0;
-        nd->ctr.splits++;
-    }
+    uint32_t first_dirty;
+    uint64_t mfn = split_locked(h, &f, order, &first_dirty);
     unsigned zone = pb_mfn_zone(mfn);
     pb_owned_add(&nd->avail[zone], -need);
     pb_owned_add(&nd->node_avail, -need);
@@ -645,35 +705,430 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
     ctr_add(&h->total_avail, (int64_t)n, global);
     ctr_add(&h->unclaimed, (int64_t)n, global);
 
-    /* Merge with the buddy while it is a free block of the same order on this node. */
-    while (order < PB_MAX_ORDER) {
-        uint64_t size = 1ull << order;
-        uint64_t buddy = mfn ^ size;
-        if (buddy < nd->start || buddy + size > nd->end)
-            break;
-        struct pb_page *bp = pg_of(h, buddy);
-        if (bp->state != PGS_FREE || bp->order != order)
-            break;
-        if (atomic_load_explicit(&bp->scrub, memory_order_acquire) != PB_SCRUB_NONE)
-            stop_scrub(bp);
-        pb_page_list_del(h, &nd->free[zone][order], (uint32_t)buddy);
-        if (buddy < mfn) { /* predecessor: it becomes the lower half */
-            first_dirty = bp->first_dirty != PB_CLEAN ? bp->first_dirty
-                          : first_dirty != PB_CLEAN   ? (uint32_t)(size + first_dirty)
-                                                      : PB_CLEAN;
-            mfn = buddy;
-        } else if (first_dirty == PB_CLEAN && bp->first_dirty != PB_CLEAN) {
-            first_dirty = (uint32_t)(size + bp->first_dirty);
-        }
-        order++;
-        nd->ctr.merges++;
-    }
-    buddy_insert(h, nd, mfn, order, first_dirty);
+    first_dirty = merge_insert_locked(h, nd, mfn, order, first_dirty);
     nd->ctr.frees++;
     pb_lock_release(nd->heap_lock);
     /* New work for the scrub workers (a merge may have made a dirty buddy of a clean free). */
     if (first_dirty != PB_CLEAN)
         pb_scrub_kick(nd);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * pcp: per-CPU page caches in front of pernode (see heap.h for the rules).
+ */
+
+static __thread int current_cpu = -1;
+
+void pb_set_current_cpu(unsigned cpu)
+{
+    current_cpu = (int)(cpu % PB_PCP_MAX_CPUS);
+}
+
+unsigned pb_current_cpu(void)
+{
+    if (current_cpu < 0) {
+        int c = sched_getcpu();
+        current_cpu = c < 0 ? 0 : c % PB_PCP_MAX_CPUS;
+    }
+    return (unsigned)current_cpu;
+}
+
+static inline void pcp_lock(struct pb_pcp *p)
+{
+    for (;;) {
+        if (!atomic_exchange_explicit(&p->lock, 1, memory_order_acquire))
+            return;
+        for (unsigned spins = 1; atomic_load_explicit(&p->lock, memory_order_relaxed); spins++)
+            if (spins % 1024 == 0)
+                sched_yield();
+            else
+                pb_cpu_relax();
+    }
+}
+
+static inline void pcp_unlock(struct pb_pcp *p)
+{
+    atomic_store_explicit(&p->lock, 0, memory_order_release);
+}
+
+static inline int pcp_order_index(unsigned order)
+{
+    return order == 0 ? 0 : order == PB_PCP_HI_ORDER ? 1 : -1;
+}
+
+static inline struct pb_pcp_list *pcp_list(struct pb_pcp *p, unsigned node, int oi)
+{
+    return &p->lists[node * PB_PCP_ORDERS + (unsigned)oi];
+}
+
+static size_t pcp_size(const struct pb_heap *h)
+{
+    return sizeof(struct pb_pcp) + h->nr_nodes * PB_PCP_ORDERS * sizeof(struct pb_pcp_list);
+}
+
+/* The calling CPU's caches, created on first use. NULL only when out of memory. */
+static struct pb_pcp *pcp_get(struct pb_heap *h)
+{
+    unsigned cpu = pb_current_cpu();
+    struct pb_pcp *p = atomic_load_explicit(&h->pcp[cpu], memory_order_acquire);
+    if (pb_likely(p != NULL))
+        return p;
+    size_t len = (pcp_size(h) + PB_CACHELINE - 1) / PB_CACHELINE * PB_CACHELINE;
+    struct pb_pcp *mine = aligned_alloc(PB_CACHELINE, len);
+    if (!mine)
+        return NULL;
+    memset(mine, 0, len);
+    mine->cpu = cpu;
+    if (atomic_compare_exchange_strong_explicit(&h->pcp[cpu], &p, mine, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return mine;
+    free(mine); /* another thread of this CPU slot was first */
+    return p;
+}
+
+/* The node an allocation tries first: visit_order's first node. */
+static inline unsigned first_node(const struct pb_heap *h, const struct pb_domain *d, int req_node)
+{
+    if (req_node >= 0)
+        return (unsigned)req_node;
+    if (d) {
+        uint64_t online = all_nodes(h);
+        uint64_t mask = d->node_affinity & online ? d->node_affinity & online : online;
+        return cycle_node(atomic_load_explicit(&d->last_alloc_node, memory_order_relaxed), mask,
+                          h->nr_nodes);
+    }
+    return current_node < h->nr_nodes ? current_node : 0;
+}
+
+/*
+ * Reserve up to `want` frames of the unclaimed pool for a refill (cached frames are outside
+ * h->unclaimed, so moving frames into a cache takes them out of it, never below zero).
+ */
+static int64_t pcp_reserve_pool(struct pb_heap *h, int64_t want, int64_t unit)
+{
+    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
+    for (;;) {
+        int64_t take = u < want ? u / unit * unit : want;
+        if (take <= 0)
+            return 0;
+        if (atomic_compare_exchange_weak_explicit(&h->unclaimed, &u, u - take, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return take;
+    }
+}
+
+/* Refill a list with up to one batch of clean buddies from its node. Cache lock held. */
+static void pcp_refill(struct pb_heap *h, struct pb_pcp *p, struct pb_node *nd,
+                       struct pb_pcp_list *l, int oi, unsigned order)
+{
+    const int64_t unit = (int64_t)1 << order;
+    unsigned batch = h->pcp_wm[oi].batch;
+    if (batch > PB_PCP_CAP - l->count)
+        batch = PB_PCP_CAP - l->count;
+    int64_t reserved = pcp_reserve_pool(h, (int64_t)batch * unit, unit);
+    if (!reserved)
+        return;
+    int64_t got = 0;
+    pb_lock_acquire(nd->heap_lock);
+    while (got < reserved) {
+        struct found f;
+        if (!take_buddy_locked(h, nd, 1, PB_NR_ZONES - 1, order, false, &f))
+            break;
+        uint32_t first_dirty;
+        uint64_t mfn = split_locked(h, &f, order, &first_dirty);
+        PB_BUG_ON(first_dirty != PB_CLEAN);
+        for (int64_t i = 0; i < unit; i++) {
+            struct pb_page *pg = pg_of(h, mfn + (uint64_t)i);
+            PB_BUG_ON(pg->state != PGS_FREE);
+            pg->state = PGS_INUSE;
+            pg->owner = PB_OWNER_CACHED;
+        }
+        pb_owned_add(&nd->avail[pb_mfn_zone(mfn)], -unit);
+        pb_owned_add(&nd->node_avail, -unit);
+        l->ring[(l->head + l->count++) % PB_PCP_CAP] = (uint32_t)mfn;
+        got += unit;
+    }
+    pb_lock_release(nd->heap_lock);
+    if (reserved > got)
+        atomic_fetch_add_explicit(&h->unclaimed, reserved - got, memory_order_relaxed);
+    if (got) {
+        atomic_fetch_sub_explicit(&h->total_avail, got, memory_order_relaxed);
+        pb_owned_add(&p->node_frames[nd->id], got);
+        pb_owned_add(&p->refills, 1);
+    }
+}
+
+/* Give the `nr` oldest entries of a list back to the buddy lists. Cache lock held. */
+static void pcp_drain_list(struct pb_heap *h, struct pb_pcp *p, struct pb_node *nd,
+                           struct pb_pcp_list *l, unsigned order, unsigned nr)
+{
+    const int64_t unit = (int64_t)1 << order;
+    if (nr > l->count)
+        nr = l->count;
+    if (!nr)
+        return;
+    pb_lock_acquire(nd->heap_lock);
+    for (unsigned k = 0; k < nr; k++) {
+        uint64_t mfn = l->ring[l->head];
+        l->head = (l->head + 1) % PB_PCP_CAP;
+        l->count--;
+        for (int64_t i = 0; i < unit; i++) {
+            struct pb_page *pg = pg_of(h, mfn + (uint64_t)i);
+            PB_BUG_ON(pg->state != PGS_INUSE || pg->owner != PB_OWNER_CACHED);
+            pg->state = PGS_FREE;
+            pg->owner = PB_DOMID_NONE;
+        }
+        pb_owned_add(&nd->avail[pb_mfn_zone(mfn)], unit);
+        pb_owned_add(&nd->node_avail, unit);
+        merge_insert_locked(h, nd, mfn, order, PB_CLEAN);
+    }
+    pb_lock_release(nd->heap_lock);
+    int64_t n = (int64_t)nr * unit;
+    /* Back in the buddy lists: in the host-wide counters again (the order keeps
+     * unclaimed <= total_avail - outstanding for a concurrent reader). */
+    atomic_fetch_add_explicit(&h->total_avail, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->unclaimed, n, memory_order_relaxed);
+    pb_owned_add(&p->node_frames[nd->id], -n);
+    pb_owned_add(&p->drains, 1);
+}
+
+void pb_pcp_drain_all(struct pb_heap *h)
+{
+    if (!h)
+        return;
+    for (unsigned cpu = 0; cpu < PB_PCP_MAX_CPUS; cpu++) {
+        struct pb_pcp *p = atomic_load_explicit(&h->pcp[cpu], memory_order_acquire);
+        if (!p)
+            continue;
+        pcp_lock(p);
+        for (unsigned n = 0; n < h->nr_nodes; n++)
+            for (int oi = 0; oi < PB_PCP_ORDERS; oi++)
+                pcp_drain_list(h, p, h->nodes[n], pcp_list(p, n, oi), oi ? PB_PCP_HI_ORDER : 0,
+                               PB_PCP_CAP);
+        pcp_unlock(p);
+    }
+}
+
+/*
+ * The fast path: one extent from this CPU's cache of the first node. -EAGAIN when the cache is
+ * empty and no clean buddy refills it (the caller takes the pernode path).
+ */
+static int pcp_take(struct pb_heap *h, struct pb_pcp *p, unsigned node, int oi, unsigned order,
+                    unsigned memflags, struct pb_domain *d, uint64_t *out)
+{
+    const int64_t need = (int64_t)1 << order;
+    struct pb_node *nd = h->nodes[node];
+    struct pb_pcp_list *l = pcp_list(p, node, oi);
+    pcp_lock(p);
+    if (l->count == 0)
+        pcp_refill(h, p, nd, l, oi, order);
+    if (l->count == 0) {
+        pcp_unlock(p);
+        return -EAGAIN;
+    }
+    uint64_t mfn = l->ring[l->head];
+    l->head = (l->head + 1) % PB_PCP_CAP;
+    l->count--;
+    uint32_t clock = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed);
+    bool need_flush = false;
+    for (int64_t i = 0; i < need; i++) {
+        struct pb_page *pg = pg_of(h, mfn + (uint64_t)i);
+        PB_ASSERT(pg->owner == PB_OWNER_CACHED && !pg->need_scrub);
+        pg->owner = PB_DOMID_NONE;
+        if (!(memflags & MEMF_no_tlbflush) && pg->tlbflush_ts > clock)
+            need_flush = true;
+        pg->tlbflush_ts = 0;
+    }
+    if (need_flush) {
+        atomic_fetch_add_explicit(&h->tlbflush_clock, 1, memory_order_relaxed);
+        pb_owned_add(&p->tlb_flushes, 1);
+    }
+    pb_owned_add(&p->node_frames[node], -need);
+    pb_owned_add(&p->allocs, 1);
+    pcp_unlock(p);
+
+    /*
+     * Cached frames belong to the unclaimed part of the free memory, so the allocation needs
+     * no reservation; a domain with a claim consumes it first, as in claims_reserve, and the
+     * frames its claim no longer covers go back to the unclaimed pool.
+     */
+    if (d && !(memflags & MEMF_no_refcount)) {
+        int64_t c = atomic_load_explicit(&d->claim, memory_order_relaxed);
+        while (c > 0) {
+            int64_t t = c < need ? c : need;
+            if (atomic_compare_exchange_weak_explicit(&d->claim, &c, c - t, memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                atomic_fetch_sub_explicit(&h->outstanding_claims, t, memory_order_relaxed);
+                atomic_fetch_add_explicit(&h->unclaimed, t, memory_order_relaxed);
+                break;
+            }
+        }
+        atomic_store_explicit(&d->last_alloc_node, node, memory_order_relaxed);
+    } else if (d) {
+        atomic_store_explicit(&d->last_alloc_node, node, memory_order_relaxed);
+    }
+    if (!(memflags & MEMF_no_scrub) &&
+        atomic_load_explicit(&h->verify_mode, memory_order_relaxed) != PB_VERIFY_OFF &&
+        pb_verify_extent(h, mfn, order) != 0) {
+        free_common(h, mfn, order, true, false);
+        return -EIO;
+    }
+    *out = mfn;
+    return 0;
+}
+
+static int pcp_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order,
+                     unsigned memflags, struct pb_domain *d, uint64_t *mfn)
+{
+    int oi = pcp_order_index(order);
+    int req_node = MEMF_get_node(memflags);
+    /* Only unrestricted zones use the caches: a cache does not sort its frames by zone. */
+    if (oi >= 0 && zlo == 1 && zhi == PB_NR_ZONES - 1 && !(memflags & ~MEMF_KNOWN_MASK) &&
+        req_node < (int)h->nr_nodes && mfn) {
+        struct pb_pcp *p = pcp_get(h);
+        if (p) {
+            int rc = pcp_take(h, p, first_node(h, d, req_node), oi, order, memflags, d, mfn);
+            if (rc != -EAGAIN)
+                return rc;
+        }
+    }
+    int rc = alloc_common(h, zlo, zhi, order, memflags, d, mfn, false);
+    if (rc == -ENOMEM) {
+        /* Frames sitting in caches may be what is missing: drain them all, retry once. */
+        pb_pcp_drain_all(h);
+        rc = alloc_common(h, zlo, zhi, order, memflags, d, mfn, false);
+        if (rc == 0) /* the first try was not a failure of the call */
+            atomic_fetch_sub_explicit(&h->alloc_failures, 1, memory_order_relaxed);
+    }
+    return rc;
+}
+
+/* Clean order-0 and order-9 frees go to this CPU's cache of their node; the rest bypass it. */
+static void pcp_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub)
+{
+    int oi = pcp_order_index(order);
+    const uint64_t n = 1ull << order;
+    bool clean = oi >= 0 && !need_scrub;
+    /* A frame still flagged from an allocation with MEMF_keep_scrub is dirty: bypass. */
+    for (uint64_t i = 0; clean && i < n; i++)
+        clean = !pg_of(h, mfn + i)->need_scrub;
+    struct pb_pcp *p = clean ? pcp_get(h) : NULL;
+    if (!p) {
+        free_common(h, mfn, order, need_scrub, false);
+        return;
+    }
+    struct pb_node *nd = pb_node_of(h, mfn);
+    struct pb_pcp_list *l = pcp_list(p, nd->id, oi);
+    uint32_t ts = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed) + 1;
+    pcp_lock(p);
+    for (uint64_t i = 0; i < n; i++) {
+        struct pb_page *pg = pg_of(h, mfn + i);
+        PB_BUG_ON(pg->state != PGS_INUSE);
+        pg->owner = PB_OWNER_CACHED;
+        pg->tlbflush_ts = ts;
+    }
+    l->ring[(l->head + l->count++) % PB_PCP_CAP] = (uint32_t)mfn;
+    pb_owned_add(&p->node_frames[nd->id], (int64_t)n);
+    pb_owned_add(&p->frees, 1);
+    if (l->count > h->pcp_wm[oi].high)
+        pcp_drain_list(h, p, nd, l, order, h->pcp_wm[oi].batch);
+    pcp_unlock(p);
+}
+
+static int pcp_claim(struct pb_heap *h, struct pb_domain *d, int64_t pages)
+{
+    int rc = claim_common(h, d, pages, false);
+    if (rc == -ENOMEM) {
+        pb_pcp_drain_all(h);
+        rc = claim_common(h, d, pages, false);
+    }
+    return rc;
+}
+
+static bool is_pcp(const struct pb_heap *h)
+{
+    return h->ops->alloc_heap_pages == pcp_alloc;
+}
+
+int pb_pcp_set_watermarks(struct pb_heap *h, unsigned order, unsigned batch, unsigned high)
+{
+    int oi = pcp_order_index(order);
+    if (!h || !is_pcp(h) || oi < 0 || batch == 0 || batch >= PB_PCP_CAP || high >= PB_PCP_CAP)
+        return -EINVAL;
+    h->pcp_wm[oi].batch = batch;
+    h->pcp_wm[oi].high = high;
+    return 0;
+}
+
+int pb_pcp_get_watermarks(const struct pb_heap *h, unsigned order, unsigned *batch, unsigned *high)
+{
+    int oi = pcp_order_index(order);
+    if (!h || !is_pcp(h) || oi < 0 || !batch || !high)
+        return -EINVAL;
+    *batch = h->pcp_wm[oi].batch;
+    *high = h->pcp_wm[oi].high;
+    return 0;
+}
+
+uint64_t pb_pcp_cached(const struct pb_heap *h, unsigned cpu, unsigned node, unsigned order)
+{
+    int oi = pcp_order_index(order);
+    if (!h || oi < 0 || cpu >= PB_PCP_MAX_CPUS || node >= h->nr_nodes)
+        return 0;
+    struct pb_pcp *p = atomic_load_explicit(&((struct pb_heap *)h)->pcp[cpu], memory_order_acquire);
+    if (!p)
+        return 0;
+    pcp_lock(p);
+    uint64_t c = pcp_list(p, node, oi)->count;
+    pcp_unlock(p);
+    return c;
+}
+
+/* Frames cached on a node (all CPUs), or on every node when node == PB_MAX_NODES. */
+static uint64_t pcp_cached_frames(const struct pb_heap *h, unsigned node)
+{
+    uint64_t sum = 0;
+    if (!is_pcp(h))
+        return 0;
+    for (unsigned cpu = 0; cpu < PB_PCP_MAX_CPUS; cpu++) {
+        struct pb_pcp *p =
+            atomic_load_explicit(&((struct pb_heap *)h)->pcp[cpu], memory_order_acquire);
+        if (!p)
+            continue;
+        for (unsigned n = 0; n < h->nr_nodes; n++)
+            if (node == PB_MAX_NODES || node == n)
+                sum += pb_ld(&p->node_frames[n]);
+    }
+    return sum;
+}
+
+/* Frames cached on a node within one zone: walks the rings under their locks. */
+static uint64_t pcp_cached_zone(const struct pb_heap *h, unsigned node, unsigned zone)
+{
+    uint64_t sum = 0;
+    if (!is_pcp(h))
+        return 0;
+    for (unsigned cpu = 0; cpu < PB_PCP_MAX_CPUS; cpu++) {
+        struct pb_pcp *p =
+            atomic_load_explicit(&((struct pb_heap *)h)->pcp[cpu], memory_order_acquire);
+        if (!p)
+            continue;
+        pcp_lock(p);
+        for (int oi = 0; oi < PB_PCP_ORDERS; oi++) {
+            const struct pb_pcp_list *l = pcp_list(p, node, oi);
+            for (uint32_t k = 0; k < l->count; k++)
+                if (pb_mfn_zone(l->ring[(l->head + k) % PB_PCP_CAP]) == zone)
+                    sum += 1ull << (oi ? PB_PCP_HI_ORDER : 0);
+        }
+        pcp_unlock(p);
+    }
+    return sum;
+}
+
+static void pcp_free_all(struct pb_heap *h)
+{
+    for (unsigned cpu = 0; cpu < PB_PCP_MAX_CPUS; cpu++)
+        free(atomic_load_explicit(&h->pcp[cpu], memory_order_relaxed));
 }
 
 /* The variants: one instantiation each. */
@@ -721,8 +1176,9 @@ static void pernode_unclaim(struct pb_heap *h, struct pb_domain *d)
 static const struct pb_variant_ops variants[] = {
     {"xen", true, xen_alloc, xen_free, xen_claim, xen_unclaim},
     {"pernode", false, pernode_alloc, pernode_free, pernode_claim, pernode_unclaim},
+    {"pcp", false, pcp_alloc, pcp_free, pcp_claim, pernode_unclaim},
 };
-static const char *const variant_names[] = {"xen", "pernode", NULL};
+static const char *const variant_names[] = {"xen", "pernode", "pcp", NULL};
 
 const char *const *pb_variant_names(void)
 {
@@ -859,6 +1315,10 @@ int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
     if (!h)
         return -ENOMEM;
     h->ops = ops;
+    /* pcp watermarks, after Linux's per-CPU lists: order 0 refills and drains 31 frames at a
+     * time and holds at most 6 batches; 2 MiB frames are few, so they move one at a time. */
+    h->pcp_wm[0] = (struct pb_pcp_watermarks){31, 186};
+    h->pcp_wm[1] = (struct pb_pcp_watermarks){1, 4};
     h->nr_nodes = desc->nr_nodes;
     h->nr_frames = frames;
     h->lock_kind = lock_kind;
@@ -938,6 +1398,7 @@ void pb_heap_destroy(struct pb_heap *h)
             pb_lock_destroy(&nd->own_lock);
         free(nd);
     }
+    pcp_free_all(h);
     pb_lock_destroy(&h->global_lock);
     pb_lock_destroy(&h->domtable_lock);
     munmap(h->frames, h->frames_len);
@@ -993,15 +1454,18 @@ int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn)
 
 uint64_t pb_heap_total_avail(const struct pb_heap *h)
 {
-    return (uint64_t)atomic_load_explicit(&h->total_avail, memory_order_relaxed);
+    return (uint64_t)atomic_load_explicit(&h->total_avail, memory_order_relaxed) +
+           pcp_cached_frames(h, PB_MAX_NODES);
 }
 uint64_t pb_heap_node_avail(const struct pb_heap *h, unsigned node)
 {
-    return node < h->nr_nodes ? pb_ld(&h->nodes[node]->node_avail) : 0;
+    return node < h->nr_nodes ? pb_ld(&h->nodes[node]->node_avail) + pcp_cached_frames(h, node) : 0;
 }
 uint64_t pb_heap_zone_avail(const struct pb_heap *h, unsigned node, unsigned zone)
 {
-    return node < h->nr_nodes && zone < PB_NR_ZONES ? pb_ld(&h->nodes[node]->avail[zone]) : 0;
+    if (node >= h->nr_nodes || zone >= PB_NR_ZONES)
+        return 0;
+    return pb_ld(&h->nodes[node]->avail[zone]) + pcp_cached_zone(h, node, zone);
 }
 uint64_t pb_heap_node_need_scrub(const struct pb_heap *h, unsigned node)
 {
@@ -1026,6 +1490,14 @@ void pb_heap_read_counters(const struct pb_heap *h, struct pb_heap_counters *out
         out->scrubbed_on_alloc += c->scrubbed_on_alloc;
         out->tlb_flushes += c->tlb_flushes;
         out->second_pass += c->second_pass;
+    }
+    for (unsigned cpu = 0; is_pcp(h) && cpu < PB_PCP_MAX_CPUS; cpu++) {
+        const struct pb_pcp *p = atomic_load_explicit(&h->pcp[cpu], memory_order_acquire);
+        if (!p)
+            continue;
+        out->allocs += pb_ld(&p->allocs);
+        out->frees += pb_ld(&p->frees);
+        out->tlb_flushes += pb_ld(&p->tlb_flushes);
     }
 }
 
@@ -1059,10 +1531,17 @@ bool pb_heap_free_buddy_at(const struct pb_heap *h, uint64_t mfn, unsigned *orde
 
 bool pb_heap_frame_in_use(const struct pb_heap *h, uint64_t mfn, unsigned *owner)
 {
-    if (mfn >= h->nr_frames || h->frames[mfn].state != PGS_INUSE)
+    if (mfn >= h->nr_frames || h->frames[mfn].state != PGS_INUSE ||
+        h->frames[mfn].owner == PB_OWNER_CACHED)
         return false;
     *owner = h->frames[mfn].owner;
     return true;
+}
+
+bool pb_heap_frame_cached(const struct pb_heap *h, uint64_t mfn)
+{
+    return mfn < h->nr_frames && h->frames[mfn].state == PGS_INUSE &&
+           h->frames[mfn].owner == PB_OWNER_CACHED;
 }
 
 bool pb_heap_frame_dirty(const struct pb_heap *h, uint64_t mfn)

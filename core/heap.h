@@ -11,7 +11,10 @@
  *   dirty     a frame that may hold a previous owner's data (need_scrub); first_dirty is the
  *             index, within a free buddy, of its first possibly dirty frame (PB_CLEAN = none).
  *   variant   an allocator design behind one table of operations, chosen by name: `xen` (one
- *             global heap lock) or `pernode` (one heap lock per node).
+ *             global heap lock), `pernode` (one heap lock per node) or `pcp` (pernode with
+ *             per-CPU page caches in front).
+ *   cpu       the calling thread's cache slot (pcp): pb_set_current_cpu, else sched_getcpu()
+ *             read once per thread.
  *
  * Accounting identities (checked by pb_heap_validate at every quiescent point):
  *   free frames of a node          = sum over its lists of 2^order = node_avail_pages[node]
@@ -21,6 +24,20 @@
  *   outstanding_claims             = sum over domains of their claim
  *   unclaimed                      = total_avail_pages - outstanding_claims >= 0
  *   free + in use + offlined       = all frames (MFN 0 counts as offlined)
+ *
+ * pcp: each CPU slot keeps, per node, FIFO caches of free order-0 and order-9 frames. A free of
+ * a clean frame of those orders goes to the calling CPU's cache of the frame's node (above the
+ * high watermark the oldest batch drains back to the buddy lists, merging there); an
+ * allocation of those orders over all zones takes from the cache of the node it would search
+ * first (exactly that node under MEMF_exact_node), refilling one batch of clean buddies under
+ * the node lock when the cache is empty. Dirty frames never enter a cache (a dirty free
+ * bypasses it), so background scrubbers never need to see cached frames. Cached frames are
+ * free: the public counters above (pb_heap_total_avail, _node_avail, _zone_avail) include
+ * them, and they belong to the unclaimed part of the free memory, so a claim reserves exactly
+ * as before and is never over-committed. When an allocation or a claim fails, every cache
+ * is drained and it is retried once. Trade-off: a cached frame is not merged until drained, so
+ * up to (high watermark) frames per CPU, node and order stay split; larger buddies that they
+ * would have rebuilt come back only when the caches drain.
  */
 #ifndef POPBENCH_CORE_HEAP_H
 #define POPBENCH_CORE_HEAP_H
@@ -104,6 +121,22 @@ void pb_heap_read_counters(const struct pb_heap *h, struct pb_heap_counters *out
 /* The calling thread's node, used when an allocation names neither a node nor a domain. */
 void pb_set_current_node(unsigned node);
 unsigned pb_current_node(void);
+/* The calling thread's CPU slot for pcp caches (taken modulo 1024); default sched_getcpu(). */
+void pb_set_current_cpu(unsigned cpu);
+unsigned pb_current_cpu(void);
+
+/*
+ * pcp only (-EINVAL otherwise, or for an order other than 0 and 9, batch 0 or >= 256, or
+ * high >= 256): a cache refills and drains `batch` extents at a time and holds at most `high`
+ * (batch 1, high 0: every extent passes straight through, the buddy lists see every free).
+ * Change them only while no other thread uses the heap. Defaults: order 0 31/186, order 9 1/4.
+ */
+int pb_pcp_set_watermarks(struct pb_heap *h, unsigned order, unsigned batch, unsigned high);
+int pb_pcp_get_watermarks(const struct pb_heap *h, unsigned order, unsigned *batch, unsigned *high);
+/* Extents of `order` in a CPU slot's cache of a node (0 for other variants). */
+uint64_t pb_pcp_cached(const struct pb_heap *h, unsigned cpu, unsigned node, unsigned order);
+/* Give every cached frame back to the buddy lists (no-op for other variants). */
+void pb_pcp_drain_all(struct pb_heap *h);
 
 /*
  * alloc_heap_pages (§2): 2^order frames from zones [zone_lo, zone_hi], following the flags and
@@ -127,6 +160,7 @@ bool pb_heap_free_buddy_at(const struct pb_heap *h, uint64_t mfn, unsigned *orde
                            uint32_t *first_dirty);
 bool pb_heap_frame_in_use(const struct pb_heap *h, uint64_t mfn, unsigned *owner);
 bool pb_heap_frame_dirty(const struct pb_heap *h, uint64_t mfn);
+bool pb_heap_frame_cached(const struct pb_heap *h, uint64_t mfn); /* free in a pcp cache */
 
 /* Statistics of every heap lock (one for xen, one per node for pernode). */
 typedef void (*pb_lock_visitor)(void *ctx, const struct pb_lock *lock);

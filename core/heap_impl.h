@@ -12,8 +12,9 @@
 #include "core/heap.h"
 #include "core/lock.h"
 
-#define PB_NO_FRAME UINT32_MAX /* list end */
-#define PB_CLEAN    UINT32_MAX /* first_dirty of a clean buddy */
+#define PB_NO_FRAME     UINT32_MAX /* list end */
+#define PB_CLEAN        UINT32_MAX /* first_dirty of a clean buddy */
+#define PB_OWNER_CACHED 0xfffeu    /* owner of a free frame held in a pcp cache */
 
 enum pb_page_state {
     PGS_FREE = 0, /* in a free buddy */
@@ -39,7 +40,9 @@ enum pb_scrub_state {
 /*
  * One frame: 24 bytes. Which lock protects a field depends on the frame's state:
  * free -> the heap lock of its node, except that while its buddy is SCRUBBING or ABORT the
- * scrubber owns need_scrub (and the head's first_dirty); in use -> its owner's
+ * scrubber owns need_scrub (and the head's first_dirty); free in a pcp cache (state PGS_INUSE,
+ * owner PB_OWNER_CACHED, so that a merge sees it as taken without the cache's lock) -> that
+ * cache's lock for owner and tlbflush_ts, the node lock as well for state; in use -> its owner's
  * page_alloc_lock (list, owner) or the thread that allocated it (need_scrub, until it is
  * assigned; the domain builder after that).
  */
@@ -98,6 +101,35 @@ struct pb_node {
     _Atomic uint32_t scrub_sleepers;
 };
 
+/*
+ * pcp: one CPU's caches of free clean order-0 and order-PB_PCP_HI_ORDER frames, a FIFO ring
+ * per node and order. Cached frames are free: they count in the public counters through the
+ * per-node sums here, while the node and host-wide counters of struct pb_heap count only the
+ * buddy lists (see heap.h). Protected by: lock (a spinlock; taken before any node lock).
+ */
+#define PB_PCP_ORDERS   2
+#define PB_PCP_HI_ORDER 9
+#define PB_PCP_CAP      256 /* ring size, > the highest high watermark */
+#define PB_PCP_MAX_CPUS 1024
+
+struct pb_pcp_list {
+    uint32_t head, count;
+    uint32_t ring[PB_PCP_CAP];
+};
+
+struct pb_pcp {
+    _Atomic uint32_t lock;
+    unsigned cpu; /* read-only */
+    /* Written under lock, read relaxed by the counters' readers. */
+    _Atomic uint64_t node_frames[PB_MAX_NODES]; /* frames cached per node, both orders */
+    _Atomic uint64_t allocs, frees, tlb_flushes, refills, drains;
+    struct pb_pcp_list lists[]; /* [node * PB_PCP_ORDERS + order index] */
+};
+
+struct pb_pcp_watermarks {
+    unsigned batch, high;
+};
+
 struct pb_variant_ops;
 struct p2m;
 
@@ -139,6 +171,11 @@ struct pb_heap {
     struct pb_domain *_Atomic domains[PB_MAX_DOMAINS];
 
     struct pb_node *nodes[PB_MAX_NODES];
+
+    /* pcp: each CPU slot's caches, created on first use (compare-and-swap), freed with the
+     * heap; the watermarks per order index, changed only while the heap is quiescent. */
+    struct pb_pcp *_Atomic pcp[PB_PCP_MAX_CPUS];
+    struct pb_pcp_watermarks pcp_wm[PB_PCP_ORDERS];
 };
 
 struct pb_domain {

@@ -11,7 +11,7 @@
 #include "core/heap_impl.h"
 
 /* Where each frame was found. */
-enum { SEEN_NONE = 0, SEEN_FREE, SEEN_DOMAIN };
+enum { SEEN_NONE = 0, SEEN_FREE, SEEN_DOMAIN, SEEN_CACHE };
 
 struct vctx {
     char *msg;
@@ -118,6 +118,56 @@ static int check_node(struct pb_heap *h, struct pb_node *nd, uint8_t *seen, uint
     return 0;
 }
 
+/*
+ * pcp: every cached extent is aligned, within the node of its list, each frame free in the
+ * cache (in use as far as merges see, owner PB_OWNER_CACHED), clean, and in exactly one cache;
+ * each CPU's per-node count matches its lists. *cached gets the frames per node.
+ */
+static int check_caches(struct pb_heap *h, uint8_t *seen, uint64_t *cached, struct vctx *v)
+{
+    for (unsigned cpu = 0; cpu < PB_PCP_MAX_CPUS; cpu++) {
+        struct pb_pcp *p = atomic_load(&h->pcp[cpu]);
+        if (!p)
+            continue;
+        for (unsigned node = 0; node < h->nr_nodes; node++) {
+            const struct pb_node *nd = h->nodes[node];
+            uint64_t frames = 0;
+            for (unsigned oi = 0; oi < PB_PCP_ORDERS; oi++) {
+                const struct pb_pcp_list *l = &p->lists[node * PB_PCP_ORDERS + oi];
+                unsigned order = oi ? PB_PCP_HI_ORDER : 0;
+                uint64_t n = 1ull << order;
+                if (l->count > PB_PCP_CAP || l->head >= PB_PCP_CAP)
+                    return fail(v, "cpu %u node %u order %u: broken cache ring", cpu, node, order);
+                for (uint32_t k = 0; k < l->count; k++) {
+                    uint64_t mfn = l->ring[(l->head + k) % PB_PCP_CAP];
+                    if ((mfn & (n - 1)) || mfn < nd->start || mfn + n > nd->end || mfn == 0)
+                        return fail(v, "cached extent %" PRIu64 " of order %u is not on node %u",
+                                    mfn, order, node);
+                    for (uint64_t i = 0; i < n; i++) {
+                        const struct pb_page *pg = &h->frames[mfn + i];
+                        if (seen[mfn + i] != SEEN_NONE)
+                            return fail(v, "frame %" PRIu64 " is in two places (cpu %u's cache)",
+                                        mfn + i, cpu);
+                        seen[mfn + i] = SEEN_CACHE;
+                        if (pg->state != PGS_INUSE || pg->owner != PB_OWNER_CACHED)
+                            return fail(v, "frame %" PRIu64 " in cpu %u's cache is not free there",
+                                        mfn + i, cpu);
+                        if (pg->need_scrub)
+                            return fail(v, "frame %" PRIu64 " in cpu %u's cache is dirty", mfn + i,
+                                        cpu);
+                    }
+                    frames += n;
+                }
+            }
+            if (pb_ld(&p->node_frames[node]) != frames)
+                return fail(v, "cpu %u node %u: cache count %" PRIu64 " but it holds %" PRIu64, cpu,
+                            node, pb_ld(&p->node_frames[node]), frames);
+            cached[node] += frames;
+        }
+    }
+    return 0;
+}
+
 static int check_domain(struct pb_heap *h, struct pb_domain *d, uint8_t *seen, int64_t *claims,
                         struct vctx *v)
 {
@@ -168,6 +218,15 @@ int pb_heap_validate(struct pb_heap *h, char *msg, size_t msglen)
         check_node(h, h->nodes[n], seen, &node_free, &v);
         free_total += node_free;
     }
+    uint64_t cached[PB_MAX_NODES] = {0}, cached_total = 0;
+    if (!v.rc)
+        check_caches(h, seen, cached, &v);
+    for (unsigned n = 0; n < h->nr_nodes && !v.rc; n++) {
+        cached_total += cached[n];
+        if (pb_heap_node_avail(h, n) != pb_ld(&h->nodes[n]->node_avail) + cached[n])
+            fail(&v, "node %u: reported free %" PRIu64 " != lists + caches %" PRIu64, n,
+                 pb_heap_node_avail(h, n), pb_ld(&h->nodes[n]->node_avail) + cached[n]);
+    }
     int64_t claims = 0;
     for (unsigned id = 0; id < PB_MAX_DOMAINS && !v.rc; id++) {
         struct pb_domain *d = atomic_load(&h->domains[id]);
@@ -183,6 +242,11 @@ int pb_heap_validate(struct pb_heap *h, char *msg, size_t msglen)
                 fail(&v, "frame %" PRIu64 " is free but in no free buddy", mfn);
             break;
         case PGS_INUSE:
+            if (pg->owner == PB_OWNER_CACHED) {
+                if (seen[mfn] != SEEN_CACHE)
+                    fail(&v, "frame %" PRIu64 " is marked cached but in no cache", mfn);
+                break;
+            }
             inuse++;
             if (pg->owner != PB_DOMID_NONE && seen[mfn] != SEEN_DOMAIN)
                 fail(&v, "frame %" PRIu64 " says owner %u but is not on its list", mfn, pg->owner);
@@ -196,9 +260,11 @@ int pb_heap_validate(struct pb_heap *h, char *msg, size_t msglen)
             fail(&v, "frame %" PRIu64 " has state %u", mfn, pg->state);
         }
     }
-    if (!v.rc && free_total + inuse + offlined != h->nr_frames)
-        fail(&v, "free %" PRIu64 " + in use %" PRIu64 " + offlined %" PRIu64 " != %" PRIu64,
-             free_total, inuse, offlined, h->nr_frames);
+    if (!v.rc && free_total + cached_total + inuse + offlined != h->nr_frames)
+        fail(&v,
+             "free %" PRIu64 " + cached %" PRIu64 " + in use %" PRIu64 " + offlined %" PRIu64
+             " != %" PRIu64,
+             free_total, cached_total, inuse, offlined, h->nr_frames);
     int64_t total = atomic_load(&h->total_avail), out = atomic_load(&h->outstanding_claims);
     int64_t unclaimed = atomic_load(&h->unclaimed);
     if (!v.rc && total != (int64_t)free_total)
@@ -206,8 +272,11 @@ int pb_heap_validate(struct pb_heap *h, char *msg, size_t msglen)
              free_total);
     if (!v.rc && out != claims)
         fail(&v, "outstanding_claims %" PRId64 " but domains claim %" PRId64, out, claims);
-    if (!v.rc && out > total)
-        fail(&v, "claims over-committed: outstanding %" PRId64 " > free %" PRId64, out, total);
+    /* Cached frames are outside total_avail and unclaimed (both count the buddy lists), and
+     * free: claims may cover them too. */
+    if (!v.rc && out > total + (int64_t)cached_total)
+        fail(&v, "claims over-committed: outstanding %" PRId64 " > free %" PRId64, out,
+             total + (int64_t)cached_total);
     if (!v.rc && unclaimed != total - out)
         fail(&v, "unclaimed pool %" PRId64 " != total_avail %" PRId64 " - outstanding %" PRId64,
              unclaimed, total, out);

@@ -567,6 +567,10 @@ static void test_merge_aborts_a_background_scrub(void **state)
     FOR_EACH_VARIANT(v)
     {
         struct pb_heap *h = machine(v, 2, 1024);
+        /* pcp would cache the clean order-9 free (cached frames merge only when drained):
+         * this rule is about the merge, so its caches pass every extent through. */
+        if (!strcmp(v, "pcp"))
+            assert_int_equal(pb_pcp_set_watermarks(h, 9, 1, 0), 0);
         uint64_t lower;
         dirty_upper_half_of_node1(h, &lower);
         struct gate g;
