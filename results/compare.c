@@ -471,10 +471,12 @@ static int env_diff_str(char ***v, const char *key, const char *a, const char *b
     return strv_push(v, line);
 }
 
-char **pb_env_mismatch(const struct pb_renv *a, const struct pb_renv *b, bool with_num_cpus)
+char **pb_env_mismatch(const struct pb_renv *a, const struct pb_renv *b, bool with_cpu_model,
+                       bool with_num_cpus)
 {
     char **v = NULL;
-    env_diff_str(&v, "cpu_model", a->cpu_model, b->cpu_model);
+    if (with_cpu_model)
+        env_diff_str(&v, "cpu_model", a->cpu_model, b->cpu_model);
     env_diff_str(&v, "compiler", a->compiler, b->compiler);
     env_diff_str(&v, "build_type", a->build_type, b->build_type);
     if (with_num_cpus && a->num_cpus != b->num_cpus) {
@@ -654,7 +656,7 @@ int pb_compare_files(const struct pb_rfile *a, const struct pb_rfile *b,
     out->ci_level = 1 - o->alpha;
     out->label_a = file_label(a);
     out->label_b = file_label(b);
-    out->env_mismatch = pb_env_mismatch(&a->env, &b->env, true);
+    out->env_mismatch = pb_env_mismatch(&a->env, &b->env, true, true);
     out->partial_a = a->env.partial;
     out->partial_b = b->env.partial;
     int rc = out->label_a && out->label_b ? 0 : -ENOMEM;

@@ -82,8 +82,13 @@ bool pb_metric_is_tail(const char *metric);
 /* Sort key that puts throughput first, then latency, locks, scrub, others by name. */
 int pb_metric_rank(const char *metric);
 
-/* Environment keys that differ between two runs, as "key: 'a' vs 'b'" lines (NULL-ended). */
-char **pb_env_mismatch(const struct pb_renv *a, const struct pb_renv *b, bool with_num_cpus);
+/*
+ * Environment keys that differ between two runs, as "key: 'a' vs 'b'" lines (NULL-ended).
+ * compiler and build_type always count; cpu_model and num_cpus only where asked (counts per
+ * page do not depend on the CPU, wall-clock figures do).
+ */
+char **pb_env_mismatch(const struct pb_renv *a, const struct pb_renv *b, bool with_cpu_model,
+                       bool with_num_cpus);
 void pb_strv_free(char **v);
 
 struct pb_cmp_opts {
