@@ -824,6 +824,9 @@ static void *worker_main(void *arg)
         worker_fail(w, "cannot pin to vCPU %u: %s", w->vcpu, strerror(-rc));
     w->cpu_start_seen = sched_getcpu();
     pb_set_current_node(w->node);
+    /* pcp: the cache slot of the vCPU we are pinned to, not whichever CPU sched_getcpu() saw
+     * first, so that a run of a fixed seed uses the same caches every time. */
+    pb_set_current_cpu(w->vcpu);
     pb_rcu_register_thread();
 
     struct pb_preempt_policy pol = {.kind = PB_PREEMPT_NONE};
@@ -1702,6 +1705,8 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
 
     pb_rcu_register_thread();
     pb_set_current_node(0);
+    /* The measuring thread's setup and teardown use a fixed pcp slot (see worker_main). */
+    pb_set_current_cpu(0);
     if ((rc = machine_create(&rn, err, errlen)) != 0)
         goto out;
     res->backed = pb_heap_backed(rn.h);
@@ -1742,6 +1747,12 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
     }
 
     set_quotas(&rn, &cfg->warmup);
+    bool no_warmup = (cfg->warmup.unit == PB_WL_PHASE_TIME && cfg->warmup.ns == 0) ||
+                     (cfg->warmup.unit == PB_WL_PHASE_OPS && cfg->warmup.ops == 0);
+    /* Without a warm-up the workers start parked: left running until pause_all() sees them,
+     * they would do a racy number of operations before the measure phase. */
+    if (no_warmup)
+        atomic_store(&rn.pause, true);
     unsigned started = 0;
     for (; started < rn.nr_workers; started++)
         if ((rc = -pthread_create(&rn.w[started].tid, NULL, worker_main, &rn.w[started])) != 0)
@@ -1761,8 +1772,7 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
         goto out;
     }
 
-    bool ok = (cfg->warmup.unit == PB_WL_PHASE_TIME && cfg->warmup.ns == 0) ||
-              (cfg->warmup.unit == PB_WL_PHASE_OPS && cfg->warmup.ops == 0) || run_warmup(&rn);
+    bool ok = no_warmup || run_warmup(&rn);
     uint64_t backlog_max = 0;
     if (ok) {
         pause_all(&rn);

@@ -3,13 +3,17 @@
  *
  * Two tiers, chosen per metric:
  *   deterministic  lock_acq_per_page, scrub_pages_per_page, continuations_per_call,
- *                  instructions and the plain counts. Gated hard: the fresh median may not be
- *                  worse than the baseline's by more than the tolerance (0.5% for instructions,
- *                  exact for the rest). That needs the baseline's repetitions to agree within
- *                  the tolerance; a per-page metric whose repetitions spread wider is not
- *                  deterministic in this configuration and falls back to the Mann-Whitney test
- *                  with the minimum effect, and a plain count that varies (a timed run) is
- *                  only shown.
+ *                  instructions and the plain counts. Gated hard, within a tolerance (0.5% for
+ *                  instructions, exact for the rest). A repeatable benchmark (one thread, and
+ *                  the same number of calls, `iterations`, in every repetition of both files:
+ *                  an operation-bounded run) is compared repetition by repetition, baseline
+ *                  rep i against fresh rep i: repetition r runs seed + r, so its counts differ
+ *                  from the other repetitions' by design but repeat exactly from run to run.
+ *                  Otherwise the medians are compared, which needs the baseline's repetitions
+ *                  to agree within the tolerance; where they do not (a timed or multi-threaded
+ *                  run, whose repetitions are not repeatable) a per-page metric falls back to
+ *                  the Mann-Whitney test with the minimum effect, and a plain count is only
+ *                  shown; the note column says so.
  *   wallclock      throughput, latency and lock wait. Gated only as the ratio of a variant to
  *                  the reference variant measured in the same run, repetition by repetition,
  *                  fresh ratios against baseline ratios with the Mann-Whitney test and the
@@ -144,6 +148,90 @@ static bool worse_beyond(const char *metric, double ratio, double tol)
 
 /* ==== Deterministic tier ================================================================== */
 
+/* One thread and the same call count in every repetition: an operation-bounded run, whose
+ * repetition r (seed + r) repeats exactly from run to run. */
+static bool repeatable(const struct pb_rbench *b)
+{
+    const struct pb_rmetric *it = pb_rbench_metric(b, "iterations");
+    if (b->threads != 1 || b->nrep < 2 || !it)
+        return false;
+    for (size_t i = 0; i < b->nrep; i++)
+        if (!isfinite(it->val[i]) || it->val[i] != it->val[0])
+            return false;
+    return true;
+}
+
+/* Both repeatable, with the same repetitions making the same number of calls. */
+static bool pairable(const struct pb_rbench *bb, const struct pb_rbench *fb)
+{
+    if (bb->nrep != fb->nrep || !repeatable(bb) || !repeatable(fb))
+        return false;
+    for (size_t i = 0; i < bb->nrep; i++)
+        if (bb->rep_index[i] != fb->rep_index[i])
+            return false;
+    return pb_rbench_metric(bb, "iterations")->val[0] == pb_rbench_metric(fb, "iterations")->val[0];
+}
+
+/* Baseline rep i against fresh rep i (rep_index ascending in both); the row shows the pair
+ * that changed most in the worse direction, else the one that changed most. */
+static void gate_paired(struct gate *g, const struct pb_rbench *bb, const struct pb_rmetric *bm,
+                        const struct pb_rmetric *fm, double tol, const char *tolstr)
+{
+    const char *metric = bm->name, *tier = "deterministic";
+    bool count = pb_metric_direction(metric) == PB_INFORMATIONAL;
+    size_t worst = SIZE_MAX, changed = SIZE_MAX, nworse = 0, nchanged = 0;
+    double worst_r = 1, changed_d = 0;
+    for (size_t i = 0; i < bb->nrep; i++) {
+        double b = bm->val[i], f = fm->val[i];
+        if (!isfinite(b) || !isfinite(f)) {
+            char note[96];
+            snprintf(note, sizeof(note), "repetition %ld lacks a value", bb->rep_index[i]);
+            emit(g, bb->name, metric, tier, b, f, NAN, tolstr, OUT_INCONCLUSIVE, "inconclusive",
+                 note);
+            return;
+        }
+        double r = rel_change(f, b), d = fabs(r - 1);
+        if (d <= tol + EXACT_SLACK)
+            continue;
+        nchanged++;
+        if (changed == SIZE_MAX || d > changed_d) {
+            changed = i;
+            changed_d = d;
+        }
+        if (!count && worse_beyond(metric, r, tol + EXACT_SLACK)) {
+            nworse++;
+            bool more =
+                pb_metric_direction(metric) == PB_HIGHER_IS_BETTER ? r < worst_r : r > worst_r;
+            if (worst == SIZE_MAX || more) {
+                worst = i;
+                worst_r = r;
+            }
+        }
+    }
+    if (count) { /* a count has no better: any change is a failure */
+        nworse = nchanged;
+        worst = changed;
+    }
+    size_t show = worst != SIZE_MAX ? worst : changed != SIZE_MAX ? changed : 0;
+    double b = bm->val[show], f = fm->val[show];
+    char note[160];
+    if (nworse) {
+        snprintf(note, sizeof(note), "paired by repetition: %zu of %zu differ, rep %ld shown",
+                 nworse, bb->nrep, bb->rep_index[show]);
+        emit(g, bb->name, metric, tier, b, f, rel_change(f, b), tolstr, OUT_FAIL,
+             count ? "CHANGED" : "REGRESSION", note);
+    } else if (nchanged) {
+        snprintf(note, sizeof(note),
+                 "paired by repetition: %zu of %zu improved (rep %ld shown); refresh the "
+                 "baseline with --update",
+                 nchanged, bb->nrep, bb->rep_index[show]);
+        emit(g, bb->name, metric, tier, b, f, rel_change(f, b), tolstr, OUT_PASS, "better", note);
+    } else {
+        snprintf(note, sizeof(note), "paired by repetition: all %zu equal", bb->nrep);
+        emit(g, bb->name, metric, tier, b, f, rel_change(f, b), tolstr, OUT_PASS, "pass", note);
+    }
+}
+
 static void gate_deterministic_metric(struct gate *g, const struct pb_rbench *bb,
                                       const struct pb_rbench *fb, const struct pb_rmetric *bm,
                                       double *bv, double *fv)
@@ -170,6 +258,11 @@ static void gate_deterministic_metric(struct gate *g, const struct pb_rbench *bb
     else
         snprintf(tolstr, sizeof(tolstr), "%g%%", tol * 100);
 
+    if (pairable(bb, fb)) {
+        gate_paired(g, bb, bm, fm, tol, tolstr);
+        return;
+    }
+
     double lo = bv[0], hi = bv[0];
     for (size_t i = 1; i < nb; i++) {
         lo = fmin(lo, bv[i]);
@@ -184,7 +277,8 @@ static void gate_deterministic_metric(struct gate *g, const struct pb_rbench *bb
     if (spread > tol + EXACT_SLACK) {
         if (count) {
             emit(g, bb->name, metric, tier, mb, mf, ratio, tolstr, OUT_INFO, "not gated",
-                 "varies between baseline repetitions (a timed run)");
+                 "baseline repetitions disagree and cannot be paired (not an "
+                 "operation-bounded single-thread run)");
             return;
         }
         /* Not deterministic here: judge it as a sample, like the wall-clock metrics. */
@@ -193,12 +287,12 @@ static void gate_deterministic_metric(struct gate *g, const struct pb_rbench *bb
         struct pb_mwu t;
         if (pb_mwu_min_p(nb, nf) >= g->o->alpha || pb_mwu_test(bv, nb, fv, nf, &t) != 0) {
             emit(g, bb->name, metric, tier, mb, mf, ratio, mw, OUT_INCONCLUSIVE, "inconclusive",
-                 "varies between repetitions: too few of them for p < alpha");
+                 "baseline repetitions disagree, cannot be paired: too few for p < alpha");
             return;
         }
         char note[96];
-        snprintf(note, sizeof(note), "varies between baseline repetitions: Mann-Whitney p=%.3g",
-                 t.p);
+        snprintf(note, sizeof(note),
+                 "baseline repetitions disagree, cannot be paired: Mann-Whitney p=%.3g", t.p);
         bool fail = t.p < g->o->alpha && worse_beyond(metric, ratio, g->o->min_effect);
         emit(g, bb->name, metric, tier, mb, mf, ratio, mw, fail ? OUT_FAIL : OUT_PASS,
              fail ? "REGRESSION" : "pass", note);
@@ -574,7 +668,9 @@ static void gate_usage(FILE *out)
           "Gates a fresh results file against a baseline (with a directory, the baseline is\n"
           "DIR/<name of RESULTS.json>; --update copies RESULTS.json there atomically).\n"
           "Deterministic metrics (lock_acq_per_page, scrub_pages_per_page,\n"
-          "continuations_per_call, instructions, plain counts) gate hard within a tolerance;\n"
+          "continuations_per_call, instructions, plain counts) gate hard within a tolerance,\n"
+          "repetition by repetition where both runs are operation-bounded single-thread runs\n"
+          "with the same repetitions (rep r runs seed + r), else by their medians;\n"
           "wall-clock metrics gate only as ratios to a reference variant of the same run,\n"
           "with a Mann-Whitney test over repetitions, and fail only when a re-run (--confirm)\n"
           "fails too. Record runs with 2 or more repetitions (4 or more for wall-clock\n"

@@ -1,7 +1,8 @@
 /*
  * test_gate: `gate` exit codes on synthetic runs: 0 pass, 1 regression in a deterministic
  * metric or a confirmed wall-clock one, 3 environment mismatch or unconfirmed wall-clock
- * failure, 2 bad input; and --update.
+ * failure, 2 bad input; --update; and the pairing of repeatable (operation-bounded,
+ * single-thread) runs repetition by repetition.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "results/cli.h"
 #include "tests/unit/compare_fixture.h"
@@ -275,6 +277,141 @@ static void test_update(void **state)
     free(dir);
 }
 
+/* Rewrites `metric` of the entry of repetition r in the results file at path to vals[r]. */
+static void set_per_rep(const char *path, const char *metric, const double *vals, int n)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, 0, &jerr);
+    assert_non_null(doc);
+    json_t *benches = json_object_get(doc, "benchmarks"), *e;
+    size_t i;
+    int seen = 0;
+    json_array_foreach(benches, i, e)
+    {
+        json_int_t r = json_integer_value(json_object_get(e, "repetition_index"));
+        assert_true(r >= 0 && r < n);
+        json_object_set_new(e, metric, json_real(vals[r]));
+        seen++;
+    }
+    assert_int_equal(seen, n);
+    assert_int_equal(json_dump_file(doc, path, JSON_INDENT(1)), 0);
+    json_decref(doc);
+}
+
+/* One repeatable benchmark: one thread, no noise, so every repetition makes as many calls. */
+static struct fx_bench repeatable_bench(int threads)
+{
+    struct fx_bench b = fx_bench_default("ops", "xen", threads);
+    b.reps = 4;
+    b.noise = 0;
+    return b;
+}
+
+static const double base_acq[4] = {0.0040, 0.0044, 0.0048, 0.0052}; /* seed + r differ */
+static const double base_pages[4] = {708608, 796672, 712192, 800256};
+
+static void write_pair_base(struct gate_state *s, int threads)
+{
+    struct fx_bench b = repeatable_bench(threads);
+    assert_int_equal(fx_write(s->base, &s->ctx, &b, 1, 1), 0);
+    set_per_rep(s->base, "lock_acq_per_page", base_acq, 4);
+    set_per_rep(s->base, "pages_populated", base_pages, 4);
+}
+
+static void write_pair_fresh(struct gate_state *s, int threads, const double *acq,
+                             const double *pages)
+{
+    struct fx_bench b = repeatable_bench(threads);
+    assert_int_equal(fx_write(s->fresh, &s->ctx, &b, 1, 2), 0);
+    set_per_rep(s->fresh, "lock_acq_per_page", acq, 4);
+    set_per_rep(s->fresh, "pages_populated", pages, 4);
+}
+
+static void test_paired_by_repetition(void **state)
+{
+    struct gate_state *s = *state;
+    static const char *const det[] = {"--tier", "deterministic"};
+    char *out;
+    write_pair_base(s, 1);
+    /* the same counts, repetition by repetition: pass, though the repetitions disagree */
+    write_pair_fresh(s, 1, base_acq, base_pages);
+    assert_int_equal(gate(s, &out, det, 2), 0);
+    assert_non_null(strstr(out, "paired by repetition: all 4 equal"));
+    assert_null(strstr(out, "Mann-Whitney"));
+    free(out);
+
+    /* one repetition 1% worse: far below the Mann-Whitney minimum effect, caught when paired */
+    double acq[4];
+    memcpy(acq, base_acq, sizeof(acq));
+    acq[2] *= 1.01;
+    write_pair_fresh(s, 1, acq, base_pages);
+    assert_int_equal(gate(s, &out, det, 2), 1);
+    assert_non_null(strstr(out, "REGRESSION"));
+    assert_non_null(strstr(out, "1 of 4 differ, rep 2 shown"));
+    free(out);
+
+    /* the same values in another order are other counts for the same seeds */
+    double swapped[4] = {base_acq[1], base_acq[0], base_acq[2], base_acq[3]};
+    write_pair_fresh(s, 1, swapped, base_pages);
+    assert_int_equal(gate(s, NULL, det, 2), 1);
+
+    /* a plain count that changes in one repetition */
+    double pages[4];
+    memcpy(pages, base_pages, sizeof(pages));
+    pages[3] += 3584;
+    write_pair_fresh(s, 1, base_acq, pages);
+    assert_int_equal(gate(s, &out, det, 2), 1);
+    assert_non_null(strstr(out, "CHANGED"));
+    free(out);
+
+    /* fewer locks per page in one repetition: better, not a failure */
+    memcpy(acq, base_acq, sizeof(acq));
+    acq[0] *= 0.9;
+    write_pair_fresh(s, 1, acq, base_pages);
+    assert_int_equal(gate(s, &out, det, 2), 0);
+    assert_non_null(strstr(out, "better"));
+    free(out);
+}
+
+static void test_unpaired_falls_back(void **state)
+{
+    struct gate_state *s = *state;
+    static const char *const det[] = {"--tier", "deterministic"};
+    char *out;
+    /* two threads: repetitions of one seed need not repeat, so no pairing */
+    write_pair_base(s, 2);
+    double acq[4];
+    memcpy(acq, base_acq, sizeof(acq));
+    acq[2] *= 1.01;
+    write_pair_fresh(s, 2, acq, base_pages);
+    assert_int_equal(gate(s, &out, det, 2), 0);
+    assert_non_null(strstr(out, "cannot be paired: Mann-Whitney"));
+    assert_non_null(strstr(out, "not gated"));
+    assert_null(strstr(out, "paired by repetition"));
+    free(out);
+
+    /* one thread, but other repetitions in the fresh run: medians, not pairs */
+    write_pair_base(s, 1);
+    struct fx_bench b = repeatable_bench(1);
+    b.reps = 3;
+    assert_int_equal(fx_write(s->fresh, &s->ctx, &b, 1, 2), 0);
+    set_per_rep(s->fresh, "lock_acq_per_page", base_acq, 3);
+    assert_int_equal(gate(s, &out, det, 2), 3);
+    assert_non_null(strstr(out, "cannot be paired"));
+    free(out);
+
+    /* a timed run: the call count varies, so the repetitions are not repeatable */
+    b = repeatable_bench(1);
+    b.noise = 0.01;
+    assert_int_equal(fx_write(s->base, &s->ctx, &b, 1, 1), 0);
+    set_per_rep(s->base, "lock_acq_per_page", base_acq, 4);
+    assert_int_equal(fx_write(s->fresh, &s->ctx, &b, 1, 2), 0);
+    set_per_rep(s->fresh, "lock_acq_per_page", acq, 4);
+    assert_int_equal(gate(s, &out, det, 2), 0);
+    assert_non_null(strstr(out, "cannot be paired: Mann-Whitney"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +424,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_benchmark_inconclusive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paired_by_repetition, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpaired_falls_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
