@@ -374,6 +374,21 @@ static inline void timed_call(struct recorder *rec, struct pb_heap *h,
     *end_ns = t1;
 }
 
+/* The reservation of one call: its gfns written into the worker's list. */
+static struct pb_reservation call_reservation(struct worker *w, const struct slot *s,
+                                              const struct pb_call *call, unsigned mem_flags)
+{
+    fill_gfns(w, call);
+    return (struct pb_reservation){
+        .extent_start = w->gfns,
+        .extent_list_len = call->nr,
+        .nr_extents = call->nr,
+        .extent_order = call->order,
+        .mem_flags = mem_flags,
+        .domid = s->domid,
+    };
+}
+
 /* Returns the extents populated; *error the reason of a short count. */
 static unsigned timed_populate(struct worker *w, struct slot *s,
                                const struct pb_memop_caller *caller, const struct pb_call *call,
@@ -381,16 +396,8 @@ static unsigned timed_populate(struct worker *w, struct slot *s,
 {
     struct runner *rn = w->rn;
     struct pb_memop_result res;
-    struct pb_reservation r = {
-        .extent_start = w->gfns,
-        .extent_list_len = call->nr,
-        .nr_extents = call->nr,
-        .extent_order = call->order,
-        .mem_flags = call_mem_flags(rn, s, call->gfn),
-        .domid = s->domid,
-    };
+    struct pb_reservation r = call_reservation(w, s, call, call_mem_flags(rn, s, call->gfn));
 
-    fill_gfns(w, call);
     timed_call(&w->rec, rn->h, caller, &r, &res, &w->last_end_ns);
     *error = res.error;
     return (unsigned)res.nr_done;
@@ -402,16 +409,9 @@ static unsigned timed_decrease(struct worker *w, struct slot *s,
 {
     struct runner *rn = w->rn;
     struct pb_memop_result res;
-    struct pb_reservation r = {
-        .extent_start = w->gfns,
-        .extent_list_len = call->nr,
-        .nr_extents = call->nr,
-        .extent_order = call->order,
-        .domid = s->domid,
-    };
+    struct pb_reservation r = call_reservation(w, s, call, 0);
     uint64_t start = 0, frames = 0;
 
-    fill_gfns(w, call);
     uint64_t t0 = pb_clock_ns();
     for (;;) {
         pb_decrease_reservation(rn->h, caller, &r, start, rn->wl->churn.balloon.free_dirty, &res);
