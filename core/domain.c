@@ -114,7 +114,18 @@ uint64_t pb_domain_extra_pages(const struct pb_domain *d)
 }
 uint64_t pb_domain_claim(const struct pb_domain *d)
 {
+    return (uint64_t)(atomic_load_explicit(&d->claim, memory_order_relaxed) +
+                      atomic_load_explicit(&d->node_claims, memory_order_relaxed));
+}
+uint64_t pb_domain_host_claim(const struct pb_domain *d)
+{
     return (uint64_t)atomic_load_explicit(&d->claim, memory_order_relaxed);
+}
+uint64_t pb_domain_node_claim(const struct pb_domain *d, unsigned node)
+{
+    if (!d || node >= d->heap->nr_nodes)
+        return 0;
+    return (uint64_t)atomic_load_explicit(&d->node_claim[node], memory_order_relaxed);
 }
 uint64_t pb_domain_node_affinity(const struct pb_domain *d)
 {
@@ -169,14 +180,63 @@ int pb_domain_claim_pages(struct pb_domain *d, uint64_t pages)
     pb_lock_acquire(&d->page_alloc_lock);
     if (pages == 0) {
         h->ops->unclaim(h, d);
-    } else if (atomic_load_explicit(&d->claim, memory_order_relaxed) != 0 ||
-               pages <= d->tot_pages || pages > d->max_pages) {
+    } else if (pb_domain_claim(d) != 0 || pages <= d->tot_pages || pages > d->max_pages) {
         rc = -EINVAL;
     } else {
-        rc = h->ops->claim(h, d, (int64_t)(pages - d->tot_pages));
+        struct pb_claim part = {PB_CLAIM_HOST, pages - d->tot_pages};
+        rc = h->ops->claim(h, d, &part, 1);
     }
     pb_lock_release(&d->page_alloc_lock);
     return rc;
+}
+
+int pb_domain_claim_nodes(struct pb_domain *d, const struct pb_claim *parts, unsigned nr)
+{
+    if (!d || (nr && !parts) || nr > PB_MAX_NODES + 1)
+        return -EINVAL;
+    struct pb_heap *h = d->heap;
+    uint64_t sum = 0, named = 0;
+    bool host = false;
+    for (unsigned i = 0; i < nr; i++) {
+        int node = parts[i].node;
+        if (node == PB_CLAIM_HOST) {
+            if (host)
+                return -EINVAL;
+            host = true;
+        } else {
+            if (node < 0 || (unsigned)node >= h->nr_nodes || (named & (1ull << node)))
+                return -EINVAL;
+            named |= 1ull << node;
+        }
+        if (parts[i].pages > h->nr_frames)
+            return -EINVAL;
+        sum += parts[i].pages;
+    }
+    int rc = 0;
+    pb_lock_acquire(&d->page_alloc_lock);
+    if (sum == 0)
+        h->ops->unclaim(h, d);
+    else if (pb_domain_claim(d) != 0 || sum > d->max_pages || d->tot_pages > d->max_pages - sum)
+        rc = -EINVAL;
+    else
+        rc = h->ops->claim(h, d, parts, nr);
+    pb_lock_release(&d->page_alloc_lock);
+    return rc;
+}
+
+uint64_t pb_domain_pages_on_nodes(struct pb_domain *d, uint64_t node_mask)
+{
+    if (!d)
+        return 0;
+    struct pb_heap *h = d->heap;
+    uint64_t n = 0;
+    pb_lock_acquire(&d->page_alloc_lock);
+    for (uint32_t mfn = d->pages.head; mfn != PB_NO_FRAME; mfn = h->frames[mfn].next) {
+        int node = pb_mfn_to_node(h, mfn);
+        n += node >= 0 && node < 64 && (node_mask & (1ull << node));
+    }
+    pb_lock_release(&d->page_alloc_lock);
+    return n;
 }
 
 int pb_assign_pages(struct pb_domain *d, uint64_t mfn, unsigned order, unsigned memflags)

@@ -68,6 +68,35 @@ struct pb_lock *pb_domain_lock(struct pb_domain *d);
 int pb_domain_claim_pages(struct pb_domain *d, uint64_t pages);
 
 /*
+ * Per-node claims (proposed upstream, not in Xen): one call stakes a claim made of parts, each
+ * reserving `pages` frames of free memory on one node (`node` >= 0) or host-wide
+ * (PB_CLAIM_HOST), all or nothing. Unlike XENMEM_claim_pages, `pages` counts frames beyond what
+ * the domain already has. A domain's allocations honour its node parts: the search starts on
+ * the nodes where it still has a node claim, and no allocation may take frames of a node that
+ * other domains' node claims reserve (the node's unclaimed free memory is node_avail minus the
+ * node claims on it). Claims are retired node first: an extent allocated on node n consumes the
+ * domain's claim on n, then its host-wide part, then unclaimed memory (of the host and of n).
+ *
+ * nr == 0 (or every part 0) releases every claim, like pb_domain_claim_pages(d, 0).
+ * -EINVAL: d has a claim already; a node >= the number of nodes, or named twice (PB_CLAIM_HOST
+ * too); nr > PB_MAX_NODES + 1; tot_pages + the sum of the parts > max_pages.
+ * -ENOMEM: the sum exceeds the host's unclaimed free memory, or a node part exceeds that node's
+ * unclaimed free memory. On any error nothing changes.
+ */
+#define PB_CLAIM_HOST (-1)
+struct pb_claim {
+    int node; /* 0..nr_nodes-1, or PB_CLAIM_HOST */
+    uint64_t pages;
+};
+int pb_domain_claim_nodes(struct pb_domain *d, const struct pb_claim *parts, unsigned nr);
+/* The outstanding claim: pb_domain_claim is the whole (host-wide part + every node part). */
+uint64_t pb_domain_host_claim(const struct pb_domain *d);
+uint64_t pb_domain_node_claim(const struct pb_domain *d, unsigned node);
+/* Frames d owns (tot_pages + extra_pages) on the nodes of `node_mask`: walks its page list
+ * under page_alloc_lock; for locality figures, not for hot paths. */
+uint64_t pb_domain_pages_on_nodes(struct pb_domain *d, uint64_t node_mask);
+
+/*
  * assign_pages: give 2^order in-use frames (owned by nobody) to d. -EINVAL if d is dying,
  * -EPERM if tot_pages already exceeds max_pages, -E2BIG if they would not fit under max_pages.
  * With MEMF_no_refcount they count as extra_pages instead of tot_pages.

@@ -200,38 +200,140 @@ static inline void claims_unreserve(struct pb_heap *h, struct pb_domain *d, int6
     ctr_add(&h->total_avail, need, global);
 }
 
-static int claim_common(struct pb_heap *h, struct pb_domain *d, int64_t pages, const bool global)
+/* Frames of nd's lists that no node claim holds. Exact under nd's heap lock (claimed only
+ * grows under it); elsewhere a lower bound. */
+static inline int64_t node_unclaimed(const struct pb_node *nd)
 {
+    return (int64_t)pb_ld(&nd->node_avail) -
+           atomic_load_explicit(&nd->claimed, memory_order_relaxed);
+}
+
+/* Take up to `need` frames of d's claim on node n; returns how many. */
+static inline int64_t node_claim_take(struct pb_domain *d, unsigned n, int64_t need)
+{
+    int64_t c = atomic_load_explicit(&d->node_claim[n], memory_order_relaxed);
+    while (c > 0) {
+        int64_t t = c < need ? c : need;
+        if (atomic_compare_exchange_weak_explicit(&d->node_claim[n], &c, c - t,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return t;
+    }
+    return 0;
+}
+
+/*
+ * Give back what node_claim_take took. A claim released meanwhile keeps it (claimed still
+ * counts it: the release moved only what it found), as claims_unreserve does.
+ */
+static inline void node_claim_untake(struct pb_domain *d, unsigned n, int64_t t)
+{
+    if (t)
+        atomic_fetch_add_explicit(&d->node_claim[n], t, memory_order_relaxed);
+}
+
+/* Frames taken from d's claim on nd are allocated now: they leave the node's and the host's
+ * outstanding claims (the host-wide counters the way the variant writes them). */
+static inline void node_claim_retire(struct pb_heap *h, struct pb_domain *d, struct pb_node *nd,
+                                     int64_t t, const bool global)
+{
+    if (!t)
+        return;
+    atomic_fetch_sub_explicit(&nd->claimed, t, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&d->node_claims, t, memory_order_relaxed);
+    ctr_add(&h->outstanding_claims, -t, global);
+}
+
+static inline bool domain_has_node_claims(const struct pb_domain *d, unsigned memflags)
+{
+    return d && !(memflags & MEMF_no_refcount) &&
+           atomic_load_explicit(&d->node_claims, memory_order_relaxed) > 0;
+}
+
+/*
+ * Stake a claim made of parts (pb_domain_claim_nodes; XENMEM_claim_pages is one host-wide
+ * part), all or nothing: the sum comes out of the host's unclaimed pool (never below zero),
+ * then each node part out of its node's unclaimed frames under that node's heap lock.
+ */
+static int claim_common(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
+                        unsigned nr, const bool global)
+{
+    int64_t sum = 0, host = 0;
+    for (unsigned i = 0; i < nr; i++) {
+        sum += (int64_t)parts[i].pages;
+        host += parts[i].node < 0 ? (int64_t)parts[i].pages : 0;
+    }
     int rc = 0;
     if (global)
         pb_lock_acquire(&h->global_lock);
     int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
     for (;;) {
-        if (u < pages) {
+        if (u < sum) {
             rc = -ENOMEM;
             goto out;
         }
         if (global) {
-            atomic_store_explicit(&h->unclaimed, u - pages, memory_order_relaxed);
+            atomic_store_explicit(&h->unclaimed, u - sum, memory_order_relaxed);
             break;
         }
-        if (atomic_compare_exchange_weak_explicit(&h->unclaimed, &u, u - pages,
-                                                  memory_order_relaxed, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(&h->unclaimed, &u, u - sum, memory_order_relaxed,
+                                                  memory_order_relaxed))
             break;
     }
-    ctr_add(&d->claim, pages, global);
-    ctr_add(&h->outstanding_claims, pages, global);
+    unsigned i;
+    for (i = 0; i < nr; i++) {
+        if (parts[i].node < 0 || !parts[i].pages)
+            continue;
+        struct pb_node *nd = h->nodes[parts[i].node];
+        int64_t pages = (int64_t)parts[i].pages;
+        if (!global)
+            pb_lock_acquire(nd->heap_lock);
+        bool ok = node_unclaimed(nd) >= pages;
+        if (ok) {
+            atomic_fetch_add_explicit(&nd->claimed, pages, memory_order_relaxed);
+            atomic_fetch_add_explicit(&d->node_claim[nd->id], pages, memory_order_relaxed);
+        }
+        if (!global)
+            pb_lock_release(nd->heap_lock);
+        if (!ok)
+            break;
+    }
+    if (i < nr) {
+        while (i-- > 0) {
+            if (parts[i].node < 0 || !parts[i].pages)
+                continue;
+            int64_t pages = (int64_t)parts[i].pages;
+            atomic_fetch_sub_explicit(&h->nodes[parts[i].node]->claimed, pages,
+                                      memory_order_relaxed);
+            atomic_fetch_sub_explicit(&d->node_claim[parts[i].node], pages, memory_order_relaxed);
+        }
+        ctr_add(&h->unclaimed, sum, global);
+        rc = -ENOMEM;
+        goto out;
+    }
+    ctr_add(&d->claim, host, global);
+    atomic_fetch_add_explicit(&d->node_claims, sum - host, memory_order_relaxed);
+    ctr_add(&h->outstanding_claims, sum, global);
 out:
     if (global)
         pb_lock_release(&h->global_lock);
     return rc;
 }
 
+/* Release every part of d's claim. */
 static void unclaim_common(struct pb_heap *h, struct pb_domain *d, const bool global)
 {
     if (global)
         pb_lock_acquire(&h->global_lock);
     int64_t c = atomic_exchange_explicit(&d->claim, 0, memory_order_relaxed);
+    if (atomic_load_explicit(&d->node_claims, memory_order_relaxed) != 0)
+        for (unsigned n = 0; n < h->nr_nodes; n++) {
+            int64_t k = atomic_exchange_explicit(&d->node_claim[n], 0, memory_order_relaxed);
+            if (!k)
+                continue;
+            atomic_fetch_sub_explicit(&h->nodes[n]->claimed, k, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&d->node_claims, k, memory_order_relaxed);
+            c += k;
+        }
     ctr_add(&h->outstanding_claims, -c, global);
     ctr_add(&h->unclaimed, c, global);
     if (global)
@@ -307,6 +409,25 @@ static unsigned visit_order(const struct pb_heap *h, const struct pb_domain *d, 
             if (!(mask & (1ull << node)))
                 seq[n++] = node;
         }
+    /* Node claims: unless the caller named a node, the nodes where d still has a node claim
+     * come first, rotating from the one after its last allocation. */
+    if (req_node < 0 && domain_has_node_claims(d, memflags)) {
+        unsigned out[PB_MAX_NODES], m = 0;
+        uint64_t taken = 0;
+        unsigned last = atomic_load_explicit(&d->last_alloc_node, memory_order_relaxed);
+        for (unsigned i = 1; i <= h->nr_nodes; i++) {
+            unsigned node = (last + i) % h->nr_nodes;
+            if (atomic_load_explicit(&d->node_claim[node], memory_order_relaxed) > 0) {
+                out[m++] = node;
+                taken |= 1ull << node;
+            }
+        }
+        for (unsigned k = 0; k < n; k++)
+            if (!(taken & (1ull << seq[k])))
+                out[m++] = seq[k];
+        memcpy(seq, out, m * sizeof(*seq));
+        n = m;
+    }
     return n;
 }
 
@@ -354,19 +475,61 @@ static inline bool take_buddy_locked(struct pb_heap *h, struct pb_node *nd, unsi
 }
 
 /*
+ * The claims of one allocation. Without node claims the host-wide reservation (claims_reserve)
+ * is made once before the search, and a node is only admitted if its unclaimed frames cover
+ * the request. With node claims (`nodal`) the reservation depends on the node, so it is made
+ * per node visited: d's claim on that node first, then claims_reserve for the rest, undone if
+ * the node has no buddy.
+ */
+struct claim_ctx {
+    struct pb_domain *d;
+    unsigned memflags;
+    int64_t need;
+    bool nodal;
+    int64_t took;      /* from d's host-wide claim */
+    int64_t node_took; /* nodal: from d's claim on the node being tried */
+};
+
+/* Reserve for an allocation from nd (its heap lock held); false: skip this node. */
+static inline bool admit_locked(struct pb_heap *h, struct pb_node *nd, struct claim_ctx *c,
+                                const bool global)
+{
+    if (!c->nodal)
+        return node_unclaimed(nd) >= c->need;
+    c->node_took = node_claim_take(c->d, nd->id, c->need);
+    if (node_unclaimed(nd) + c->node_took >= c->need &&
+        claims_reserve(h, c->d, c->need - c->node_took, c->memflags, &c->took, global) == 0)
+        return true;
+    node_claim_untake(c->d, nd->id, c->node_took);
+    return false;
+}
+
+static inline void unadmit_locked(struct pb_heap *h, struct pb_node *nd, struct claim_ctx *c,
+                                  const bool global)
+{
+    if (!c->nodal)
+        return;
+    claims_unreserve(h, c->d, c->need - c->node_took, c->took, global);
+    node_claim_untake(c->d, nd->id, c->node_took);
+}
+
+/*
  * Search the nodes in order for a buddy of at least `order`. On success the buddy is off its
  * list and (pernode) its node's lock is still held.
  */
 static inline bool search(struct pb_heap *h, const unsigned *seq, unsigned nseq, unsigned zone_lo,
-                          unsigned zone_hi, unsigned order, bool dirty_ok, struct found *f,
-                          const bool global)
+                          unsigned zone_hi, unsigned order, bool dirty_ok, struct claim_ctx *c,
+                          struct found *f, const bool global)
 {
     for (unsigned k = 0; k < nseq; k++) {
         struct pb_node *nd = h->nodes[seq[k]];
         if (!global)
             pb_lock_acquire(&nd->own_lock);
-        if (take_buddy_locked(h, nd, zone_lo, zone_hi, order, dirty_ok, f))
-            return true;
+        if (admit_locked(h, nd, c, global)) {
+            if (take_buddy_locked(h, nd, zone_lo, zone_hi, order, dirty_ok, f))
+                return true;
+            unadmit_locked(h, nd, c, global);
+        }
         if (!global)
             pb_lock_release(&nd->own_lock);
     }
@@ -567,11 +730,11 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
     unsigned seq[PB_MAX_NODES];
     unsigned nseq = visit_order(h, d, req_node, memflags, seq);
     struct found f;
-    int64_t took;
+    struct claim_ctx cc = {d, memflags, need, domain_has_node_claims(d, memflags), 0, 0};
 
     if (global)
         pb_lock_acquire(&h->global_lock);
-    if (claims_reserve(h, d, need, memflags, &took, global)) {
+    if (!cc.nodal && claims_reserve(h, d, need, memflags, &cc.took, global)) {
         if (global)
             pb_lock_release(&h->global_lock);
         atomic_fetch_add_explicit(&h->alloc_failures, 1, memory_order_relaxed);
@@ -580,13 +743,14 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
     /* Clean memory on any node beats dirty memory anywhere, except for order 0. */
     bool second = false;
     bool ok = search(h, seq, nseq, zone_lo, zone_hi, order,
-                     order == 0 || (memflags & MEMF_no_scrub), &f, global);
+                     order == 0 || (memflags & MEMF_no_scrub), &cc, &f, global);
     if (!ok && !(memflags & MEMF_no_scrub) && order != 0) {
         second = true;
-        ok = search(h, seq, nseq, zone_lo, zone_hi, order, true, &f, global);
+        ok = search(h, seq, nseq, zone_lo, zone_hi, order, true, &cc, &f, global);
     }
     if (!ok) {
-        claims_unreserve(h, d, need, took, global);
+        if (!cc.nodal)
+            claims_unreserve(h, d, need, cc.took, global);
         if (global)
             pb_lock_release(&h->global_lock);
         atomic_fetch_add_explicit(&h->alloc_failures, 1, memory_order_relaxed);
@@ -595,6 +759,10 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
 
     /* Heap lock held (global, or f.node's own). Split from the top: keep the upper half. */
     struct pb_node *nd = f.node;
+    if (cc.node_took) {
+        node_claim_retire(h, d, nd, cc.node_took, global);
+        ctr_add(&h->total_avail, -cc.node_took, global);
+    }
     uint32_t first_dirty;
     uint64_t mfn = split_locked(h, &f, order, &first_dirty);
     unsigned zone = pb_mfn_zone(mfn);
@@ -794,8 +962,14 @@ static inline unsigned first_node(const struct pb_heap *h, const struct pb_domai
     if (d) {
         uint64_t online = all_nodes(h);
         uint64_t mask = d->node_affinity & online ? d->node_affinity & online : online;
-        return cycle_node(atomic_load_explicit(&d->last_alloc_node, memory_order_relaxed), mask,
-                          h->nr_nodes);
+        unsigned last = atomic_load_explicit(&d->last_alloc_node, memory_order_relaxed);
+        if (pb_unlikely(atomic_load_explicit(&d->node_claims, memory_order_relaxed) > 0))
+            for (unsigned i = 1; i <= h->nr_nodes; i++) {
+                unsigned node = (last + i) % h->nr_nodes;
+                if (atomic_load_explicit(&d->node_claim[node], memory_order_relaxed) > 0)
+                    return node;
+            }
+        return cycle_node(last, mask, h->nr_nodes);
     }
     return current_node < h->nr_nodes ? current_node : 0;
 }
@@ -830,7 +1004,8 @@ static void pcp_refill(struct pb_heap *h, struct pb_pcp *p, struct pb_node *nd,
         return;
     int64_t got = 0;
     pb_lock_acquire(nd->heap_lock);
-    while (got < reserved) {
+    /* Frames other domains' node claims hold stay on the node's lists. */
+    while (got < reserved && node_unclaimed(nd) >= unit) {
         struct found f;
         if (!take_buddy_locked(h, nd, 1, PB_NR_ZONES - 1, order, false, &f))
             break;
@@ -953,13 +1128,22 @@ static int pcp_take(struct pb_heap *h, struct pb_pcp *p, unsigned node, int oi, 
      * frames its claim no longer covers go back to the unclaimed pool.
      */
     if (d && !(memflags & MEMF_no_refcount)) {
-        int64_t c = atomic_load_explicit(&d->claim, memory_order_relaxed);
-        while (c > 0) {
-            int64_t t = c < need ? c : need;
-            if (atomic_compare_exchange_weak_explicit(&d->claim, &c, c - t, memory_order_relaxed,
-                                                      memory_order_relaxed)) {
-                atomic_fetch_sub_explicit(&h->outstanding_claims, t, memory_order_relaxed);
+        /* Node first: d's claim on this node, then its host-wide claim. */
+        int64_t t = 0;
+        if (pb_unlikely(atomic_load_explicit(&d->node_claims, memory_order_relaxed) > 0)) {
+            t = node_claim_take(d, node, need);
+            if (t) {
+                node_claim_retire(h, d, nd, t, false);
                 atomic_fetch_add_explicit(&h->unclaimed, t, memory_order_relaxed);
+            }
+        }
+        int64_t c = atomic_load_explicit(&d->claim, memory_order_relaxed);
+        while (c > 0 && t < need) {
+            int64_t k = c < need - t ? c : need - t;
+            if (atomic_compare_exchange_weak_explicit(&d->claim, &c, c - k, memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                atomic_fetch_sub_explicit(&h->outstanding_claims, k, memory_order_relaxed);
+                atomic_fetch_add_explicit(&h->unclaimed, k, memory_order_relaxed);
                 break;
             }
         }
@@ -1035,12 +1219,13 @@ static void pcp_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_
     pcp_unlock(p);
 }
 
-static int pcp_claim(struct pb_heap *h, struct pb_domain *d, int64_t pages)
+static int pcp_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
+                     unsigned nr)
 {
-    int rc = claim_common(h, d, pages, false);
+    int rc = claim_common(h, d, parts, nr, false);
     if (rc == -ENOMEM) {
         pb_pcp_drain_all(h);
-        rc = claim_common(h, d, pages, false);
+        rc = claim_common(h, d, parts, nr, false);
     }
     return rc;
 }
@@ -1156,13 +1341,15 @@ static void pernode_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool n
 {
     free_common(h, mfn, order, need_scrub, false);
 }
-static int xen_claim(struct pb_heap *h, struct pb_domain *d, int64_t pages)
+static int xen_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
+                     unsigned nr)
 {
-    return claim_common(h, d, pages, true);
+    return claim_common(h, d, parts, nr, true);
 }
-static int pernode_claim(struct pb_heap *h, struct pb_domain *d, int64_t pages)
+static int pernode_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
+                         unsigned nr)
 {
-    return claim_common(h, d, pages, false);
+    return claim_common(h, d, parts, nr, false);
 }
 static void xen_unclaim(struct pb_heap *h, struct pb_domain *d)
 {
@@ -1474,6 +1661,13 @@ uint64_t pb_heap_node_need_scrub(const struct pb_heap *h, unsigned node)
 uint64_t pb_heap_outstanding_claims(const struct pb_heap *h)
 {
     return (uint64_t)atomic_load_explicit(&h->outstanding_claims, memory_order_relaxed);
+}
+
+uint64_t pb_heap_node_claims(const struct pb_heap *h, unsigned node)
+{
+    if (!h || node >= h->nr_nodes)
+        return 0;
+    return (uint64_t)atomic_load_explicit(&h->nodes[node]->claimed, memory_order_relaxed);
 }
 
 void pb_heap_read_counters(const struct pb_heap *h, struct pb_heap_counters *out)

@@ -116,6 +116,8 @@ uint64_t pb_heap_node_avail(const struct pb_heap *h, unsigned node);
 uint64_t pb_heap_zone_avail(const struct pb_heap *h, unsigned node, unsigned zone);
 uint64_t pb_heap_node_need_scrub(const struct pb_heap *h, unsigned node);
 uint64_t pb_heap_outstanding_claims(const struct pb_heap *h);
+/* Frames that domains' node claims reserve on `node` (part of the outstanding claims). */
+uint64_t pb_heap_node_claims(const struct pb_heap *h, unsigned node);
 void pb_heap_read_counters(const struct pb_heap *h, struct pb_heap_counters *out);
 
 /* The calling thread's node, used when an allocation names neither a node nor a domain. */

@@ -90,6 +90,13 @@ struct pb_node {
     _Atomic uint64_t node_avail;
     _Atomic uint64_t need_scrub;
     struct pb_node_counters ctr;
+    /*
+     * Frames of this node that domains' node claims reserve: the sum of their node_claim[id].
+     * Raised only under *heap_lock, after checking node_avail - claimed covers the rise, and
+     * lowered by any thread (atomic read-modify-write), so that node_avail >= claimed holds
+     * whenever the lock is free: no allocation takes a frame another domain's node claim holds.
+     */
+    _Atomic int64_t claimed;
 
     /* Scrub events (frames, aborts): atomic, written by allocators, scrub workers and domain
      * builders at once, one update per extent or buddy. */
@@ -198,11 +205,15 @@ struct pb_domain {
     unsigned stash_order;
     uint64_t stash_mfn, stash_progress;
 
-    /* Atomic: consumed by allocations without page_alloc_lock. */
+    /* Atomic: consumed by allocations without page_alloc_lock. `claim` is the host-wide part
+     * of the claim; node_claim[n] the part reserved on node n (raised only under node n's heap
+     * lock, see pb_node.claimed) and node_claims their sum. */
     PB_CACHE_ALIGNED _Atomic int64_t claim;
+    _Atomic int64_t node_claims;
     _Atomic unsigned last_alloc_node; /* a hint; racy updates are harmless */
     _Atomic bool dying;
     _Atomic bool creation_finished; /* false while the domain is being built */
+    _Atomic int64_t node_claim[PB_MAX_NODES];
 };
 
 /* The operations a variant provides (the table behind its name). */
@@ -212,8 +223,9 @@ struct pb_variant_ops {
     int (*alloc_heap_pages)(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
                             unsigned memflags, struct pb_domain *d, uint64_t *mfn);
     void (*free_heap_pages)(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub);
-    int (*claim)(struct pb_heap *h, struct pb_domain *d, int64_t pages); /* reserve */
-    void (*unclaim)(struct pb_heap *h, struct pb_domain *d);             /* release all */
+    /* Stake a claim of parts (checked by domain.c), all or nothing; release every part. */
+    int (*claim)(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts, unsigned nr);
+    void (*unclaim)(struct pb_heap *h, struct pb_domain *d);
 };
 
 static inline uint64_t pb_ld(const _Atomic uint64_t *p)

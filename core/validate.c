@@ -169,7 +169,7 @@ static int check_caches(struct pb_heap *h, uint8_t *seen, uint64_t *cached, stru
 }
 
 static int check_domain(struct pb_heap *h, struct pb_domain *d, uint8_t *seen, int64_t *claims,
-                        struct vctx *v)
+                        int64_t *node_claims, struct vctx *v)
 {
     uint64_t counted = 0, extra = 0, steps = 0;
     uint32_t prev = PB_NO_FRAME;
@@ -196,10 +196,20 @@ static int check_domain(struct pb_heap *h, struct pb_domain *d, uint8_t *seen, i
                     "domain %u: tot_pages %" PRIu64 " + extra_pages %" PRIu64
                     " but it owns %" PRIu64 " frames (%" PRIu64 " extra)",
                     d->domid, d->tot_pages, d->extra_pages, counted, extra);
-    int64_t c = atomic_load(&d->claim);
+    int64_t c = atomic_load(&d->claim), nc = 0;
     if (c < 0)
         return fail(v, "domain %u: negative claim %" PRId64, d->domid, c);
-    *claims += c;
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        int64_t k = atomic_load(&d->node_claim[n]);
+        if (k < 0)
+            return fail(v, "domain %u: negative claim %" PRId64 " on node %u", d->domid, k, n);
+        node_claims[n] += k;
+        nc += k;
+    }
+    if (atomic_load(&d->node_claims) != nc)
+        return fail(v, "domain %u: node_claims %" PRId64 " but its node claims sum to %" PRId64,
+                    d->domid, atomic_load(&d->node_claims), nc);
+    *claims += c + nc;
     return 0;
 }
 
@@ -227,11 +237,23 @@ int pb_heap_validate(struct pb_heap *h, char *msg, size_t msglen)
             fail(&v, "node %u: reported free %" PRIu64 " != lists + caches %" PRIu64, n,
                  pb_heap_node_avail(h, n), pb_ld(&h->nodes[n]->node_avail) + cached[n]);
     }
-    int64_t claims = 0;
+    int64_t claims = 0, node_claims[PB_MAX_NODES] = {0};
     for (unsigned id = 0; id < PB_MAX_DOMAINS && !v.rc; id++) {
         struct pb_domain *d = atomic_load(&h->domains[id]);
         if (d)
-            check_domain(h, d, seen, &claims, &v);
+            check_domain(h, d, seen, &claims, node_claims, &v);
+    }
+    /* Node claims: each node's sum is what its domains claim there, and its free lists cover
+     * it (cached frames do not: a cache holds only unclaimed frames). */
+    for (unsigned n = 0; n < h->nr_nodes && !v.rc; n++) {
+        const struct pb_node *nd = h->nodes[n];
+        int64_t claimed = atomic_load(&nd->claimed);
+        if (claimed != node_claims[n])
+            fail(&v, "node %u: claimed %" PRId64 " but domains claim %" PRId64 " on it", n, claimed,
+                 node_claims[n]);
+        else if (claimed > (int64_t)pb_ld(&nd->node_avail))
+            fail(&v, "node %u: claims over-committed: %" PRId64 " claimed > %" PRIu64 " free", n,
+                 claimed, pb_ld(&nd->node_avail));
     }
     uint64_t inuse = 0, offlined = 0;
     for (uint64_t mfn = 0; mfn < h->nr_frames && !v.rc; mfn++) {

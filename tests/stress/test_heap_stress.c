@@ -1,6 +1,7 @@
 /*
  * Stress: threads allocate and free random extents of orders 0, 9 and 18 for several domains
- * on a 4-node machine, some of them under claims, for every variant and lock kind. Checks
+ * on a 4-node machine, some of them under host-wide claims, some under node claims that one
+ * thread keeps releasing and staking again, for every variant and lock kind. Checks
  * that no frame is handed out twice while the threads run (each thread owns what it got and
  * checks ownership when it frees it), and that the validator finds the heap exact afterwards.
  * Bounded by operation counts only; runs under ThreadSanitizer in CI.
@@ -44,7 +45,7 @@ struct worker {
     uint64_t seed;
     struct extent held[HELD_MAX];
     unsigned nheld;
-    uint64_t allocs, failures, frees, violations;
+    uint64_t allocs, failures, frees, violations, restaked;
 };
 
 static uint64_t rnd(uint64_t *s)
@@ -65,12 +66,35 @@ static void check_owned(struct worker *w, const struct extent *e)
     }
 }
 
+/* Domains 2 and 5 claim on two nodes and host-wide. */
+static int stake_node_claims(struct pb_domain *d, unsigned i)
+{
+    struct pb_claim parts[3] = {
+        {(int)(i % NODES), 1u << 17},
+        {(int)((i + 1) % NODES), 1u << 16},
+        {PB_CLAIM_HOST, 1u << 16},
+    };
+    return pb_domain_claim_nodes(d, parts, 3);
+}
+
 static void *work(void *arg)
 {
     struct worker *w = arg;
     pb_set_current_node(w->index % NODES);
     for (unsigned op = 0; op < STRESS_OPS; op++) {
         uint64_t r = rnd(&w->seed);
+        if (w->index == 0 && op % 97 == 96) {
+            /* Release a node claim while others allocate against it, then stake it again
+             * (-EINVAL once the domain holds too much for it, -ENOMEM when memory is short). */
+            unsigned i = (r >> 40) % 2 ? 2 : 5;
+            if (pb_domain_claim_nodes(w->doms[i], NULL, 0) != 0)
+                w->violations++;
+            int rc = stake_node_claims(w->doms[i], i);
+            if (rc != 0 && rc != -EINVAL && rc != -ENOMEM)
+                w->violations++;
+            w->restaked += rc == 0;
+            continue;
+        }
         bool do_free = w->nheld == HELD_MAX || (w->nheld && (r & 1));
         if (do_free) {
             unsigned i = (unsigned)(rnd(&w->seed) % w->nheld);
@@ -123,6 +147,8 @@ static void run_stress(const char *variant, enum pb_lock_kind kind)
         assert_int_equal(pb_domain_create(h, i + 1, &cfg, &doms[i]), 0);
         if (i % 3 == 1)
             assert_int_equal(pb_domain_claim_pages(doms[i], 1u << 18), 0);
+        if (i % 3 == 2)
+            assert_int_equal(stake_node_claims(doms[i], i), 0);
     }
 
     struct worker w[THREADS];
@@ -141,6 +167,7 @@ static void run_stress(const char *variant, enum pb_lock_kind kind)
         violations += w[t].violations;
     }
     assert_int_equal(violations, 0);
+    assert_true(w[0].restaked > 0); /* the release/stake race really ran */
     assert_true(allocs > THREADS * STRESS_OPS / 4);
 
     char msg[256] = "";
@@ -155,8 +182,10 @@ static void run_stress(const char *variant, enum pb_lock_kind kind)
                              0);
     for (unsigned i = 0; i < DOMAINS; i++) {
         assert_int_equal(pb_domain_tot_pages(doms[i]), 0);
-        pb_domain_claim_pages(doms[i], 0);
+        assert_int_equal(pb_domain_claim_pages(doms[i], 0), 0);
     }
+    for (unsigned n = 0; n < NODES; n++)
+        assert_int_equal(pb_heap_node_claims(h, n), 0);
     assert_int_equal(pb_heap_total_avail(h), NODES * NODE_FRAMES - 1);
     assert_int_equal(pb_heap_outstanding_claims(h), 0);
     if (pb_heap_validate(h, msg, sizeof(msg)))
@@ -164,34 +193,19 @@ static void run_stress(const char *variant, enum pb_lock_kind kind)
     pb_heap_destroy(h);
 }
 
-static void test_stress_xen_ticket(void **state)
+static void test_stress_every_variant_and_lock_kind(void **state)
 {
     (void)state;
-    run_stress("xen", PB_LOCK_TICKET);
-}
-static void test_stress_xen_mutex(void **state)
-{
-    (void)state;
-    run_stress("xen", PB_LOCK_MUTEX);
-}
-static void test_stress_pernode_ticket(void **state)
-{
-    (void)state;
-    run_stress("pernode", PB_LOCK_TICKET);
-}
-static void test_stress_pernode_mutex(void **state)
-{
-    (void)state;
-    run_stress("pernode", PB_LOCK_MUTEX);
+    for (const char *const *vp = pb_variant_names(), *v; (v = *vp) != NULL; vp++) {
+        run_stress(v, PB_LOCK_TICKET);
+        run_stress(v, PB_LOCK_MUTEX);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stress_xen_ticket),
-        cmocka_unit_test(test_stress_xen_mutex),
-        cmocka_unit_test(test_stress_pernode_ticket),
-        cmocka_unit_test(test_stress_pernode_mutex),
+        cmocka_unit_test(test_stress_every_variant_and_lock_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
