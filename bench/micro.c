@@ -211,7 +211,10 @@ static void bm_populate(pbgb_state *st, void *user)
 struct jref_case {
     struct pb_jemalloc_ref *r;
     unsigned order;
+    unsigned n; /* extents per burst (alloc_n_free_n, populate) */
 };
+
+#define JREF_MAX_BURST 512
 
 static void bm_jref_alloc_free(pbgb_state *st, void *user)
 {
@@ -231,24 +234,28 @@ static void bm_jref_alloc_free(pbgb_state *st, void *user)
     pbgb_items_processed(st, pbgb_state_iterations(st));
 }
 
+/*
+ * n extents into an array indexed like a guest's frames, then all n back: alloc_n_free_n, and
+ * with n = 512 the shape of populate_512x4k (one call of 512 extents, then its decrease).
+ */
 static void bm_jref_alloc_n_free_n(pbgb_state *st, void *user)
 {
     struct jref_case *c = user;
     int t = pbgb_thread_index(st);
     pin_thread(t);
     unsigned node = (unsigned)t % NODES;
-    void *p[BURST];
+    void *p[JREF_MAX_BURST];
     PBGB_LOOP(st)
     {
-        for (unsigned i = 0; i < BURST; i++)
+        for (unsigned i = 0; i < c->n; i++)
             if (pb_jemalloc_ref_alloc(c->r, node, c->order, &p[i])) {
                 pbgb_skip_with_error(st, "allocation failed");
                 return;
             }
-        for (unsigned i = 0; i < BURST; i++)
+        for (unsigned i = 0; i < c->n; i++)
             pb_jemalloc_ref_free(c->r, p[i], c->order);
     }
-    pbgb_items_processed(st, pbgb_state_iterations(st) * BURST);
+    pbgb_items_processed(st, pbgb_state_iterations(st) * c->n);
 }
 
 /* ---- locks ---- */
@@ -420,7 +427,7 @@ int main(int argc, char **argv)
         static const unsigned jorders[] = {0, 9};
         for (size_t o = 0; o < PB_ARRAY_SIZE(jorders); o++) {
             struct jref_case *c = calloc(1, sizeof(*c));
-            *c = (struct jref_case){jref, jorders[o]};
+            *c = (struct jref_case){jref, jorders[o], BURST};
             snprintf(name, sizeof(name), "alloc_free/jemalloc/order:%u", jorders[o]);
             pbgb_bench *b = reg(name, bm_jref_alloc_free, c);
             if (jorders[o] == 0) {
@@ -432,6 +439,9 @@ int main(int argc, char **argv)
                 must(pbgb_threads(b, 1));
                 must(pbgb_threads(b, 2));
                 must(pbgb_use_real_time(b));
+                struct jref_case *pc = calloc(1, sizeof(*pc));
+                *pc = (struct jref_case){jref, 0, JREF_MAX_BURST};
+                reg("populate_512x4k/jemalloc", bm_jref_alloc_n_free_n, pc);
             }
         }
         must(pbgb_add_context("jemalloc", "a reference (one arena per node, no tcache), not a "
