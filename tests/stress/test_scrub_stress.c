@@ -225,28 +225,19 @@ static void run_stress(const char *variant, enum pb_lock_kind kind)
     pb_heap_destroy(h);
 }
 
-static void test_stress_xen_ticket(void **state)
+static void test_stress_every_variant(void **state)
 {
     (void)state;
-    run_stress("xen", PB_LOCK_TICKET);
-}
-static void test_stress_pernode_ticket(void **state)
-{
-    (void)state;
-    run_stress("pernode", PB_LOCK_TICKET);
-}
-static void test_stress_pernode_mutex(void **state)
-{
-    (void)state;
-    run_stress("pernode", PB_LOCK_MUTEX);
+    for (const char *const *v = pb_variant_names(); *v; v++) {
+        run_stress(*v, PB_LOCK_TICKET);
+        run_stress(*v, PB_LOCK_MUTEX);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stress_xen_ticket),
-        cmocka_unit_test(test_stress_pernode_ticket),
-        cmocka_unit_test(test_stress_pernode_mutex),
+        cmocka_unit_test(test_stress_every_variant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

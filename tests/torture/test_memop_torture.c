@@ -221,13 +221,12 @@ static int pair_cmp(const void *a, const void *b)
     return x->mfn < y->mfn ? -1 : x->mfn > y->mfn;
 }
 
-static void test_readers_only_see_frames_memop_mapped(void **state)
+static void torture(const char *variant)
 {
-    (void)state;
     struct pb_machine_desc desc = {.nr_nodes = 2, .backing = PB_BACKING_NONE};
     desc.node_frames[0] = desc.node_frames[1] = 4096;
     struct torture t = {0};
-    assert_int_equal(pb_heap_create(&desc, "pernode", PB_LOCK_MUTEX, &t.h), 0);
+    assert_int_equal(pb_heap_create(&desc, variant, PB_LOCK_MUTEX, &t.h), 0);
     struct pb_domain_config cfg = {.max_pages = 6000};
     pb_rcu_register_thread();
     assert_int_equal(pb_memop_domain_create(t.h, DOMID, &cfg, MAX_GFN, PB_LOCK_MUTEX, &t.d), 0);
@@ -275,6 +274,13 @@ static void test_readers_only_see_frames_memop_mapped(void **state)
     pb_rcu_unregister_thread();
     free(t.mapped.p);
     pb_heap_destroy(t.h);
+}
+
+static void test_readers_only_see_frames_memop_mapped(void **state)
+{
+    (void)state;
+    for (const char *const *v = pb_variant_names(); *v; v++)
+        torture(*v);
 }
 
 int main(void)

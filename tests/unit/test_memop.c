@@ -34,13 +34,16 @@ static const struct pb_memop_caller HARDWARE = {.privilege = PB_PRIV_HARDWARE};
  * Fixtures.
  */
 
+/* The variant the whole suite runs against (main runs it once per variant). */
+static const char *variant;
+
 static struct pb_heap *machine(unsigned nodes, uint64_t frames_per_node, enum pb_backing backing)
 {
     struct pb_machine_desc desc = {.nr_nodes = nodes, .backing = backing};
     for (unsigned n = 0; n < nodes; n++)
         desc.node_frames[n] = frames_per_node;
     struct pb_heap *h = NULL;
-    assert_int_equal(pb_heap_create(&desc, "xen", PB_LOCK_TICKET, &h), 0);
+    assert_int_equal(pb_heap_create(&desc, variant, PB_LOCK_TICKET, &h), 0);
     return h;
 }
 
@@ -1082,5 +1085,10 @@ int main(void)
         cmocka_unit_test(test_destroy_returns_every_frame_and_tears_the_p2m_down),
         cmocka_unit_test(test_domain_create_errors_leave_nothing),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed = 0;
+    for (const char *const *v = pb_variant_names(); *v; v++) {
+        variant = *v;
+        failed += cmocka_run_group_tests_name(variant, tests, group_setup, group_teardown);
+    }
+    return failed;
 }

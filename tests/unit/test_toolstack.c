@@ -28,13 +28,16 @@
 static const struct pb_memop_caller DOMU = {.privilege = PB_PRIV_DOMU};
 static const struct pb_memop_caller CONTROL = {.privilege = PB_PRIV_CONTROL};
 
+/* The variant the whole suite runs against (main runs it once per variant). */
+static const char *variant;
+
 static struct pb_heap *machine(unsigned nodes, uint64_t frames_per_node)
 {
     struct pb_machine_desc desc = {.nr_nodes = nodes, .backing = PB_BACKING_NONE};
     for (unsigned n = 0; n < nodes; n++)
         desc.node_frames[n] = frames_per_node;
     struct pb_heap *h = NULL;
-    assert_int_equal(pb_heap_create(&desc, "xen", PB_LOCK_TICKET, &h), 0);
+    assert_int_equal(pb_heap_create(&desc, variant, PB_LOCK_TICKET, &h), 0);
     return h;
 }
 
@@ -421,5 +424,10 @@ int main(void)
         cmocka_unit_test(test_meminit_fails_with_enomem_when_4k_frames_run_out),
         cmocka_unit_test(test_meminit_bad_arguments),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed = 0;
+    for (const char *const *v = pb_variant_names(); *v; v++) {
+        variant = *v;
+        failed += cmocka_run_group_tests_name(variant, tests, group_setup, group_teardown);
+    }
+    return failed;
 }
