@@ -326,11 +326,18 @@ int pb_free_domheap_pages(struct pb_heap *h, struct pb_domain *d, uint64_t mfn, 
             return -EINVAL;
         }
     }
+    /*
+     * As in Xen, only a frame that had an owner may still be mapped in some TLB: it records
+     * the flush clock, and whoever allocates it next flushes unless a flush came in between.
+     * Frames freed by nobody keep the 0 their allocation left.
+     */
+    uint32_t ts = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed) + 1;
     uint64_t extra = 0;
     for (uint64_t i = 0; i < nr; i++) {
         struct pb_page *pg = &h->frames[mfn + i];
         pb_page_list_del(h, &d->pages, (uint32_t)(mfn + i));
         pg->owner = PB_DOMID_NONE;
+        pg->tlbflush_ts = ts;
         extra += pg->extra;
         pg->extra = 0;
     }

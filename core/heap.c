@@ -841,8 +841,6 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
 {
     struct pb_node *nd = pb_node_of(h, mfn);
     const uint64_t n = 1ull << order;
-    uint32_t ts = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed) + 1;
-
     /* The previous owner's data stays behind: make it visible to verification. The frames are
      * still ours, so this needs no lock. */
     if (need_scrub && nd->data)
@@ -864,7 +862,6 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
         pg->need_scrub |= need_scrub;
         if (pg->need_scrub && dirty++ == 0)
             first_dirty = (uint32_t)i;
-        pg->tlbflush_ts = ts;
     }
     unsigned zone = pb_mfn_zone(mfn);
     pb_owned_add(&nd->avail[zone], (int64_t)n);
@@ -1203,13 +1200,11 @@ static void pcp_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_
     }
     struct pb_node *nd = pb_node_of(h, mfn);
     struct pb_pcp_list *l = pcp_list(p, nd->id, oi);
-    uint32_t ts = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed) + 1;
     pcp_lock(p);
     for (uint64_t i = 0; i < n; i++) {
         struct pb_page *pg = pg_of(h, mfn + i);
         PB_BUG_ON(pg->state != PGS_INUSE);
         pg->owner = PB_OWNER_CACHED;
-        pg->tlbflush_ts = ts;
     }
     l->ring[(l->head + l->count++) % PB_PCP_CAP] = (uint32_t)mfn;
     pb_owned_add(&p->node_frames[nd->id], (int64_t)n);

@@ -49,7 +49,7 @@ enum pb_scrub_state {
 struct pb_page {
     uint32_t next, prev;      /* free: buddy list (head only); in use: owner's page list */
     uint32_t first_dirty;     /* free buddy head: first possibly dirty frame, or PB_CLEAN */
-    uint32_t tlbflush_ts;     /* flush clock at free time (0 = no flush needed) */
+    uint32_t tlbflush_ts;     /* clock + 1 when an owner freed it (0: no flush needed) */
     uint16_t owner;           /* in use: domain id or PB_DOMID_NONE */
     uint8_t order;            /* free buddy head: its order */
     uint8_t state;            /* enum pb_page_state */

@@ -321,6 +321,51 @@ static void test_zone_cap_from_memf_bits(void **state)
     }
 }
 
+/* Xen flushes TLBs only for frames a domain owned: an anonymous free needs no safety flush. */
+static uint64_t tlb_flushes(struct pb_heap *h)
+{
+    struct pb_heap_counters c;
+    pb_heap_read_counters(h, &c);
+    return c.tlb_flushes;
+}
+
+static void test_tlb_flush_only_for_frames_an_owner_freed(void **state)
+{
+    (void)state;
+    FOR_EACH_VARIANT(v)
+    {
+        struct pb_heap *h = buddy_machine(v, 1);
+        uint64_t m = alloc_ok(h, NULL, 0, 0);
+        assert_int_equal(pb_free_heap_pages(h, m, 0, false), 0);
+        uint64_t f0 = tlb_flushes(h);
+        assert_int_equal(alloc_ok(h, NULL, 0, 0), m);
+        assert_int_equal(tlb_flushes(h), f0);
+        assert_int_equal(pb_free_heap_pages(h, m, 0, false), 0);
+
+        /* Two frames a domain gave back: the first reallocation flushes, and that flush
+         * covers the second. MEMF_no_tlbflush skips the check. */
+        struct pb_domain *d = domain(h, 1, 16, 0);
+        uint64_t a = alloc_ok(h, d, 0, 0), b = alloc_ok(h, d, 0, 0);
+        assert_int_equal(pb_free_domheap_pages(h, d, a, 0, false), 0);
+        assert_int_equal(pb_free_domheap_pages(h, d, b, 0, false), 0);
+        f0 = tlb_flushes(h);
+        uint64_t x = alloc_ok(h, NULL, 0, MEMF_no_tlbflush);
+        assert_int_equal(tlb_flushes(h), f0);
+        uint64_t y = alloc_ok(h, NULL, 0, 0);
+        assert_true((x == a && y == b) || (x == b && y == a));
+        assert_int_equal(tlb_flushes(h), f0 + 1);
+        assert_int_equal(pb_free_domheap_pages(h, d, a = alloc_ok(h, d, 0, 0), 0, false), 0);
+        assert_int_equal(pb_free_heap_pages(h, x, 0, false), 0);
+        /* x went back anonymous: taking it again needs nothing; a needs a flush. */
+        f0 = tlb_flushes(h);
+        uint64_t p = alloc_ok(h, NULL, 0, 0), q = alloc_ok(h, NULL, 0, 0);
+        assert_true(p == a || q == a);
+        assert_int_equal(tlb_flushes(h), f0 + 1);
+        assert_valid(h);
+        pb_heap_destroy(h);
+    }
+}
+
 static void test_claim_errors(void **state)
 {
     (void)state;
@@ -674,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_exact_node_stays_within_affinity),
         cmocka_unit_test(test_clean_remote_memory_before_dirty_local),
         cmocka_unit_test(test_zone_cap_from_memf_bits),
+        cmocka_unit_test(test_tlb_flush_only_for_frames_an_owner_freed),
         cmocka_unit_test(test_claim_errors),
         cmocka_unit_test(test_claim_consumed_on_allocation),
         cmocka_unit_test(test_claims_never_over_committed),
