@@ -259,6 +259,7 @@ struct run_opts {
     bool quiet;
     enum pb_verify_mode verify;
     enum pb_clear_method clear;
+    enum pb_run_claim_mode claim_mode;
     const char *workloads_dir;
     bool self_test;
     uint64_t self_test_ops;
@@ -289,6 +290,9 @@ static void run_usage(FILE *out)
         "  --quiet               no progress line and no notes\n"
         "  --verify MODE         off (default), sampled or full: check scrubbed frames read zero\n"
         "  --clear METHOD        auto (default), memset, stosb or nt\n"
+        "  --claim-mode MODE     workload (default: each group's claim_mode), host (every\n"
+        "                        claim host-wide), nodes (split over each domain's own nodes)\n"
+        "                        or none (no claims)\n"
         "  --workloads-dir DIR   where workload names are looked up\n"
         "  --self-test-overhead  measure the harness's own cost per timed call, then exit\n"
         "  --interrupt-after N   (tests) raise SIGINT during run N+1\n"
@@ -313,6 +317,7 @@ enum {
     OPT_QUIET,
     OPT_VERIFY,
     OPT_CLEAR,
+    OPT_CLAIM_MODE,
     OPT_WORKLOADS_DIR,
     OPT_SELF_TEST,
     OPT_INTERRUPT_AFTER,
@@ -335,6 +340,7 @@ static const struct option run_options[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"verify", required_argument, NULL, OPT_VERIFY},
     {"clear", required_argument, NULL, OPT_CLEAR},
+    {"claim-mode", required_argument, NULL, OPT_CLAIM_MODE},
     {"workloads-dir", required_argument, NULL, OPT_WORKLOADS_DIR},
     {"self-test-overhead", no_argument, NULL, OPT_SELF_TEST},
     {"interrupt-after", required_argument, NULL, OPT_INTERRUPT_AFTER},
@@ -364,6 +370,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
         .format = "table",
         .verify = PB_VERIFY_OFF,
         .clear = PB_CLEAR_AUTO,
+        .claim_mode = PB_RUN_CLAIM_WORKLOAD,
         .workloads_dir = POPBENCH_SOURCE_DIR "/workloads",
         .self_test_ops = 200000,
         .interrupt_after = -1,
@@ -490,6 +497,13 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
                 return bad_input(
                     cmd, "--clear: '%s' is not a clear method (expected auto, memset, stosb or nt)",
                     optarg);
+            break;
+        case OPT_CLAIM_MODE:
+            if (pb_run_claim_mode_parse(optarg, &o->claim_mode))
+                return bad_input(cmd,
+                                 "--claim-mode: '%s' is not a claim mode (expected workload, "
+                                 "host, nodes or none)",
+                                 optarg);
             break;
         case OPT_WORKLOADS_DIR:
             o->workloads_dir = optarg;
@@ -756,6 +770,7 @@ static int cmd_run(int argc, char **argv)
         .sqlite_version = sqlite3_libversion(),
         .seed = o.seed_given ? o.seed : (set.nr_runs ? set.runs[0]->seed : 0),
         .placement = pb_placement_name(o.placement),
+        .claim_mode = pb_run_claim_mode_name(o.claim_mode),
     };
     if ((rc = pb_report_init(&rep, &setup)) != 0) {
         fprintf(stderr, "popbench run: cannot make the results document: %s\n", strerror(-rc));
@@ -809,6 +824,7 @@ static int cmd_run(int argc, char **argv)
             .measure = o.measure_given ? o.measure : wl->phases.measure,
             .verify = o.verify,
             .clear = o.clear,
+            .claim_mode = o.claim_mode,
             .interrupt = &interrupted,
             .raise_sigint_in_measure = o.interrupt_after >= 0 && (size_t)o.interrupt_after == i,
             .progress = progress_cb,

@@ -46,6 +46,9 @@ int pb_report_init(struct pb_report *r, const struct pb_report_setup *s)
     rc = rc ? rc : pb_results_context_set_bool(d, "jemalloc_active", s->jemalloc_active);
     rc = rc ? rc : pb_results_context_set_int(d, "seed", (int64_t)(s->seed & INT64_MAX));
     rc = rc ? rc : pb_results_context_set_string(d, "placement", s->placement);
+    rc = rc ? rc
+            : pb_results_context_set_string(d, "claim_mode",
+                                            s->claim_mode ? s->claim_mode : "workload");
     rc = rc ? rc : pb_results_context_set_string(d, "clock_source", pb_clock_source());
     rc = rc ? rc : pb_results_context_set_int(d, "real_pus", s->topo->nr_real_pus);
     rc = rc ? rc : pb_results_context_set_int(d, "virtual_cpus", s->topo->nr_vcpus);
@@ -188,6 +191,21 @@ static int add_counters(struct pb_results_bench *b, const struct pb_run_result *
     rc = rc ? rc : pb_results_bench_set_count(b, "build_failures", res->build_failures);
     rc = rc ? rc : pb_results_bench_set_count(b, "claim_failures", res->claim_failures);
     rc = rc ? rc : pb_results_bench_set_count(b, "recreations", res->recreations);
+    if (res->locality_counted) {
+        rc = rc ? rc
+                : pb_results_bench_set_count(b, "node_claim_fallbacks", res->node_claim_fallbacks);
+        rc = rc ? rc : pb_results_bench_set_count(b, "locality_domains", res->locality_domains);
+        rc = rc ? rc
+                : pb_results_bench_set_count(b, "remote_pages",
+                                             res->locality_pages - res->local_pages);
+        /* A fraction of no pages is neither 0 nor 1: left out. */
+        if (res->locality_pages > 0) {
+            rc = rc ? rc
+                    : pb_results_bench_set_counter(
+                          b, "locality", (double)res->local_pages / (double)res->locality_pages);
+            rc = rc ? rc : pb_results_bench_set_counter(b, "locality_min", res->locality_min);
+        }
+    }
     rc = rc ? rc : pb_results_bench_set_count(b, "preempt_checks", res->preempt_checks);
     rc = rc ? rc : pb_results_bench_set_count(b, "preemptions", res->preemptions);
     rc = rc ? rc : pb_results_bench_set_count(b, "scrub_preemptions", res->scrub_preemptions);

@@ -46,6 +46,7 @@ struct pb_report_setup {
     const char *hwloc_version, *urcu_version, *sqlite_version;
     unsigned long long seed;
     const char *placement;
+    const char *claim_mode; /* --claim-mode (pb_run_claim_mode_name); NULL: "workload" */
 };
 
 /* A document with its context filled in. 0 or a negative errno. */

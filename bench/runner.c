@@ -75,6 +75,36 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
+const char *pb_run_claim_mode_name(enum pb_run_claim_mode mode)
+{
+    switch (mode) {
+    case PB_RUN_CLAIM_WORKLOAD:
+        return "workload";
+    case PB_RUN_CLAIM_HOST:
+        return "host";
+    case PB_RUN_CLAIM_NODES:
+        return "nodes";
+    case PB_RUN_CLAIM_NONE:
+        return "none";
+    }
+    return "?";
+}
+
+int pb_run_claim_mode_parse(const char *s, enum pb_run_claim_mode *mode)
+{
+    static const enum pb_run_claim_mode all[] = {PB_RUN_CLAIM_WORKLOAD, PB_RUN_CLAIM_HOST,
+                                                 PB_RUN_CLAIM_NODES, PB_RUN_CLAIM_NONE};
+
+    if (!s || !mode)
+        return -EINVAL;
+    for (size_t i = 0; i < PB_ARRAY_SIZE(all); i++)
+        if (strcmp(s, pb_run_claim_mode_name(all[i])) == 0) {
+            *mode = all[i];
+            return 0;
+        }
+    return -EINVAL;
+}
+
 const char *pb_worker_role_name(enum pb_worker_role role)
 {
     switch (role) {
@@ -112,7 +142,9 @@ struct slot {
     unsigned index, domid, group;
     bool running; /* start: running (balloon target; built meminit-style) */
     uint64_t memory, claim, gfn_space;
-    unsigned vnuma; /* vNUMA nodes (calls carry the node of their gfn range), 0 = none */
+    bool node_claim;    /* the claim is split over the domain's own nodes */
+    unsigned vnuma;     /* vNUMA nodes (calls carry the node of their gfn range), 0 = none */
+    uint64_t own_nodes; /* a list of nodes: their mask; else 0 */
     struct pb_domain_config dcfg;
     enum pb_privilege privilege;
 
@@ -138,6 +170,8 @@ struct worker_ctr {
     PB_CACHE_ALIGNED _Atomic uint64_t pages;
     _Atomic uint64_t extents, calls, continuations, dec_calls, dec_pages, lookups;
     _Atomic uint64_t built, build_failures, claim_failures, recreations;
+    _Atomic uint64_t node_claim_fallbacks;
+    _Atomic uint64_t loc_domains, loc_pages, loc_local; /* builds counted for locality */
 };
 
 /*
@@ -168,6 +202,7 @@ struct worker {
     struct recorder rec;
     /* Written by the worker; read by the measuring thread only while it is parked or joined. */
     struct pb_hist *dec_h, *lookup_h, *build_h;
+    double loc_min; /* the lowest locality of a build it counted (1 when none) */
     struct pb_preempt_counters pc;
     uint64_t cpu_start, cpu_ns;
     uint64_t quota; /* operations left in an ops-bounded phase (UINT64_MAX: unbounded) */
@@ -269,6 +304,49 @@ static void slot_lock_stats(struct slot *s, struct pb_lock_stats *dom, struct pb
     p2m_lock_stats(pb_domain_p2m(s->d), p2m);
 }
 
+/*
+ * The slot's claim as node claims over its own nodes. The workload's claim is the total the
+ * domain claims, pages it holds included (XENMEM_claim_pages); node parts count only the
+ * pages beyond those.
+ */
+static int stake_node_claim(struct runner *rn, struct slot *s)
+{
+    struct pb_wl_claim_part wp[PB_WL_MAX_NODES];
+    struct pb_claim parts[PB_WL_MAX_NODES];
+    uint64_t held = pb_domain_tot_pages(s->d);
+
+    if (s->claim <= held)
+        return -EINVAL; /* what XENMEM_claim_pages says to such a claim */
+    int nr = pb_workload_claim_split(&rn->wl->groups[s->group], pb_heap_nr_nodes(rn->h),
+                                     s->claim - held, wp);
+    PB_BUG_ON(nr <= 0); /* setup gives node claims only to groups with nodes of their own */
+    for (int i = 0; i < nr; i++)
+        parts[i] = (struct pb_claim){.node = (int)wp[i].node, .pages = wp[i].pages};
+    return pb_domain_claim_nodes(s->d, parts, (unsigned)nr);
+}
+
+/* Stakes the slot's claim, if it has one; w (NULL during setup) counts what went wrong. */
+static void slot_claim(struct runner *rn, struct slot *s, struct worker *w)
+{
+    int rc;
+
+    if (!s->claim)
+        return;
+    if (s->node_claim) {
+        rc = stake_node_claim(rn, s);
+        if (rc == -ENOMEM) {
+            /* A node lacks the frames: the toolstack can still claim host-wide. */
+            if (w)
+                ctr_add(&w->rec.ctr.node_claim_fallbacks, 1);
+            rc = pb_domain_claim_pages(s->d, s->claim);
+        }
+    } else {
+        rc = pb_domain_claim_pages(s->d, s->claim);
+    }
+    if (rc && w)
+        ctr_add(&w->rec.ctr.claim_failures, 1);
+}
+
 /* Creates the slot's domain (the caller owns the slot). 0 or a negative errno. */
 static int slot_create(struct runner *rn, struct slot *s, struct worker *w)
 {
@@ -278,8 +356,7 @@ static int slot_create(struct runner *rn, struct slot *s, struct worker *w)
     if (rc)
         return rc;
     s->d = d;
-    if (s->claim && pb_domain_claim_pages(d, s->claim) != 0 && w)
-        ctr_add(&w->rec.ctr.claim_failures, 1);
+    slot_claim(rn, s, w);
     memset(&s->dom_base, 0, sizeof(s->dom_base));
     memset(&s->p2m_base, 0, sizeof(s->p2m_base));
     pb_balloon_init(&s->balloon, &rn->wl->churn.balloon, s->memory);
@@ -308,16 +385,45 @@ static void slot_destroy(struct runner *rn, struct slot *s)
     s->d = NULL;
 }
 
+/*
+ * vNUMA: the gfn space is split in vnuma equal ranges of memory / vnuma pages; the last range
+ * also takes the rest and everything above (1 GiB extents of mixed orders sit at the top).
+ * The parser guarantees memory >= vnuma.
+ */
+static unsigned slot_vnode(const struct slot *s, uint64_t gfn)
+{
+    uint64_t v = gfn / (s->memory / s->vnuma);
+    return v >= s->vnuma ? s->vnuma - 1 : (unsigned)v;
+}
+
+/* The first gfn past vnode v's range (UINT64_MAX for the last). */
+static uint64_t vnode_end(const struct slot *s, unsigned v)
+{
+    return v + 1 < s->vnuma ? (uint64_t)(v + 1) * (s->memory / s->vnuma) : UINT64_MAX;
+}
+
 /* mem_flags of a call: a vNUMA domain's calls name the node backing their gfn range. */
 static unsigned call_mem_flags(const struct runner *rn, const struct slot *s, uint64_t gfn)
 {
     if (!s->vnuma)
         return 0;
-    uint64_t per = s->memory / s->vnuma;
-    uint64_t v = per ? gfn / per : 0;
-    if (v >= s->vnuma)
-        v = s->vnuma - 1;
-    return XENMEMF_node((unsigned)(v % pb_heap_nr_nodes(rn->h)));
+    return XENMEMF_node(slot_vnode(s, gfn) % pb_heap_nr_nodes(rn->h));
+}
+
+/*
+ * How many of `nr` extents of `order` from gfn one call may carry: a vNUMA domain's calls stop
+ * where an extent would start in the next vnode, as the toolstack populates each vnode with
+ * calls of its own node.
+ */
+static unsigned vnode_extents(const struct slot *s, uint64_t gfn, unsigned order, unsigned nr)
+{
+    if (!s->vnuma)
+        return nr;
+    uint64_t end = vnode_end(s, slot_vnode(s, gfn));
+    if (end == UINT64_MAX)
+        return nr;
+    uint64_t ext = UINT64_C(1) << order, fit = (end - gfn + ext - 1) / ext;
+    return fit < nr ? (unsigned)fit : nr;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -389,18 +495,31 @@ static struct pb_reservation call_reservation(struct worker *w, const struct slo
     };
 }
 
-/* Returns the extents populated; *error the reason of a short count. */
+/* Returns the extents populated; *error the reason of a short count. A vNUMA domain's call
+ * that spans vnodes goes out as one call per vnode (vnode_extents). */
 static unsigned timed_populate(struct worker *w, struct slot *s,
                                const struct pb_memop_caller *caller, const struct pb_call *call,
                                int *error)
 {
     struct runner *rn = w->rn;
-    struct pb_memop_result res;
-    struct pb_reservation r = call_reservation(w, s, call, call_mem_flags(rn, s, call->gfn));
+    unsigned done = 0;
 
-    timed_call(&w->rec, rn->h, caller, &r, &res, &w->last_end_ns);
-    *error = res.error;
-    return (unsigned)res.nr_done;
+    PB_BUG_ON(call->descending); /* populate calls ascend */
+    *error = 0;
+    while (done < call->nr) {
+        struct pb_memop_result res;
+        struct pb_call part = *call;
+        part.gfn = call->gfn + ((uint64_t)done << call->order);
+        part.nr = vnode_extents(s, part.gfn, call->order, call->nr - done);
+        struct pb_reservation r = call_reservation(w, s, &part, call_mem_flags(rn, s, part.gfn));
+
+        timed_call(&w->rec, rn->h, caller, &r, &res, &w->last_end_ns);
+        done += (unsigned)res.nr_done;
+        *error = res.error;
+        if (res.nr_done < part.nr)
+            break;
+    }
+    return done;
 }
 
 static unsigned timed_decrease(struct worker *w, struct slot *s,
@@ -544,6 +663,65 @@ static bool build_open(struct worker *w, struct slot *s)
     return true;
 }
 
+/* p2m walk of a vNUMA domain: pages of each vnode's range against those on its node. */
+struct locality_walk {
+    const struct pb_heap *h;
+    const struct slot *s;
+    unsigned nodes;
+    uint64_t pages, local;
+};
+
+static int locality_visit(void *ctx, uint64_t gfn, uint64_t mfn, unsigned order, enum p2m_type type)
+{
+    struct locality_walk *lw = ctx;
+    uint64_t end = gfn + (UINT64_C(1) << order);
+    int node = pb_mfn_to_node(lw->h, mfn);
+
+    if (type != P2M_RAM_RW)
+        return 0;
+    PB_BUG_ON(node < 0);
+    /* An extent lies on one node (a buddy never crosses nodes) but may span vnodes. */
+    while (gfn < end) {
+        unsigned v = slot_vnode(lw->s, gfn);
+        uint64_t stop = vnode_end(lw->s, v) < end ? vnode_end(lw->s, v) : end;
+        lw->pages += stop - gfn;
+        if (v % lw->nodes == (unsigned)node)
+            lw->local += stop - gfn;
+        gfn = stop;
+    }
+    return 0;
+}
+
+/*
+ * Counts the locality of a build just completed (the caller owns the building slot, and no
+ * call of it is in flight): pages on the domain's own nodes against all its pages. Domains
+ * with affinity all have no nodes of their own and are not counted.
+ */
+static void count_locality(struct worker *w, struct slot *s)
+{
+    struct runner *rn = w->rn;
+    uint64_t pages, local;
+
+    if (s->vnuma) {
+        struct locality_walk lw = {.h = rn->h, .s = s, .nodes = pb_heap_nr_nodes(rn->h)};
+        PB_BUG_ON(p2m_for_each(pb_domain_p2m(s->d), locality_visit, &lw) != 0);
+        pages = lw.pages;
+        local = lw.local;
+    } else if (s->own_nodes) {
+        pages = pb_domain_tot_pages(s->d) + pb_domain_extra_pages(s->d);
+        local = pb_domain_pages_on_nodes(s->d, s->own_nodes);
+    } else {
+        return;
+    }
+    PB_BUG_ON(local > pages);
+    ctr_add(&w->rec.ctr.loc_domains, 1);
+    ctr_add(&w->rec.ctr.loc_pages, pages);
+    ctr_add(&w->rec.ctr.loc_local, local);
+    double frac = pages ? (double)local / (double)pages : 1;
+    if (frac < w->loc_min)
+        w->loc_min = frac;
+}
+
 static void build_close(struct worker *w, struct slot *s, bool ok)
 {
     struct runner *rn = w->rn;
@@ -562,6 +740,9 @@ static void build_close(struct worker *w, struct slot *s, bool ok)
         atomic_store(&rn->last_built_ns, now);
         atomic_fetch_add(&rn->built_measure, 1);
     }
+    /* After the build's end time, before anyone else may take (and destroy) the domain. */
+    if (ok && measuring(rn))
+        count_locality(w, s);
     if (ok)
         atomic_store(&s->state, SLOT_IDLE);
     else if (rn->until_built)
@@ -1057,7 +1238,8 @@ static int build_running(struct runner *rn, struct slot *s, char *err, size_t er
         for (unsigned done = 0; done < call.nr;) {
             struct pb_call part = call;
             part.gfn = call.gfn + ((uint64_t)done << call.order);
-            part.nr = call.nr - done < 1024 ? call.nr - done : 1024;
+            part.nr = vnode_extents(s, part.gfn, call.order,
+                                    call.nr - done < 1024 ? call.nr - done : 1024);
             for (unsigned i = 0; i < part.nr; i++)
                 gfns[i] = part.gfn + ((uint64_t)i << part.order);
             struct pb_reservation r = {.extent_start = gfns,
@@ -1137,6 +1319,20 @@ static int setup_slots(struct runner *rn, char *err, size_t errlen)
                 s->running = running;
                 s->memory = grp->memory_pages;
                 s->claim = grp->claim_pages;
+                s->node_claim = grp->claim_mode == PB_WL_CLAIM_NODES;
+                switch (rn->cfg->claim_mode) {
+                case PB_RUN_CLAIM_WORKLOAD:
+                    break;
+                case PB_RUN_CLAIM_HOST:
+                    s->node_claim = false;
+                    break;
+                case PB_RUN_CLAIM_NODES:
+                    s->node_claim = grp->affinity != PB_WL_AFFINITY_ALL;
+                    break;
+                case PB_RUN_CLAIM_NONE:
+                    s->claim = 0;
+                    break;
+                }
                 s->gfn_space = pb_stream_gfn_space(grp->max_pages);
                 s->privilege = privilege_of(grp->privilege);
                 s->dcfg = (struct pb_domain_config){
@@ -1145,6 +1341,7 @@ static int setup_slots(struct runner *rn, char *err, size_t errlen)
                     .privilege = s->privilege,
                 };
                 s->vnuma = grp->affinity == PB_WL_AFFINITY_VNUMA ? grp->vnuma_nodes : 0;
+                s->own_nodes = grp->affinity == PB_WL_AFFINITY_NODES ? grp->node_mask : 0;
                 pthread_mutex_init(&s->build_lock, NULL);
                 atomic_init(&s->state, SLOT_QUEUED);
                 if (running)
@@ -1199,6 +1396,7 @@ static int setup_workers(struct runner *rn)
         w->node = cfg->topo->cpus[w->vcpu].node % pb_heap_nr_nodes(rn->h);
         w->scan = i;
         w->quota = UINT64_MAX;
+        w->loc_min = 1;
         w->cpu_start_seen = w->cpu_end_seen = -1;
         pb_srng_seed(&w->rng, pb_stream_seed(cfg->seed, i));
         w->gfns_len = gfns_len;
@@ -1220,7 +1418,7 @@ static int setup_workers(struct runner *rn)
 static void scrub_thread_init(void *ctx, unsigned node, unsigned worker)
 {
     struct runner *rn = ctx;
-    unsigned vcpu = pb_topology_node_cpu(rn->cfg->topo, node, worker);
+    unsigned vcpu = pb_topology_node_cpu_from_end(rn->cfg->topo, node, worker);
 
     pb_topology_bind(rn->cfg->topo, vcpu);
     pb_set_current_node(node);
@@ -1303,6 +1501,7 @@ static void take_baseline(struct runner *rn, struct baseline *b)
         pb_hist_reset(w->lookup_h);
         pb_hist_reset(w->build_h);
         memset(&w->rec.ctr, 0, sizeof(w->rec.ctr));
+        w->loc_min = 1;
     }
 }
 
@@ -1442,6 +1641,7 @@ static void collect(struct runner *rn, const struct baseline *base, struct pb_ru
     struct pb_lock_stats heap = {0}, dom = {0}, p2m = {0};
     uint64_t call_pages_min = UINT64_MAX, call_pages_max = 0;
 
+    res->locality_min = 1;
     /* Locks: each class summed, then the heap's own locks when there are several. */
     pb_heap_for_each_lock(rn->h, collect_heap_lock, &end);
     struct lockset diff = {0};
@@ -1525,6 +1725,12 @@ static void collect(struct runner *rn, const struct baseline *base, struct pb_ru
         res->domains_built += ctr_get(&w->rec.ctr.built);
         res->build_failures += ctr_get(&w->rec.ctr.build_failures);
         res->claim_failures += ctr_get(&w->rec.ctr.claim_failures);
+        res->node_claim_fallbacks += ctr_get(&w->rec.ctr.node_claim_fallbacks);
+        res->locality_domains += ctr_get(&w->rec.ctr.loc_domains);
+        res->locality_pages += ctr_get(&w->rec.ctr.loc_pages);
+        res->local_pages += ctr_get(&w->rec.ctr.loc_local);
+        if (ctr_get(&w->rec.ctr.loc_domains) && w->loc_min < res->locality_min)
+            res->locality_min = w->loc_min;
         res->recreations += ctr_get(&w->rec.ctr.recreations);
         res->preempt_checks += w->pc.checks;
         res->preemptions += w->pc.preemptions;
@@ -1685,7 +1891,8 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
     struct series ser = {0};
     int rc;
 
-    if (!cfg || !res || !cfg->wl || !cfg->topo || !cfg->variant || cfg->wl->kind != PB_WL_SINGLE)
+    if (!cfg || !res || !cfg->wl || !cfg->topo || !cfg->variant || cfg->wl->kind != PB_WL_SINGLE ||
+        (unsigned)cfg->claim_mode > PB_RUN_CLAIM_NONE)
         return -EINVAL;
     memset(res, 0, sizeof(*res));
     if (cfg->wl->scrub.mode == PB_WL_SCRUB_NONE) {
@@ -1724,6 +1931,11 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
     }
     if ((rc = setup_slots(&rn, err, errlen)) != 0)
         goto out;
+    for (unsigned i = 0; i < rn.nr_slots; i++) {
+        const struct slot *s = &rn.slots[i];
+        if ((s->vnuma || s->own_nodes) && (!s->running || cfg->wl->churn.recreate_per_second > 0))
+            res->locality_counted = true;
+    }
     for (unsigned i = 0; i < rn.nr_running; i++)
         if ((rc = build_running(&rn, &rn.slots[rn.running_idx[i]], err, errlen)) != 0)
             goto out;

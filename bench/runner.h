@@ -10,7 +10,8 @@
  *                domains at churn.recreate_per_second for the builders to build again).
  *   primary      the workers the thread count is about: the builders when the workload
  *                builds domains, else the balloon workers. `threads:N` names N primaries.
- *   call         one populate_physmap request, all its continuations included.
+ *   call         one populate_physmap request, all its continuations included. A vNUMA
+ *                domain's calls never start extents in two vnodes: each names its vnode's node.
  *   invocation   one entry into pb_populate_physmap (a continuation is a new invocation).
  *   slot         one domain of the workload across its incarnations (destroyed, recreated).
  *
@@ -51,6 +52,18 @@ enum pb_worker_role {
 };
 const char *pb_worker_role_name(enum pb_worker_role role);
 
+/* How a run stakes the workload's claims (popbench run --claim-mode). */
+enum pb_run_claim_mode {
+    PB_RUN_CLAIM_WORKLOAD, /* each group's claim_mode */
+    PB_RUN_CLAIM_HOST,     /* every claim host-wide (XENMEM_claim_pages) */
+    PB_RUN_CLAIM_NODES,    /* every claim of a group with nodes of its own split over them;
+                              groups with affinity all keep a host-wide claim */
+    PB_RUN_CLAIM_NONE,     /* no claims */
+};
+const char *pb_run_claim_mode_name(enum pb_run_claim_mode mode);
+/* "workload", "host", "nodes", "none": 0, or -EINVAL (and *mode unchanged). */
+int pb_run_claim_mode_parse(const char *s, enum pb_run_claim_mode *mode);
+
 struct pb_run_config {
     const struct pb_workload *wl; /* a PB_WL_SINGLE with its machine bound */
     const char *variant;
@@ -63,6 +76,7 @@ struct pb_run_config {
     struct pb_wl_phase measure;
     enum pb_verify_mode verify;
     enum pb_clear_method clear;
+    enum pb_run_claim_mode claim_mode;
     /* Raised (by a signal handler) to stop the run early; the result is then incomplete. */
     const _Atomic bool *interrupt;
     /* Test hook: raise SIGINT once the measure phase has started. */
@@ -102,7 +116,17 @@ struct pb_run_result {
     uint64_t decrease_calls, decrease_pages;
     uint64_t lookups;
     uint64_t domains_built, build_failures, claim_failures, recreations;
-    uint64_t cpu_ns; /* CPU time of the memop workers in the measure phase */
+    uint64_t node_claim_fallbacks; /* node claims refused (-ENOMEM), staked host-wide instead */
+    /*
+     * Locality of the domains with nodes of their own (vNUMA, or a list of nodes) whose build
+     * completed in the measure phase, taken as each build completes: pages on their own nodes
+     * (vNUMA: the pages of vnode v's gfn range on node v mod nodes) against all their pages.
+     */
+    bool locality_counted;     /* the workload builds domains with nodes of their own */
+    uint64_t locality_domains; /* builds counted */
+    uint64_t locality_pages, local_pages;
+    double locality_min; /* the lowest fraction of one build (1 when none was counted) */
+    uint64_t cpu_ns;     /* CPU time of the memop workers in the measure phase */
     uint64_t preempt_checks, preemptions;
     uint64_t scrub_preemptions, stash_hits, released_frames;
     double thread_pps_min, thread_pps_max; /* pages/s of the least and most productive primary */

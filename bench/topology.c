@@ -244,6 +244,14 @@ unsigned pb_topology_node_cpu(const struct pb_topology *t, unsigned node, unsign
     return t->node_first[node] + k % t->node_cpus[node];
 }
 
+unsigned pb_topology_node_cpu_from_end(const struct pb_topology *t, unsigned node, unsigned k)
+{
+    node %= t->nr_nodes;
+    if (t->node_cpus[node] == 0)
+        return t->nr_vcpus - 1 - k % t->nr_vcpus;
+    return t->node_first[node] + t->node_cpus[node] - 1 - k % t->node_cpus[node];
+}
+
 unsigned pb_topology_place(const struct pb_topology *t, enum pb_placement p, unsigned i)
 {
     if (p == PB_PLACE_COMPACT)

@@ -69,6 +69,12 @@ bool pb_topology_oversubscribed(const struct pb_topology *t);
 unsigned pb_topology_place(const struct pb_topology *t, enum pb_placement p, unsigned i);
 /* A vCPU of node (k-th of the node's, wrapping); a memory-only node borrows vCPU k. */
 unsigned pb_topology_node_cpu(const struct pb_topology *t, unsigned node, unsigned k);
+/*
+ * The same counted from the node's last vCPU: where background threads (scrub workers) go, so
+ * that they share a PU with the workers, which are placed from the first, only when the node
+ * has fewer vCPUs than threads.
+ */
+unsigned pb_topology_node_cpu_from_end(const struct pb_topology *t, unsigned node, unsigned k);
 
 /* Binds the calling thread to vCPU v's real PU. 0 or a negative errno. */
 int pb_topology_bind(const struct pb_topology *t, unsigned vcpu);

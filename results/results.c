@@ -926,11 +926,13 @@ enum pb_results_direction pb_results_metric_direction(const char *name)
         "threads",
         "family_index",
         "per_family_instance_index",
+        "locality_domains",
     };
     if (!name)
         return PB_RESULTS_INFORMATIONAL;
     if (ends_with(name, "_per_second") || strcmp(name, "speedup") == 0 ||
-        strcmp(name, "scaling_efficiency") == 0)
+        strcmp(name, "scaling_efficiency") == 0 || strcmp(name, "locality") == 0 ||
+        strcmp(name, "locality_min") == 0)
         return PB_RESULTS_HIGHER_IS_BETTER;
     for (size_t i = 0; i < PB_ARRAY_SIZE(informational); i++)
         if (strcmp(name, informational[i]) == 0)

@@ -416,12 +416,13 @@ enum {
     COL_LOCK,
     COL_CONTENDED,
     COL_WAIT,
+    COL_LOCALITY, /* only when an entry has a locality */
     NCOLS
 };
 
 static const char *const col_title[NCOLS] = {
     "workload", "variant", "threads",      "reps",      "pages/s",   "call p50",
-    "p99",      "p99.9",   "hottest lock", "contended", "wait/page",
+    "p99",      "p99.9",   "hottest lock", "contended", "wait/page", "locality",
 };
 static const bool col_left[NCOLS] = {
     [COL_WORKLOAD] = true, [COL_VARIANT] = true, [COL_LOCK] = true};
@@ -509,6 +510,10 @@ static void fill_row(const struct pb_results *doc, const size_t *idx, size_t n, 
         snprintf(row[COL_CONTENDED], sizeof(table_cell), "-");
     const char *lock = mode_lock(doc, idx, n);
     snprintf(row[COL_LOCK], sizeof(table_cell), "%s", lock ? lock : "-");
+    if (median_of(doc, idx, n, "locality", scratch, &v))
+        snprintf(row[COL_LOCALITY], sizeof(table_cell), "%.3f", v);
+    else
+        snprintf(row[COL_LOCALITY], sizeof(table_cell), "-");
 }
 
 int pb_results_print_table(const struct pb_results *doc, FILE *out)
@@ -533,6 +538,12 @@ int pb_results_print_table(const struct pb_results *doc, FILE *out)
     }
     for (int c = 0; c < NCOLS; c++)
         snprintf(cells[c], sizeof(table_cell), "%s", col_title[c]);
+    int ncols = NCOLS - 1;
+    for (size_t i = 0; i < nb && ncols < NCOLS; i++) {
+        double v;
+        if (pb_results_bench_counter(doc->benches[i], "locality", &v) == 0)
+            ncols = NCOLS;
+    }
     size_t rows = 1;
     for (size_t i = 0; i < nb; i++) {
         const char *name = pb_results_bench_name(doc->benches[i]);
@@ -550,18 +561,18 @@ int pb_results_print_table(const struct pb_results *doc, FILE *out)
     }
     int width[NCOLS] = {0};
     for (size_t r = 0; r < rows; r++)
-        for (int c = 0; c < NCOLS; c++) {
+        for (int c = 0; c < ncols; c++) {
             int w = (int)strlen(cells[r * NCOLS + c]);
             width[c] = w > width[c] ? w : width[c];
         }
     for (size_t r = 0; r < rows; r++) {
-        for (int c = 0; c < NCOLS; c++) {
+        for (int c = 0; c < ncols; c++) {
             const char *s = cells[r * NCOLS + c];
-            if (c == NCOLS - 1 && col_left[c])
+            if (c == ncols - 1 && col_left[c])
                 fprintf(out, "%s", s);
             else
                 fprintf(out, col_left[c] ? "%-*s" : "%*s", width[c], s);
-            fputs(c == NCOLS - 1 ? "\n" : "  ", out);
+            fputs(c == ncols - 1 ? "\n" : "  ", out);
         }
     }
     free(cells);

@@ -611,6 +611,7 @@ static const unsigned order_limit[] = {
 };
 static const char *const privilege_names[] = {"domu", "control", "hardware"};
 static const char *const start_names[] = {"build", "running"};
+static const char *const claim_mode_names[] = {"host", "nodes"};
 static const char *const backing_names[] = {"auto", "real", "none"};
 static const char *const scrub_names[] = {"on-alloc", "background", "none"};
 static const char *const heap_names[] = {"fresh", "fragmented", "dirty"};
@@ -724,9 +725,9 @@ struct wl_marks {
 static int parse_group(struct wl_parser *p, yaml_node_t *n, unsigned index,
                        struct pb_wl_domain_group *g, struct wl_marks *marks)
 {
-    static const char *const keys[] = {"count",    "memory",    "max_memory", "claim",
-                                       "affinity", "privilege", "start"};
-    enum { COUNT, MEMORY, MAX, CLAIM, AFFINITY, PRIV, START, NKEYS };
+    static const char *const keys[] = {"count",      "memory",   "max_memory", "claim",
+                                       "claim_mode", "affinity", "privilege",  "start"};
+    enum { COUNT, MEMORY, MAX, CLAIM, CLAIM_MODE, AFFINITY, PRIV, START, NKEYS };
     yaml_node_t *v[NKEYS], *k[NKEYS];
     char path[48], item[64];
     unsigned idx = 0;
@@ -794,6 +795,23 @@ static int parse_group(struct wl_parser *p, yaml_node_t *n, unsigned index,
         snprintf(item, sizeof(item), "%s.affinity", path);
         if ((rc = parse_affinity(p, v[AFFINITY], item, g)))
             return rc;
+    }
+    g->claim_mode = PB_WL_CLAIM_HOST;
+    if (v[CLAIM_MODE]) {
+        snprintf(item, sizeof(item), "%s.claim_mode", path);
+        if (!g->claim_pages)
+            return FAIL(p, k[CLAIM_MODE],
+                        "key 'claim_mode' in '%s' has no effect: the group has no claim "
+                        "(expected it only with a claim)",
+                        path);
+        if ((rc = get_choice(p, v[CLAIM_MODE], item, claim_mode_names, 2, &idx)))
+            return rc;
+        g->claim_mode = (enum pb_wl_claim_mode)idx;
+        if (g->claim_mode == PB_WL_CLAIM_NODES && g->affinity == PB_WL_AFFINITY_ALL)
+            return FAIL(p, v[CLAIM_MODE],
+                        "'%s' is 'nodes' but the group's affinity is all, no nodes of its own "
+                        "(expected host, or an affinity that is a list of nodes or vnuma: N)",
+                        item);
     }
     return 0;
 }
@@ -2039,6 +2057,50 @@ void pb_workload_list_free(struct pb_wl_info *infos, size_t nr)
     free(infos);
 }
 
+int pb_workload_claim_split(const struct pb_wl_domain_group *g, unsigned nodes, uint64_t pages,
+                            struct pb_wl_claim_part parts[PB_WL_MAX_NODES])
+{
+    uint64_t share[PB_WL_MAX_NODES] = {0};
+    int nr = 0;
+
+    if (!g || !parts || nodes == 0 || nodes > PB_WL_MAX_NODES)
+        return -EINVAL;
+    if (g->affinity == PB_WL_AFFINITY_VNUMA) {
+        const unsigned vn = g->vnuma_nodes;
+        uint64_t per, given = 0;
+
+        if (vn == 0 || vn > PB_WL_MAX_NODES || g->memory_pages < vn)
+            return -EINVAL;
+        /* The ranges of call_mem_flags in bench/runner.c: the last vnode takes the rest. */
+        per = g->memory_pages / vn;
+        for (unsigned v = 0; v < vn; v++) {
+            uint64_t range = v + 1 < vn ? per : g->memory_pages - per * (vn - 1);
+            uint64_t s = (uint64_t)((unsigned __int128)pages * range / g->memory_pages);
+            share[v % nodes] += s;
+            given += s;
+        }
+        share[0] += pages - given;
+    } else if (g->affinity == PB_WL_AFFINITY_NODES) {
+        const uint64_t mask = g->node_mask;
+        unsigned count, first;
+
+        if (!mask || (nodes < 64 && (mask >> nodes)))
+            return -EINVAL;
+        count = (unsigned)__builtin_popcountll(mask);
+        first = (unsigned)__builtin_ctzll(mask);
+        for (unsigned n = 0; n < nodes; n++)
+            if (mask & (UINT64_C(1) << n))
+                share[n] = pages / count;
+        share[first] += pages % count;
+    } else {
+        return -EINVAL;
+    }
+    for (unsigned n = 0; n < nodes; n++)
+        if (share[n])
+            parts[nr++] = (struct pb_wl_claim_part){.node = n, .pages = share[n]};
+    return nr;
+}
+
 uint64_t pb_workload_timed_ns(const struct pb_workload *wl)
 {
     uint64_t ns = 0;
@@ -2128,6 +2190,8 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
         fprintf(out, "  - count: %u\n    memory: %s\n    max_memory: %s\n", g->count,
                 pages_str(g->memory_pages).s, pages_str(g->max_pages).s);
         fprintf(out, "    claim: %s\n", g->claim_pages ? pages_str(g->claim_pages).s : "none");
+        if (g->claim_pages)
+            fprintf(out, "    claim_mode: %s\n", claim_mode_names[g->claim_mode]);
         fprintf(out, "    affinity: ");
         if (g->affinity == PB_WL_AFFINITY_ALL) {
             fprintf(out, "all\n");

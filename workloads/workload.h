@@ -80,16 +80,24 @@ enum pb_wl_affinity {
                              the memory split in equal gfn ranges */
 };
 
+/* How a group's claim is staked. */
+enum pb_wl_claim_mode {
+    PB_WL_CLAIM_HOST,  /* XENMEM_claim_pages: one host-wide claim */
+    PB_WL_CLAIM_NODES, /* per-node claims over the domain's own nodes (pb_workload_claim_split);
+                          a host-wide claim of the same total if they cannot be staked */
+};
+
 enum pb_wl_start {
     PB_WL_START_BUILD,   /* created during the run through the domain-build path (builders) */
     PB_WL_START_RUNNING, /* created and populated before the first phase, not measured */
 };
 
 struct pb_wl_domain_group {
-    unsigned count;        /* domains in the group, >= 1 */
-    uint64_t memory_pages; /* each domain's target: what a build populates */
-    uint64_t max_pages;    /* each domain's max_pages, >= memory_pages */
-    uint64_t claim_pages;  /* XENMEM_claim_pages argument (total pages), 0 = no claim */
+    unsigned count;                   /* domains in the group, >= 1 */
+    uint64_t memory_pages;            /* each domain's target: what a build populates */
+    uint64_t max_pages;               /* each domain's max_pages, >= memory_pages */
+    uint64_t claim_pages;             /* XENMEM_claim_pages argument (total pages), 0 = no claim */
+    enum pb_wl_claim_mode claim_mode; /* HOST unless claim_pages; NODES needs own nodes */
     enum pb_wl_affinity affinity;
     uint64_t node_mask;   /* PB_WL_AFFINITY_NODES: bit n = node n; else 0 */
     unsigned vnuma_nodes; /* PB_WL_AFFINITY_VNUMA: 1..PB_WL_MAX_NODES; else 0 */
@@ -286,6 +294,24 @@ void pb_workload_list_free(struct pb_wl_info *infos, size_t nr);
  * YAML documents. Returns 0 or -EINVAL.
  */
 int pb_workload_dump(FILE *out, const struct pb_workload *wl);
+
+/* One node's part of a claim split over a domain's own nodes. */
+struct pb_wl_claim_part {
+    unsigned node;
+    uint64_t pages;
+};
+
+/*
+ * Splits a claim of `pages` frames (frames beyond what the domain holds, as node claims count
+ * them) over the own nodes of a domain of group g on a machine of `nodes` nodes. vNUMA: vnode
+ * v's share is pages x (its gfn range's pages / memory), rounded down, and goes to node
+ * v mod nodes; a list of nodes: an even split. The rounding remainder goes to the first part
+ * (vnode 0's node, or the lowest listed node). Writes one part per node that gets pages, in
+ * ascending node order, and returns how many; -EINVAL when g has no nodes of its own (affinity
+ * all), names a node >= nodes, or an argument is bad.
+ */
+int pb_workload_claim_split(const struct pb_wl_domain_group *g, unsigned nodes, uint64_t pages,
+                            struct pb_wl_claim_part parts[PB_WL_MAX_NODES]);
 
 /* Sum over the (members') repetitions of the timed warm-up and measure phases; ops-bounded and
  * until-built phases count 0. */

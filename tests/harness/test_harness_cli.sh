@@ -45,6 +45,8 @@ expect 2 "--verify: 'most' is not a verify mode" -- run --verify most
 expect 2 "--clear: 'bleach' is not a clear method" -- run --clear bleach
 expect 2 "--placement: 'random' is not a placement" -- run --placement random
 expect 2 "--repetitions: '0'" -- run --repetitions 0
+expect 2 "--claim-mode: 'per-node' is not a claim mode (expected workload, host, nodes or none)" -- run --claim-mode per-node
+expect 2 "--claim-mode needs a value" -- run numa-local --claim-mode
 expect 2 "unknown option '--frobnicate'" -- run --frobnicate
 expect 2 "--threads needs a value" -- run numa-local --threads
 expect 2 "no-such-workload" -- run no-such-workload --workloads-dir "$wldir"
@@ -79,6 +81,7 @@ expect 0 "worker 2 -> vCPU 4 (node 2)" -- topology --topology "pack:4 [numa(memo
 expect 0 "real:" -- topology
 expect 0 "usage: popbench COMMAND" -- --help
 expect 0 "--self-test-overhead" -- run --help
+expect 0 "--claim-mode MODE" -- run --help
 expect 0 "usage: popbench list" -- list --help
 expect 0 "usage: popbench topology" -- topology --help
 expect 0 "popbench 0." -- --version

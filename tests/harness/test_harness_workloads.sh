@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every shipped workload runs briefly on a virtual 4-node topology, on every variant, with the
-# validator clean, a results file that results' reader loads and a CSV row per entry.
+# validator clean, a results file that results' reader loads and a CSV row per entry; then the
+# --claim-mode values, with the locality figures they report.
 # Usage: test_harness_workloads.sh POPBENCH CHECKER WORKLOADS_DIR
 set -euo pipefail
 popbench=${1:?usage: test_harness_workloads.sh POPBENCH CHECKER WORKLOADS_DIR}
@@ -39,4 +40,61 @@ if [ "$count" -lt 5 ]; then
   echo "only $count workloads found in $wldir" >&2
   exit 1
 fi
+if [ ! -f "$wldir/vnuma-storm.yaml" ]; then
+  echo "vnuma-storm.yaml is missing from $wldir" >&2
+  exit 1
+fi
 echo "$count workloads ran"
+
+# csv_column CSV NAME: the column NAME of every row, "absent" when the header lacks it.
+csv_column() {
+  awk -F, -v want="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == want) c = i; next }
+                        { print (c ? $c : "absent") }' "$1"
+}
+
+# fail_unless CSV NAME AWK-CONDITION WHAT: every row's NAME satisfies the condition on v.
+fail_unless() {
+  local bad
+  bad=$(csv_column "$1" "$2" | awk -v what="$4" "{ v = \$1 } !($3) { print \"row \" NR \": $2 = \" v \", expected \" what }")
+  if [ -n "$bad" ]; then
+    echo "$1: $bad" >&2
+    exit 1
+  fi
+}
+
+# Every --claim-mode on a workload whose node claims always fit (three domains with nodes of
+# their own, built until-built): the mode is in the context; locality is a fraction of the
+# three builds; node claims (the workload's own mode, or nodes) leave nothing remote.
+fixture="$wldir/../tests/data/workloads/good-node-claims.yaml"
+for mode in workload host nodes none; do
+  echo "== good-node-claims --claim-mode $mode"
+  "$popbench" run "$fixture" --topology "$topology" --variant all --verify sampled --quiet \
+    --format csv --claim-mode "$mode" --out "$out/claims-$mode.json" >"$out/claims-$mode.csv"
+  "$check" "$out/claims-$mode.json" complete "$variants"
+  if ! grep -q "\"claim_mode\": \"$mode\"" "$out/claims-$mode.json"; then
+    echo "claims-$mode.json: context.claim_mode is not \"$mode\"" >&2
+    exit 1
+  fi
+  fail_unless "$out/claims-$mode.csv" locality_domains 'v == 3' "3 builds counted"
+  fail_unless "$out/claims-$mode.csv" locality 'v != "absent" && v >= 0 && v <= 1' "a fraction"
+  fail_unless "$out/claims-$mode.csv" locality_min 'v != "absent" && v >= 0 && v <= 1' "a fraction"
+  fail_unless "$out/claims-$mode.csv" remote_pages 'v != "absent" && v >= 0' "a count"
+  fail_unless "$out/claims-$mode.csv" claim_failures 'v == 0' "no failed claim"
+  if [ "$mode" = workload ] || [ "$mode" = nodes ]; then
+    fail_unless "$out/claims-$mode.csv" locality 'v == 1' "exactly 1 with node claims"
+    fail_unless "$out/claims-$mode.csv" locality_min 'v == 1' "exactly 1 with node claims"
+    fail_unless "$out/claims-$mode.csv" remote_pages 'v == 0' "0 with node claims"
+    fail_unless "$out/claims-$mode.csv" node_claim_fallbacks 'v == 0' "0: every node claim fits"
+  fi
+done
+
+# vnuma-storm under every claim mode: it runs and the validator is clean.
+for mode in host nodes none; do
+  echo "== vnuma-storm --claim-mode $mode"
+  "$popbench" run vnuma-storm --workloads-dir "$wldir" --topology "$topology" --variant all \
+    --duration 200ms --warmup 0s --repetitions 1 --verify sampled --quiet --format csv \
+    --claim-mode "$mode" --out "$out/storm-$mode.json" >"$out/storm-$mode.csv"
+  "$check" "$out/storm-$mode.json" complete "$variants"
+  fail_unless "$out/storm-$mode.csv" node_claim_fallbacks 'v != "absent" && v >= 0' "a count"
+done
+echo "claim modes ran"

@@ -291,6 +291,128 @@ static void test_interrupt_stops_early(void **state)
     pb_workload_free(&wl);
 }
 
+/* Four nodes of 96MiB: node claims (16MiB per node of each vNUMA domain, 16MiB on nodes 1 and 3
+ * of the listed one) always fit beside the hog, whose 128MiB rotate over the nodes without
+ * filling any. */
+static const char *const claims_body =
+    "machine:\n  nodes: 4\n  memory_per_node: 96MiB\n  backing: none\n"
+    "domains:\n"
+    "  - count: 2\n    memory: 64MiB\n    claim: 64MiB\n    claim_mode: nodes\n"
+    "    affinity: {vnuma: 4}\n"
+    "  - count: 1\n    memory: 32MiB\n    claim: 32MiB\n    claim_mode: nodes\n"
+    "    affinity: [1, 3]\n"
+    "  - count: 1\n    memory: 128MiB\n"
+    "builders:\n  threads_per_domain: 1\norders:\n  0: 1\n  9: 1\n"
+    "phases:\n  warmup: 0s\n  measure: until-built\n  repetitions: 1\nseed: 12\n";
+
+static void test_node_claims_locality(void **state)
+{
+    (void)state;
+    static const enum pb_run_claim_mode modes[] = {PB_RUN_CLAIM_WORKLOAD, PB_RUN_CLAIM_NODES,
+                                                   PB_RUN_CLAIM_HOST, PB_RUN_CLAIM_NONE};
+    static const char *const variants[] = {"xen", "pernode", "pcp"};
+    struct pb_workload wl;
+    load("nodeclaims", claims_body, &wl);
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
+        for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
+            struct pb_run_config cfg = config(&wl, variants[v]);
+            cfg.claim_mode = modes[m];
+            struct pb_run_result res;
+            run_ok(&cfg, &res);
+            check_identities(&res);
+            assert_int_equal(res.domains_built, 4);
+            /* The three with nodes of their own are counted, the hog is not. */
+            assert_true(res.locality_counted);
+            assert_int_equal(res.locality_domains, 3);
+            assert_int_equal(res.locality_pages, (2 * 64 + 32) * 256);
+            assert_true(res.local_pages <= res.locality_pages);
+            assert_true(res.locality_min >= 0 && res.locality_min <= 1);
+            assert_int_equal(res.claim_failures, 0);
+            assert_int_equal(res.node_claim_fallbacks, 0);
+            if (modes[m] == PB_RUN_CLAIM_WORKLOAD || modes[m] == PB_RUN_CLAIM_NODES) {
+                /* Their frames were reserved on their nodes: nothing can be remote. */
+                assert_int_equal(res.local_pages, res.locality_pages);
+                assert_true(res.locality_min == 1);
+            }
+            pb_run_result_free(&res);
+        }
+    pb_workload_free(&wl);
+}
+
+/* A domain bound to a node smaller than itself: its node claim cannot be staked, it claims
+ * host-wide instead, and what does not fit on its node is remote. */
+static void test_node_claim_fallback(void **state)
+{
+    (void)state;
+    struct pb_workload wl;
+    load("fallback",
+         "machine:\n  nodes: 2\n  memory_per_node: 96MiB\n  backing: none\n"
+         "domains:\n  - count: 1\n    memory: 128MiB\n    claim: 128MiB\n"
+         "    claim_mode: nodes\n    affinity: [0]\n"
+         "builders:\n  threads_per_domain: 1\norders:\n  9: 1\n"
+         "phases:\n  warmup: 0s\n  measure: until-built\n  repetitions: 1\nseed: 2\n",
+         &wl);
+    for (int mode = 0; mode < 2; mode++) {
+        struct pb_run_config cfg = config(&wl, "pernode");
+        cfg.claim_mode = mode ? PB_RUN_CLAIM_HOST : PB_RUN_CLAIM_WORKLOAD;
+        struct pb_run_result res;
+        run_ok(&cfg, &res);
+        assert_int_equal(res.domains_built, 1);
+        assert_int_equal(res.node_claim_fallbacks, mode ? 0 : 1);
+        assert_int_equal(res.claim_failures, 0);
+        assert_int_equal(res.locality_domains, 1);
+        assert_int_equal(res.locality_pages, 128 * 256);
+        /* Node 0 holds at most 96MiB of it. */
+        assert_true(res.locality_pages - res.local_pages >= 32 * 256);
+        assert_true(res.locality_min <= 0.75);
+        pb_run_result_free(&res);
+    }
+    pb_workload_free(&wl);
+}
+
+/* A vNUMA domain alone on the machine: its calls of 64 x 2MiB would span every vnode, but each
+ * goes out per vnode with that vnode's node, so all of its memory is local. */
+static void test_vnuma_calls_per_vnode(void **state)
+{
+    (void)state;
+    struct pb_workload wl;
+    load("vnodecalls",
+         "machine:\n  nodes: 4\n  memory_per_node: 64MiB\n  backing: none\n"
+         "domains:\n  - count: 1\n    memory: 64MiB\n    affinity: {vnuma: 4}\n"
+         "builders:\n  threads_per_domain: 1\norders:\n  9: 1\nextents_per_call:\n  9: 64\n"
+         "phases:\n  warmup: 0s\n  measure: until-built\n  repetitions: 1\nseed: 3\n",
+         &wl);
+    struct pb_run_config cfg = config(&wl, "xen");
+    struct pb_run_result res;
+    run_ok(&cfg, &res);
+    check_identities(&res);
+    assert_int_equal(res.pages, 64 * 256);
+    assert_int_equal(res.calls, 4); /* one per vnode */
+    assert_int_equal(res.locality_domains, 1);
+    assert_int_equal(res.local_pages, 64 * 256);
+    assert_int_equal(res.locality_pages, 64 * 256);
+    assert_true(res.locality_min == 1);
+    pb_run_result_free(&res);
+    pb_workload_free(&wl);
+}
+
+static void test_claim_mode_names(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"workload", "host", "nodes", "none"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        enum pb_run_claim_mode m = PB_RUN_CLAIM_NONE;
+        assert_int_equal(pb_run_claim_mode_parse(names[i], &m), 0);
+        assert_string_equal(pb_run_claim_mode_name(m), names[i]);
+    }
+    enum pb_run_claim_mode m = PB_RUN_CLAIM_HOST;
+    assert_int_equal(pb_run_claim_mode_parse("node", &m), -EINVAL);
+    assert_int_equal(pb_run_claim_mode_parse("", &m), -EINVAL);
+    assert_int_equal(pb_run_claim_mode_parse(NULL, &m), -EINVAL);
+    assert_int_equal(pb_run_claim_mode_parse("host", NULL), -EINVAL);
+    assert_int_equal(m, PB_RUN_CLAIM_HOST); /* unchanged */
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -304,6 +426,9 @@ static void test_bad_config(void **state)
     assert_non_null(strstr(err, "no-such-variant"));
     pb_run_result_free(&res);
     assert_int_equal(pb_run(NULL, &res, err, sizeof(err)), -EINVAL);
+    cfg = config(&wl, "xen");
+    cfg.claim_mode = (enum pb_run_claim_mode)(PB_RUN_CLAIM_NONE + 1);
+    assert_int_equal(pb_run(&cfg, &res, err, sizeof(err)), -EINVAL);
     pb_workload_free(&wl);
 }
 
@@ -316,6 +441,10 @@ int main(void)
         cmocka_unit_test(test_recreate_claims_dirty_heap),
         cmocka_unit_test(test_fragmented_real_backing),
         cmocka_unit_test(test_interrupt_stops_early),
+        cmocka_unit_test(test_node_claims_locality),
+        cmocka_unit_test(test_node_claim_fallback),
+        cmocka_unit_test(test_vnuma_calls_per_vnode),
+        cmocka_unit_test(test_claim_mode_names),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

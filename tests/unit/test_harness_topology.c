@@ -61,6 +61,10 @@ static void test_placement(void **state)
         assert_int_equal(pb_topology_place(&t, PB_PLACE_SCATTER, i), want_scatter[i]);
     assert_int_equal(pb_topology_node_cpu(&t, 2, 0), 4);
     assert_int_equal(pb_topology_node_cpu(&t, 2, 3), 5);
+    /* Background threads fill a node from its last vCPU. */
+    assert_int_equal(pb_topology_node_cpu_from_end(&t, 2, 0), 5);
+    assert_int_equal(pb_topology_node_cpu_from_end(&t, 2, 1), 4);
+    assert_int_equal(pb_topology_node_cpu_from_end(&t, 2, 2), 5);
 
     enum pb_placement p;
     assert_int_equal(pb_placement_parse("scatter", &p), 0);

@@ -1268,6 +1268,9 @@ static void test_metric_direction(void **state)
     assert_int_equal(pb_results_metric_direction("instructions"), PB_RESULTS_LOWER_IS_BETTER);
     assert_int_equal(pb_results_metric_direction("real_time"), PB_RESULTS_LOWER_IS_BETTER);
     assert_int_equal(pb_results_metric_direction("pages_populated"), PB_RESULTS_INFORMATIONAL);
+    assert_int_equal(pb_results_metric_direction("locality"), PB_RESULTS_HIGHER_IS_BETTER);
+    assert_int_equal(pb_results_metric_direction("locality_min"), PB_RESULTS_HIGHER_IS_BETTER);
+    assert_int_equal(pb_results_metric_direction("locality_domains"), PB_RESULTS_INFORMATIONAL);
     assert_int_equal(pb_results_metric_direction("iterations"), PB_RESULTS_INFORMATIONAL);
     assert_int_equal(pb_results_metric_direction("continuations"), PB_RESULTS_INFORMATIONAL);
     assert_int_equal(pb_results_metric_direction("continuations_per_call"),
