@@ -517,9 +517,10 @@ static inline void unadmit_locked(struct pb_heap *h, struct pb_node *nd, struct 
  * Search the nodes in order for a buddy of at least `order`. On success the buddy is off its
  * list and (pernode) its node's lock is still held.
  */
-static inline bool search(struct pb_heap *h, const unsigned *seq, unsigned nseq, unsigned zone_lo,
-                          unsigned zone_hi, unsigned order, bool dirty_ok, struct claim_ctx *c,
-                          struct found *f, const bool global)
+static PB_ALWAYS_INLINE bool search(struct pb_heap *h, const unsigned *seq, unsigned nseq,
+                                    unsigned zone_lo, unsigned zone_hi, unsigned order,
+                                    bool dirty_ok, struct claim_ctx *c, struct found *f,
+                                    const bool global)
 {
     for (unsigned k = 0; k < nseq; k++) {
         struct pb_node *nd = h->nodes[seq[k]];

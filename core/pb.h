@@ -21,7 +21,9 @@
 #define PB_CACHELINE     64
 #define PB_CACHE_ALIGNED _Alignas(PB_CACHELINE)
 
-#define pb_likely(x)     __builtin_expect(!!(x), 1)
+#define pb_likely(x) __builtin_expect(!!(x), 1)
+/* For the few hot helpers that take a compile-time `global` flag: they must be specialised. */
+#define PB_ALWAYS_INLINE inline __attribute__((always_inline))
 #define pb_unlikely(x)   __builtin_expect(!!(x), 0)
 #define PB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
