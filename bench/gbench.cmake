@@ -4,9 +4,9 @@
 add_library(pb_gbench STATIC ${CMAKE_CURRENT_LIST_DIR}/gbench/pbgb.cc)
 target_include_directories(pb_gbench PUBLIC ${CMAKE_SOURCE_DIR})
 target_link_libraries(pb_gbench PUBLIC pb_warnings benchmark::benchmark Threads::Threads)
+target_link_libraries(pb_gbench PRIVATE pb_git_commit_h)
 # Which popbench build made a report: added to every report's context by pbgb_init().
 target_compile_definitions(pb_gbench PRIVATE
-  PBGB_GIT_COMMIT="${POPBENCH_GIT_COMMIT}"
   PBGB_BUILD_TYPE="$<CONFIG> POPBENCH_DEBUG=${POPBENCH_DEBUG}$<$<BOOL:${POPBENCH_SANITIZE}>: sanitize=${POPBENCH_SANITIZE}>")
 
 # pb_gbench_executable(name SOURCES ... [LIBS ...]): a benchmark program, C or C++, using the

@@ -35,6 +35,8 @@
 #include "core/pb.h"
 #include "results/results.h"
 
+#include "pb_git_commit.h" /* generated: POPBENCH_GIT_COMMIT */
+
 #define NODES       2
 #define NODE_FRAMES (1u << 15) /* 128 MiB a node: order-9 buddies on both heaps */
 #define EXTENTS     512

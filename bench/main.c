@@ -34,11 +34,10 @@
 #include "results/results.h"
 #include "workloads/workload.h"
 
+#include "pb_git_commit.h" /* generated: POPBENCH_GIT_COMMIT */
+
 #ifndef POPBENCH_VERSION_STRING
 #define POPBENCH_VERSION_STRING "unknown"
-#endif
-#ifndef POPBENCH_GIT_COMMIT
-#define POPBENCH_GIT_COMMIT "unknown"
 #endif
 #ifndef POPBENCH_BUILD_TYPE
 #define POPBENCH_BUILD_TYPE "unknown"

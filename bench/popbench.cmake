@@ -12,12 +12,11 @@ add_executable(popbench ${CMAKE_CURRENT_LIST_DIR}/main.c)
 # jemalloc replaces malloc for the whole process; gcc links with --as-needed here, which would
 # drop it silently (nothing calls it by name but mallctl), so it is linked unconditionally and
 # main.c checks at startup that it is active.
-target_link_libraries(popbench PRIVATE pb_harness pb_compare PkgConfig::SQLITE3
+target_link_libraries(popbench PRIVATE pb_harness pb_compare PkgConfig::SQLITE3 pb_git_commit_h
   -Wl,--no-as-needed -ljemalloc -Wl,--as-needed PkgConfig::JEMALLOC)
 string(TOUPPER "${CMAKE_BUILD_TYPE}" _pb_bt)
 target_compile_definitions(popbench PRIVATE
   POPBENCH_VERSION_STRING="${PROJECT_VERSION}"
-  POPBENCH_GIT_COMMIT="${POPBENCH_GIT_COMMIT}"
   POPBENCH_BUILD_TYPE="${CMAKE_BUILD_TYPE}$<$<BOOL:${POPBENCH_SANITIZE}>: sanitize=${POPBENCH_SANITIZE}> POPBENCH_DEBUG=${POPBENCH_DEBUG}"
   POPBENCH_CFLAGS="${CMAKE_C_FLAGS} ${CMAKE_C_FLAGS_${_pb_bt}}"
   POPBENCH_SOURCE_DIR="${CMAKE_SOURCE_DIR}"

@@ -44,12 +44,17 @@ elseif(NOT POPBENCH_SANITIZE STREQUAL "")
   message(FATAL_ERROR "POPBENCH_SANITIZE must be '', 'address' or 'thread', not '${POPBENCH_SANITIZE}'")
 endif()
 
-# The git commit the binary was built from, for the results' environment.
-execute_process(COMMAND git -C ${CMAKE_SOURCE_DIR} rev-parse --short=12 HEAD
-  OUTPUT_VARIABLE POPBENCH_GIT_COMMIT OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-if(NOT POPBENCH_GIT_COMMIT)
-  set(POPBENCH_GIT_COMMIT unknown)
-endif()
+# The git commit the binary was built from, for the results' environment: pb_git_commit.h,
+# rewritten at every build when the commit changed (link pb_git_commit_h to include it).
+set(PB_GIT_COMMIT_H ${CMAKE_BINARY_DIR}/generated/pb_git_commit.h)
+add_custom_target(pb_git_commit
+  COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=${CMAKE_SOURCE_DIR} -DOUT=${PB_GIT_COMMIT_H}
+          -P ${CMAKE_SOURCE_DIR}/cmake/git_commit.cmake
+  BYPRODUCTS ${PB_GIT_COMMIT_H}
+  VERBATIM)
+add_library(pb_git_commit_h INTERFACE)
+target_include_directories(pb_git_commit_h INTERFACE ${CMAKE_BINARY_DIR}/generated)
+add_dependencies(pb_git_commit_h pb_git_commit)
 
 # pb_module(name SOURCES ... LIBS ...): one core/ or bench/ concept as a static library.
 function(pb_module name)

@@ -2,6 +2,7 @@
 // extern "C" function is noexcept and turns exceptions into -ENOMEM, and checks arguments that
 // Google Benchmark would abort on, so C callers see only return codes.
 #include "bench/gbench/pbgb.h"
+#include "pb_git_commit.h" // generated: POPBENCH_GIT_COMMIT
 
 #include <benchmark/benchmark.h>
 
@@ -559,9 +560,6 @@ void add_default_context(const char *key, const char *value)
 
 } // namespace
 
-#ifndef PBGB_GIT_COMMIT
-#define PBGB_GIT_COMMIT "unknown"
-#endif
 #ifndef PBGB_BUILD_TYPE
 #define PBGB_BUILD_TYPE "unknown"
 #endif
@@ -579,7 +577,7 @@ int pbgb_init(int *argc, char **argv)
         if (benchmark::ReportUnrecognizedArguments(*argc, argv))
             return -EINVAL;
         // What the report's own context cannot know: which popbench build made it.
-        add_default_context("popbench_commit", PBGB_GIT_COMMIT);
+        add_default_context("popbench_commit", POPBENCH_GIT_COMMIT);
         add_default_context("popbench_build_type", PBGB_BUILD_TYPE);
     } catch (...) {
         return -ENOMEM;
