@@ -21,8 +21,10 @@
  *   avail[node][zone]              = free frames of that node and zone
  *   total_avail_pages              = sum over nodes of node_avail_pages
  *   node_need_scrub[node]          = free frames of the node flagged need_scrub
- *   outstanding_claims             = sum over domains of their claim
+ *   outstanding_claims             = sum over domains of their claim (host-wide + node parts)
  *   unclaimed                      = total_avail_pages - outstanding_claims >= 0
+ *   node_claims[node]              = sum over domains of their claim on the node
+ *                                   <= node_avail_pages[node] (see pb_domain_claim_nodes)
  *   free + in use + offlined       = all frames (MFN 0 counts as offlined)
  *
  * pcp: each CPU slot keeps, per node, FIFO caches of free order-0 and order-9 frames. A free of
