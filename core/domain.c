@@ -208,9 +208,8 @@ int pb_domain_claim_nodes(struct pb_domain *d, const struct pb_claim *parts, uns
                 return -EINVAL;
             named |= 1ull << node;
         }
-        if (parts[i].pages > h->nr_frames)
-            return -EINVAL;
-        sum += parts[i].pages;
+        if (__builtin_add_overflow(sum, parts[i].pages, &sum))
+            return -EINVAL; /* beyond any max_pages */
     }
     int rc = 0;
     pb_lock_acquire(&d->page_alloc_lock);
@@ -218,6 +217,8 @@ int pb_domain_claim_nodes(struct pb_domain *d, const struct pb_claim *parts, uns
         h->ops->unclaim(h, d);
     else if (pb_domain_claim(d) != 0 || sum > d->max_pages || d->tot_pages > d->max_pages - sum)
         rc = -EINVAL;
+    else if (sum > h->nr_frames)
+        rc = -ENOMEM; /* more than the machine has */
     else
         rc = h->ops->claim(h, d, parts, nr);
     pb_lock_release(&d->page_alloc_lock);

@@ -409,15 +409,18 @@ static unsigned visit_order(const struct pb_heap *h, const struct pb_domain *d, 
             if (!(mask & (1ull << node)))
                 seq[n++] = node;
         }
-    /* Node claims: unless the caller named a node, the nodes where d still has a node claim
-     * come first, rotating from the one after its last allocation. */
+    /* Node claims: unless the caller named a node, those of the nodes above where d still has
+     * a node claim come first, rotating from the one after its last allocation. */
     if (req_node < 0 && domain_has_node_claims(d, memflags)) {
         unsigned out[PB_MAX_NODES], m = 0;
-        uint64_t taken = 0;
+        uint64_t listed = 0, taken = 0;
+        for (unsigned k = 0; k < n; k++)
+            listed |= 1ull << seq[k];
         unsigned last = atomic_load_explicit(&d->last_alloc_node, memory_order_relaxed);
         for (unsigned i = 1; i <= h->nr_nodes; i++) {
             unsigned node = (last + i) % h->nr_nodes;
-            if (atomic_load_explicit(&d->node_claim[node], memory_order_relaxed) > 0) {
+            if ((listed & (1ull << node)) &&
+                atomic_load_explicit(&d->node_claim[node], memory_order_relaxed) > 0) {
                 out[m++] = node;
                 taken |= 1ull << node;
             }
@@ -953,7 +956,8 @@ static struct pb_pcp *pcp_get(struct pb_heap *h)
 }
 
 /* The node an allocation tries first: visit_order's first node. */
-static inline unsigned first_node(const struct pb_heap *h, const struct pb_domain *d, int req_node)
+static inline unsigned first_node(const struct pb_heap *h, const struct pb_domain *d, int req_node,
+                                  unsigned memflags)
 {
     if (req_node >= 0)
         return (unsigned)req_node;
@@ -961,12 +965,16 @@ static inline unsigned first_node(const struct pb_heap *h, const struct pb_domai
         uint64_t online = all_nodes(h);
         uint64_t mask = d->node_affinity & online ? d->node_affinity & online : online;
         unsigned last = atomic_load_explicit(&d->last_alloc_node, memory_order_relaxed);
-        if (pb_unlikely(atomic_load_explicit(&d->node_claims, memory_order_relaxed) > 0))
+        /* As visit_order: a claimed node first (within the affinity under exact_node). */
+        if (pb_unlikely(domain_has_node_claims(d, memflags))) {
+            uint64_t allowed = memflags & MEMF_exact_node ? mask : online;
             for (unsigned i = 1; i <= h->nr_nodes; i++) {
                 unsigned node = (last + i) % h->nr_nodes;
-                if (atomic_load_explicit(&d->node_claim[node], memory_order_relaxed) > 0)
+                if ((allowed & (1ull << node)) &&
+                    atomic_load_explicit(&d->node_claim[node], memory_order_relaxed) > 0)
                     return node;
             }
+        }
         return cycle_node(last, mask, h->nr_nodes);
     }
     return current_node < h->nr_nodes ? current_node : 0;
@@ -1169,7 +1177,8 @@ static int pcp_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned ord
         req_node < (int)h->nr_nodes && mfn) {
         struct pb_pcp *p = pcp_get(h);
         if (p) {
-            int rc = pcp_take(h, p, first_node(h, d, req_node), oi, order, memflags, d, mfn);
+            int rc =
+                pcp_take(h, p, first_node(h, d, req_node, memflags), oi, order, memflags, d, mfn);
             if (rc != -EAGAIN)
                 return rc;
         }

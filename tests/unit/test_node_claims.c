@@ -56,7 +56,8 @@ static void test_node_claim_errors(void **state)
         assert_int_equal(claim1(d, -2, 1), -EINVAL);      /* neither node nor host */
         assert_int_equal(claim2(d, 0, 1, 0, 1), -EINVAL); /* node 0 twice */
         assert_int_equal(claim2(d, PB_CLAIM_HOST, 1, PB_CLAIM_HOST, 1), -EINVAL);
-        assert_int_equal(claim2(d, 0, 600, 1, 425), -EINVAL); /* 1025 > max_pages */
+        assert_int_equal(claim2(d, 0, 600, 1, 425), -EINVAL);      /* 1025 > max_pages */
+        assert_int_equal(claim2(d, 0, UINT64_MAX, 1, 2), -EINVAL); /* the sum overflows */
         assert_no_claims(h, d);
 
         /* tot_pages counts against max_pages: 16 held + 1009 > 1024. */
@@ -92,6 +93,10 @@ static void test_node_claim_enomem_changes_nothing(void **state)
         struct pb_heap *h = machine(v, 2);
         struct pb_domain *a = domain(h, 1, 4096, 0);
         struct pb_domain *b = domain(h, 2, 4096, 0);
+        /* More than the machine holds, for a domain allowed that much. */
+        struct pb_domain *huge = domain(h, 3, UINT64_MAX, 0);
+        assert_int_equal(claim1(huge, PB_CLAIM_HOST, 1ull << 40), -ENOMEM);
+        assert_no_claims(h, huge);
         /* More than node 1 holds (1024 frames). */
         assert_int_equal(claim1(a, 1, 1025), -ENOMEM);
         /* All or nothing: node 0's part fits, node 1's does not. */
@@ -235,6 +240,13 @@ static void test_node_claims_lead_the_search(void **state)
         /* Claims used up: back to rotating over the affinity (all nodes) after node 3. */
         assert_int_equal(pb_mfn_to_node(h, alloc_ok(h, d, 8, 0)), 0);
         assert_int_equal(pb_mfn_to_node(h, alloc_ok(h, d, 8, 0)), 1);
+        /* A claim outside the affinity leads too, but MEMF_exact_node without a node keeps
+         * the search within the affinity. */
+        struct pb_domain *e = domain(h, 2, 1u << 20, 1u << 0);
+        assert_int_equal(claim1(e, 1, 16), 0);
+        assert_int_equal(pb_mfn_to_node(h, alloc_ok(h, e, 0, MEMF_exact_node)), 0);
+        assert_int_equal(pb_mfn_to_node(h, alloc_ok(h, e, 0, 0)), 1);
+        assert_int_equal(pb_domain_node_claim(e, 1), 15);
         assert_valid(h);
         pb_heap_destroy(h);
     }
