@@ -1136,7 +1136,7 @@ static int pcp_take(struct pb_heap *h, struct pb_pcp *p, unsigned node, int oi, 
     if (d && !(memflags & MEMF_no_refcount)) {
         /* Node first: d's claim on this node, then its host-wide claim. */
         int64_t t = 0;
-        if (pb_unlikely(atomic_load_explicit(&d->node_claims, memory_order_relaxed) > 0)) {
+        if (pb_unlikely(domain_has_node_claims(d, memflags))) {
             t = node_claim_take(d, node, need);
             if (t) {
                 node_claim_retire(h, d, nd, t, false);
