@@ -16,6 +16,7 @@
 
 #include "core/clear.h"
 #include "core/pb.h"
+#include "core/prng.h"
 
 #define KIB (1ull << 10)
 #define MIB (1ull << 20)
@@ -37,14 +38,6 @@ struct pool {
 static const enum pb_clear_method methods[] = {PB_CLEAR_MEMSET, PB_CLEAR_STOSB, PB_CLEAR_NT,
                                                PB_CLEAR_AUTO};
 #define NR_METHODS PB_ARRAY_SIZE(methods)
-
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t x = (*state += 0x9e3779b97f4a7c15ull);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 
 /* 2 MiB-aligned, huge pages asked for (the hypervisor's direct map uses large pages too),
  * faulted in before any timing. */
@@ -75,7 +68,7 @@ static void pool_init(struct pool *p, char *base, size_t bytes, size_t region, u
     for (size_t i = 0; i < p->nregions; i++)
         p->order[i] = (uint32_t)i;
     for (size_t i = p->nregions - 1; i > 0; i--) {
-        size_t j = splitmix64(&seed) % (i + 1);
+        size_t j = pb_splitmix64(&seed) % (i + 1);
         uint32_t t = p->order[i];
         p->order[i] = p->order[j];
         p->order[j] = t;

@@ -12,18 +12,11 @@
 
 #include "bench/hist.h"
 #include "core/pb.h"
+#include "core/prng.h"
 
 #define NVALUES     (1u << 16)
 #define RECORDS     (UINT64_C(1) << 27) /* per trial */
 #define CLOCK_READS (UINT64_C(1) << 24)
-
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t x = (*state += 0x9e3779b97f4a7c15ull);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -90,7 +83,7 @@ int main(int argc, char **argv)
     PB_BUG_ON(!spread || !constant || !h || !rec_spread || !rec_const || !clock);
     uint64_t rng = 1;
     for (uint32_t i = 0; i < NVALUES; i++) {
-        double u = (double)(splitmix64(&rng) >> 11) * 0x1.0p-53;
+        double u = (double)(pb_splitmix64(&rng) >> 11) * 0x1.0p-53;
         spread[i] = (uint64_t)(50.0 * exp(u * log(1e6 / 50.0)));
         constant[i] = 1234;
     }

@@ -691,10 +691,10 @@ static int self_test_overhead(const struct run_opts *o)
     return 0;
 }
 
-static void shuffle_variants(const char **v, unsigned n, struct pb_srng *rng)
+static void shuffle_variants(const char **v, unsigned n, struct pb_rng *rng)
 {
     for (unsigned i = n; i > 1; i--) {
-        unsigned j = (unsigned)pb_srng_below(rng, i);
+        unsigned j = (unsigned)pb_rng_below(rng, i);
         const char *t = v[i - 1];
         v[i - 1] = v[j];
         v[j] = t;
@@ -724,8 +724,8 @@ static int cmd_run(int argc, char **argv)
     }
 
     /* The plan: per workload, repetition and thread count, the variants in a seeded order. */
-    struct pb_srng order_rng;
-    pb_srng_seed(&order_rng, o.seed_given ? o.seed : 1);
+    struct pb_rng order_rng;
+    pb_rng_seed(&order_rng, o.seed_given ? o.seed : 1);
     size_t cap = 0, nplan = 0;
     for (size_t i = 0; i < set.nr_runs; i++) {
         unsigned reps = o.repetitions ? o.repetitions : set.runs[i]->phases.repetitions;

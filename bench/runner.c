@@ -19,48 +19,28 @@
 #include <urcu/urcu-memb.h>
 
 #include "core/clock.h"
+#include "core/pb.h"
 #include "bench/stream.h"
 #include "core/domain.h"
 #include "core/memflags.h"
 #include "core/memop.h"
 #include "core/p2m.h"
 #include "core/preempt.h"
+#include "core/tsan.h"
 
 /*
- * ThreadSanitizer cannot see liburcu's grace periods (the library is not instrumented), so a
- * p2m freed after synchronize_rcu looks like a race with the lookups that ended before it.
  * Readers announce, last thing inside each read section, that they are done with what they
- * read, and a destroyer that has waited for a grace period takes that in: the happens-before
- * edge RCU guarantees, spelled out for TSan.
+ * read, and a destroyer that has waited for a grace period takes that in (core/tsan.h).
  */
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
 static char rcu_tsan_sync;
-#define RCU_TSAN_READ_DONE()    __tsan_release(&rcu_tsan_sync)
-#define RCU_TSAN_GRACE_PASSED() __tsan_acquire(&rcu_tsan_sync)
-#else
-#define RCU_TSAN_READ_DONE()    ((void)0)
-#define RCU_TSAN_GRACE_PASSED() ((void)0)
-#endif
+#define RCU_TSAN_READ_DONE()    PB_TSAN_READ_DONE(&rcu_tsan_sync)
+#define RCU_TSAN_GRACE_PASSED() PB_TSAN_GRACE_PASSED(&rcu_tsan_sync)
 
 #define NS_PER_MS     UINT64_C(1000000)
 #define NS_PER_S      UINT64_C(1000000000)
 #define IDLE_SLEEP_NS 50000 /* a worker with nothing to do sleeps this long */
 #define PARK_SLEEP_NS 20000
 #define NO_SLOT       UINT32_MAX
-
-static void msg(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void msg(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void sleep_ns(uint64_t ns)
 {
@@ -197,7 +177,7 @@ struct worker {
     unsigned vcpu, node;
     unsigned home; /* PER_DOMAIN builders: their domain's slot, else NO_SLOT */
     pthread_t tid;
-    struct pb_srng rng;
+    struct pb_rng rng;
 
     struct recorder rec;
     /* Written by the worker; read by the measuring thread only while it is parked or joined. */
@@ -370,7 +350,7 @@ static void slot_destroy(struct runner *rn, struct slot *s)
     if (!s->d)
         return;
     atomic_store_explicit(&s->p2m_pub, NULL, memory_order_release);
-#if defined(__SANITIZE_THREAD__)
+#if PB_TSAN
     urcu_memb_synchronize_rcu(); /* p2m_destroy waits too; this one is for TSan's sake */
     RCU_TSAN_GRACE_PASSED();
 #endif
@@ -949,8 +929,8 @@ static void reader_loop(struct worker *w)
     struct p2m_entry e;
 
     while (!checkpoint(w)) {
-        struct slot *s = &rn->slots[pb_srng_below(&w->rng, rn->nr_slots)];
-        uint64_t gfn = pb_srng_below(&w->rng, s->memory);
+        struct slot *s = &rn->slots[pb_rng_below(&w->rng, rn->nr_slots)];
+        uint64_t gfn = pb_rng_below(&w->rng, s->memory);
         urcu_memb_read_lock();
         struct p2m *p = atomic_load_explicit(&s->p2m_pub, memory_order_acquire);
         if (p) {
@@ -983,7 +963,7 @@ static void recreate_loop(struct worker *w)
         w->pace_units++;
         /* A few random picks among the domains that are idle. */
         for (unsigned tries = 0; tries < 4 * rn->nr_slots; tries++) {
-            struct slot *s = &rn->slots[pb_srng_below(&w->rng, rn->nr_slots)];
+            struct slot *s = &rn->slots[pb_rng_below(&w->rng, rn->nr_slots)];
             if (atomic_load(&s->state) != SLOT_IDLE || !slot_cas(s, SLOT_IDLE, SLOT_BUSY))
                 continue;
             slot_destroy(rn, s);
@@ -1023,9 +1003,10 @@ static void *worker_main(void *arg)
                                          .every_n = wl->preemption.every_extents};
         break;
     case PB_WL_PREEMPT_PROBABILITY:
-        pol = (struct pb_preempt_policy){.kind = PB_PREEMPT_PROB,
-                                         .probability = wl->preemption.probability,
-                                         .seed = pb_stream_seed(rn->cfg->seed, 1000 + w->index)};
+        pol =
+            (struct pb_preempt_policy){.kind = PB_PREEMPT_PROB,
+                                       .probability = wl->preemption.probability,
+                                       .seed = pb_rng_stream_seed(rn->cfg->seed, 1000 + w->index)};
         break;
     }
     if (pb_preempt_configure(&pol) != 0)
@@ -1120,7 +1101,7 @@ static int heap_make_dirty(struct pb_heap *h, double fraction, uint64_t seed)
     uint64_t cap = pb_heap_nr_frames(h) / 512 + 64 * PB_MAX_NODES * 10, n = 0;
     uint64_t *mfn = malloc(cap * sizeof(*mfn));
     uint8_t *ord = malloc(cap);
-    struct pb_srng rng;
+    struct pb_rng rng;
 
     if (!mfn || !ord) {
         free(mfn);
@@ -1134,9 +1115,9 @@ static int heap_make_dirty(struct pb_heap *h, double fraction, uint64_t seed)
                    pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, (unsigned)o,
                                        MEMF_node(node) | MEMF_exact_node, NULL, &mfn[n]) == 0)
                 ord[n++] = (uint8_t)o;
-    pb_srng_seed(&rng, seed);
+    pb_rng_seed(&rng, seed);
     for (uint64_t i = n; i > 1; i--) {
-        uint64_t j = pb_srng_below(&rng, i);
+        uint64_t j = pb_rng_below(&rng, i);
         uint64_t t = mfn[i - 1];
         mfn[i - 1] = mfn[j];
         mfn[j] = t;
@@ -1177,26 +1158,26 @@ static int heap_fragment(struct pb_heap *h, unsigned passes, uint64_t seed)
     uint64_t cap = frames, n = 0, held = 0;
     uint64_t *mfn = malloc(cap * sizeof(*mfn));
     uint8_t *ord = malloc(cap);
-    struct pb_srng rng;
+    struct pb_rng rng;
 
     if (!mfn || !ord) {
         free(mfn);
         free(ord);
         return -ENOMEM;
     }
-    pb_srng_seed(&rng, seed);
+    pb_rng_seed(&rng, seed);
     unsigned nodes = pb_heap_nr_nodes(h);
     for (unsigned p = 0; p < passes; p++) {
         while (n < cap && held < frames / 100 * 95) {
-            unsigned o = (unsigned)pb_srng_below(&rng, 7);
-            unsigned node = (unsigned)pb_srng_below(&rng, nodes);
+            unsigned o = (unsigned)pb_rng_below(&rng, 7);
+            unsigned node = (unsigned)pb_rng_below(&rng, nodes);
             if (pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, o, MEMF_node(node), NULL, &mfn[n]) != 0)
                 break;
             ord[n++] = (uint8_t)o;
             held += UINT64_C(1) << o;
         }
         for (uint64_t i = n; i > 1; i--) {
-            uint64_t j = pb_srng_below(&rng, i);
+            uint64_t j = pb_rng_below(&rng, i);
             uint64_t t = mfn[i - 1];
             mfn[i - 1] = mfn[j];
             mfn[j] = t;
@@ -1221,15 +1202,15 @@ static int build_running(struct runner *rn, struct slot *s, char *err, size_t er
     struct pb_build_cursor cur;
     struct pb_wl_orders o = rn->wl->orders;
     struct pb_call call;
-    struct pb_srng rng;
+    struct pb_rng rng;
     int rc = slot_create(rn, s, NULL);
 
     if (rc) {
-        msg(err, errlen, "cannot create running domain %u: %s", s->domid, strerror(-rc));
+        pb_errf(err, errlen, "cannot create running domain %u: %s", s->domid, strerror(-rc));
         return rc;
     }
     o.mode = PB_WL_ORDERS_MEMINIT;
-    pb_srng_seed(&rng, s->domid);
+    pb_rng_seed(&rng, s->domid);
     pb_build_cursor_init(&cur, s->memory, s->gfn_space);
     uint64_t *gfns = malloc(sizeof(uint64_t) * (1u << 10));
     if (!gfns)
@@ -1259,10 +1240,10 @@ static int build_running(struct runner *rn, struct slot *s, char *err, size_t er
                 pb_build_done(&cur, &call, done);
                 if (cur.failed) {
                     free(gfns);
-                    msg(err, errlen,
-                        "running domain %u does not fit: populate_physmap stopped at %" PRIu64
-                        " of %" PRIu64 " pages: %s",
-                        s->domid, cur.issued, cur.target, strerror(-res.error));
+                    pb_errf(err, errlen,
+                            "running domain %u does not fit: populate_physmap stopped at %" PRIu64
+                            " of %" PRIu64 " pages: %s",
+                            s->domid, cur.issued, cur.target, strerror(-res.error));
                     return -ENOMEM;
                 }
                 goto next;
@@ -1295,8 +1276,8 @@ static int setup_slots(struct runner *rn, char *err, size_t errlen)
     const struct pb_workload *wl = rn->wl;
 
     if (wl->nr_domains >= PB_MAX_DOMAINS) {
-        msg(err, errlen, "%s: %u domains (the model has room for %u)", wl->path, wl->nr_domains,
-            PB_MAX_DOMAINS - 1);
+        pb_errf(err, errlen, "%s: %u domains (the model has room for %u)", wl->path, wl->nr_domains,
+                PB_MAX_DOMAINS - 1);
         return -EINVAL;
     }
     rn->slots = calloc(wl->nr_domains, sizeof(*rn->slots));
@@ -1398,7 +1379,7 @@ static int setup_workers(struct runner *rn)
         w->quota = UINT64_MAX;
         w->loc_min = 1;
         w->cpu_start_seen = w->cpu_end_seen = -1;
-        pb_srng_seed(&w->rng, pb_stream_seed(cfg->seed, i));
+        pb_rng_seed(&w->rng, pb_rng_stream_seed(cfg->seed, i));
         w->gfns_len = gfns_len;
         w->gfns = malloc(gfns_len * sizeof(uint64_t));
         w->rec.call1_h = pb_hist_alloc();
@@ -1867,14 +1848,15 @@ static int machine_create(struct runner *rn, char *err, size_t errlen)
                                                       : PB_BACKING_AUTO;
     int rc = pb_heap_create(&desc, rn->cfg->variant, rn->cfg->lock_kind, &rn->h);
     if (rc) {
-        msg(err, errlen,
-            "%s: cannot build the machine (%u nodes of %" PRIu64 " pages, variant %s): %s",
-            rn->wl->path, m->nodes, m->pages_per_node, rn->cfg->variant, strerror(-rc));
+        pb_errf(err, errlen,
+                "%s: cannot build the machine (%u nodes of %" PRIu64 " pages, variant %s): %s",
+                rn->wl->path, m->nodes, m->pages_per_node, rn->cfg->variant, strerror(-rc));
         return rc;
     }
     if ((rc = pb_heap_set_verify(rn->h, rn->cfg->verify)) != 0 ||
         (rc = pb_heap_set_clear_method(rn->h, rn->cfg->clear)) != 0) {
-        msg(err, errlen, "cannot set the heap's verify mode or clear method: %s", strerror(-rc));
+        pb_errf(err, errlen, "cannot set the heap's verify mode or clear method: %s",
+                strerror(-rc));
         return rc;
     }
     return 0;
@@ -1897,7 +1879,8 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
     memset(res, 0, sizeof(*res));
     if (cfg->wl->scrub.mode == PB_WL_SCRUB_NONE) {
         /* The heap has no switch yet for handing dirty frames out uncleared. */
-        msg(err, errlen, "%s: scrub mode 'none' is not supported by the model yet", cfg->wl->path);
+        pb_errf(err, errlen, "%s: scrub mode 'none' is not supported by the model yet",
+                cfg->wl->path);
         return -EOPNOTSUPP;
     }
     rn.wl = cfg->wl;
@@ -1926,7 +1909,7 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
     else if (hs->state == PB_WL_HEAP_FRAGMENTED)
         rc = heap_fragment(rn.h, hs->ageing_passes, heap_seed);
     if (rc) {
-        msg(err, errlen, "cannot prepare the heap: %s", strerror(-rc));
+        pb_errf(err, errlen, "cannot prepare the heap: %s", strerror(-rc));
         goto out;
     }
     if ((rc = setup_slots(&rn, err, errlen)) != 0)
@@ -1940,7 +1923,7 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
         if ((rc = build_running(&rn, &rn.slots[rn.running_idx[i]], err, errlen)) != 0)
             goto out;
     if ((rc = setup_workers(&rn)) != 0) {
-        msg(err, errlen, "cannot set up the workers: %s", strerror(-rc));
+        pb_errf(err, errlen, "cannot set up the workers: %s", strerror(-rc));
         goto out;
     }
     res->threads = cfg->threads ? cfg->threads : pb_run_default_threads(cfg->wl);
@@ -1953,7 +1936,7 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
             .ctx = &rn,
         };
         if ((rc = pb_scrubber_start(rn.h, &sc, &rn.scrubber)) != 0) {
-            msg(err, errlen, "cannot start the scrubbers: %s", strerror(-rc));
+            pb_errf(err, errlen, "cannot start the scrubbers: %s", strerror(-rc));
             goto out;
         }
     }
@@ -1977,7 +1960,7 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
     pthread_cond_broadcast(&rn.gate_cv);
     pthread_mutex_unlock(&rn.gate);
     if (rc) {
-        msg(err, errlen, "cannot start worker %u: %s", started, strerror(-rc));
+        pb_errf(err, errlen, "cannot start worker %u: %s", started, strerror(-rc));
         atomic_store(&rn.stop, true);
         for (unsigned i = 0; i < started; i++)
             pthread_join(rn.w[i].tid, NULL);
@@ -2135,7 +2118,7 @@ int pb_run_self_test_overhead(const char *variant, enum pb_lock_kind lock_kind, 
     desc.node_frames[0] = 2 * n + 1024;
     rc = pb_heap_create(&desc, variant, lock_kind, &h);
     if (rc) {
-        msg(err, errlen, "cannot build the machine: %s", strerror(-rc));
+        pb_errf(err, errlen, "cannot build the machine: %s", strerror(-rc));
         goto out_hist;
     }
     pb_rcu_register_thread();

@@ -7,58 +7,6 @@
 
 #define GIB_PAGES (UINT64_C(1) << 18)
 
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-void pb_srng_seed(struct pb_srng *r, uint64_t seed)
-{
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-uint64_t pb_srng_next(struct pb_srng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-uint64_t pb_srng_below(struct pb_srng *r, uint64_t n)
-{
-    PB_ASSERT(n > 0);
-    /* Lemire's multiply-shift; the bias (n / 2^64) is far below anything measured here. */
-    return (uint64_t)(((unsigned __int128)pb_srng_next(r) * n) >> 64);
-}
-
-double pb_srng_double(struct pb_srng *r)
-{
-    return (double)(pb_srng_next(r) >> 11) * 0x1.0p-53;
-}
-
-uint64_t pb_stream_seed(uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * UINT64_C(0xd1342543de82ef95));
-    return splitmix64(&x);
-}
-
 uint64_t pb_stream_gfn_space(uint64_t max_pages)
 {
     return ((max_pages + GIB_PAGES - 1) & ~(GIB_PAGES - 1)) + GIB_PAGES;
@@ -101,7 +49,7 @@ static bool low_call(const struct pb_wl_orders *o, struct pb_build_cursor *c, un
     return true;
 }
 
-static bool mix_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_srng *rng,
+static bool mix_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_rng *rng,
                      struct pb_build_cursor *c, uint64_t left, struct pb_call *call)
 {
     double w[PB_WL_NR_ORDERS], total = 0;
@@ -114,7 +62,7 @@ static bool mix_next(const struct pb_wl_orders *o, unsigned max_order, struct pb
     }
     int pick = 0;
     if (total > 0) {
-        double x = pb_srng_double(rng) * total;
+        double x = pb_rng_double(rng) * total;
         for (pick = 0; pick < PB_WL_NR_ORDERS - 1; pick++) {
             if (x < w[pick])
                 break;
@@ -174,7 +122,7 @@ static bool meminit_next(const struct pb_wl_orders *o, unsigned max_order,
     return ok;
 }
 
-bool pb_build_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_srng *rng,
+bool pb_build_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_rng *rng,
                    struct pb_build_cursor *c, struct pb_call *call)
 {
     bool ok;

@@ -21,21 +21,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/prng.h"
 #include "workloads/workload.h"
-
-/* xoshiro256**, seeded through splitmix64 (the "s" keeps it apart from results/stats.h's
- * generator). */
-struct pb_srng {
-    uint64_t s[4];
-};
-void pb_srng_seed(struct pb_srng *r, uint64_t seed);
-uint64_t pb_srng_next(struct pb_srng *r);
-/* Uniform in [0, n), n >= 1. */
-uint64_t pb_srng_below(struct pb_srng *r, uint64_t n);
-/* Uniform in [0, 1). */
-double pb_srng_double(struct pb_srng *r);
-/* A seed for stream `stream` of run seed `seed` (independent streams per thread). */
-uint64_t pb_stream_seed(uint64_t seed, uint64_t stream);
 
 struct pb_call {
     unsigned order;  /* 0, 9 or 18 */
@@ -75,7 +62,7 @@ void pb_build_cursor_init(struct pb_build_cursor *c, uint64_t target, uint64_t g
  * alignment and the remainder allow. max_order caps both (the caller's order limit). Several
  * threads may share one cursor if they serialise these calls.
  */
-bool pb_build_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_srng *rng,
+bool pb_build_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_rng *rng,
                    struct pb_build_cursor *c, struct pb_call *call);
 /*
  * Reports how many extents of `call` were populated. The rest is queued to be redone one order

@@ -11,19 +11,6 @@
 
 #include "core/pb.h"
 
-static void msg(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void msg(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* A synthetic string of the topology, or a count summary when hwloc cannot express it. */
 static void describe(hwloc_topology_t topo, char *buf, size_t len)
 {
@@ -48,12 +35,12 @@ static int load_real(hwloc_topology_t *out, char *err, size_t errlen)
         return -ENOMEM;
     if (hwloc_topology_load(topo) != 0) {
         hwloc_topology_destroy(topo);
-        msg(err, errlen, "cannot load this machine's topology with hwloc");
+        pb_errf(err, errlen, "cannot load this machine's topology with hwloc");
         return -EIO;
     }
     if (!hwloc_topology_is_thissystem(topo)) {
         hwloc_topology_destroy(topo);
-        msg(err, errlen, "hwloc's topology is not this system's: cannot bind threads");
+        pb_errf(err, errlen, "hwloc's topology is not this system's: cannot bind threads");
         return -EIO;
     }
     *out = topo;
@@ -82,8 +69,8 @@ static int load_virtual(const char *spec, hwloc_topology_t *out, char *err, size
         if (!f) {
             int e = errno;
             hwloc_topology_destroy(topo);
-            msg(err, errlen, "--topology: cannot open '%s': %s (expected a hwloc XML file)", spec,
-                strerror(e));
+            pb_errf(err, errlen, "--topology: cannot open '%s': %s (expected a hwloc XML file)",
+                    spec, strerror(e));
             return -EINVAL;
         }
         fclose(f);
@@ -92,10 +79,10 @@ static int load_virtual(const char *spec, hwloc_topology_t *out, char *err, size
             rc = hwloc_topology_load(topo);
         if (rc != 0) {
             hwloc_topology_destroy(topo);
-            msg(err, errlen,
-                "--topology: '%s' is not a hwloc XML topology (expected the output "
-                "of lstopo --of xml)",
-                spec);
+            pb_errf(err, errlen,
+                    "--topology: '%s' is not a hwloc XML topology (expected the output "
+                    "of lstopo --of xml)",
+                    spec);
             return -EINVAL;
         }
     } else {
@@ -104,10 +91,10 @@ static int load_virtual(const char *spec, hwloc_topology_t *out, char *err, size
             rc = hwloc_topology_load(topo);
         if (rc != 0) {
             hwloc_topology_destroy(topo);
-            msg(err, errlen,
-                "--topology: '%s' is not a hwloc synthetic topology (expected 'real', an XML "
-                "file, or levels such as \"pack:4 [numa(memory=1GB)] core:2 pu:1\")",
-                spec);
+            pb_errf(err, errlen,
+                    "--topology: '%s' is not a hwloc synthetic topology (expected 'real', an XML "
+                    "file, or levels such as \"pack:4 [numa(memory=1GB)] core:2 pu:1\")",
+                    spec);
             return -EINVAL;
         }
     }
@@ -123,12 +110,12 @@ static int build_maps(struct pb_topology *t, char *err, size_t errlen)
     int nreal = hwloc_get_nbobjs_by_type(t->real, HWLOC_OBJ_PU);
 
     if (npu <= 0 || nreal <= 0) {
-        msg(err, errlen, "--topology: '%s' has no PU (expected at least one CPU)", t->spec);
+        pb_errf(err, errlen, "--topology: '%s' has no PU (expected at least one CPU)", t->spec);
         return -EINVAL;
     }
     if (nn > PB_TOPO_MAX_NODES) {
-        msg(err, errlen, "--topology: '%s' has %d NUMA nodes (expected at most %d)", t->spec, nn,
-            PB_TOPO_MAX_NODES);
+        pb_errf(err, errlen, "--topology: '%s' has %d NUMA nodes (expected at most %d)", t->spec,
+                nn, PB_TOPO_MAX_NODES);
         return -EINVAL;
     }
     t->nr_nodes = nn > 0 ? (unsigned)nn : 1;
@@ -184,12 +171,13 @@ int pb_topology_load(const char *spec, struct pb_topology *t, char *err, size_t 
         return -EINVAL;
     memset(t, 0, sizeof(*t));
     if (strlen(spec) >= sizeof(t->spec)) {
-        msg(err, errlen, "--topology: the description is longer than %zu bytes",
-            sizeof(t->spec) - 1);
+        pb_errf(err, errlen, "--topology: the description is longer than %zu bytes",
+                sizeof(t->spec) - 1);
         return -EINVAL;
     }
     if (*spec == '\0') {
-        msg(err, errlen, "--topology: empty (expected 'real', a synthetic string or an XML file)");
+        pb_errf(err, errlen,
+                "--topology: empty (expected 'real', a synthetic string or an XML file)");
         return -EINVAL;
     }
     snprintf(t->spec, sizeof(t->spec), "%s", spec);

@@ -21,32 +21,12 @@
 #include <stddef.h>
 #include <string.h>
 
-/*
- * ThreadSanitizer cannot see liburcu's grace periods (its barriers are asm and membarrier
- * syscalls), so it would take the free after a grace period for a race with the readers it
- * waited for. These annotations state that edge: the end of every read section and every
- * retirement happen before any callback's free.
- */
-#if defined(__SANITIZE_THREAD__)
-#define P2M_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define P2M_TSAN 1
-#endif
-#endif
-#ifndef P2M_TSAN
-#define P2M_TSAN 0
-#endif
+#include "core/tsan.h"
 
-#if P2M_TSAN
-#include <sanitizer/tsan_interface.h>
-static char tsan_grace_period; /* only its address is used, as a sync object */
-#define tsan_before_grace_period() __tsan_release(&tsan_grace_period)
-#define tsan_after_grace_period()  __tsan_acquire(&tsan_grace_period)
-#else
-#define tsan_before_grace_period() ((void)0)
-#define tsan_after_grace_period()  ((void)0)
-#endif
+/* TSan's view of RCU's grace periods (core/tsan.h); only the address is used. */
+static char tsan_grace_period;
+#define tsan_before_grace_period() PB_TSAN_READ_DONE(&tsan_grace_period)
+#define tsan_after_grace_period()  PB_TSAN_GRACE_PASSED(&tsan_grace_period)
 
 /* ---------------------------------------------------------------------------------------------
  * Slots and entries

@@ -9,6 +9,7 @@
 #ifndef POPBENCH_CORE_PB_H
 #define POPBENCH_CORE_PB_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,10 @@
 #define PB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 _Noreturn void pb_bug(const char *file, int line, const char *what);
+
+/* Formats a one-line message into err (errlen bytes); does nothing when err is NULL or errlen 0.
+ * The one formatter behind every "err, errlen" out-parameter in popbench. */
+void pb_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define PB_BUG_ON(cond)                                                                            \
     do {                                                                                           \

@@ -7,6 +7,7 @@
 
 #include "core/pb.h"
 #include "core/preempt.h"
+#include "core/prng.h"
 
 #define DEFAULT_SEED 0x9e3779b97f4a7c15ull
 
@@ -19,7 +20,7 @@ struct preempt_state {
     uint64_t last_read_ns;  /* TIMESLICE: the last clock read */
     unsigned stride;        /* TIMESLICE: checks per clock read */
     unsigned countdown;     /* TIMESLICE: checks left until the next read */
-    uint64_t rng;           /* PROB: xorshift64* state, never 0 */
+    struct pb_rng rng;      /* PROB: the draws */
     uint64_t threshold;     /* PROB: a draw below it preempts */
     bool always;            /* PROB: p == 1 */
     struct pb_preempt_counters ctr;
@@ -70,7 +71,7 @@ int pb_preempt_configure(const struct pb_preempt_policy *policy)
         st.last_read_ns = pb_now_ns();
         restart_slice(st.last_read_ns);
     } else if (policy->kind == PB_PREEMPT_PROB) {
-        st.rng = policy->seed ? policy->seed : DEFAULT_SEED;
+        pb_rng_seed(&st.rng, policy->seed ? policy->seed : DEFAULT_SEED);
         st.always = policy->probability >= 1.0;
         /* p * 2^64, below 2^64 since p < 1 here. */
         st.threshold = st.always ? 0 : (uint64_t)ldexp(policy->probability, 64);
@@ -81,14 +82,6 @@ int pb_preempt_configure(const struct pb_preempt_policy *policy)
 void pb_preempt_policy_get(struct pb_preempt_policy *out)
 {
     *out = st.policy;
-}
-
-static uint64_t xorshift64star(void)
-{
-    st.rng ^= st.rng >> 12;
-    st.rng ^= st.rng << 25;
-    st.rng ^= st.rng >> 27;
-    return st.rng * 0x2545f4914f6cdd1dull;
 }
 
 /* TIMESLICE, on a check that reads the clock: adapt the stride, raise the flag when due. */
@@ -127,7 +120,7 @@ bool pb_hypercall_preempt_check(void)
                 st.pending = true;
             break;
         case PB_PREEMPT_PROB:
-            st.pending = st.always || xorshift64star() < st.threshold;
+            st.pending = st.always || pb_rng_next(&st.rng) < st.threshold;
             break;
         }
         if (!st.pending)

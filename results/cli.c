@@ -25,16 +25,6 @@ extern char **environ;
 
 /* ==== Flag helpers ======================================================================== */
 
-void pb_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 void pb_cli_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/pb.h"
+
 enum {
     PB_EXIT_OK = 0,
     PB_EXIT_REGRESSION = 1,
@@ -14,7 +16,6 @@ enum {
 };
 
 /* Formats a message into err (errlen bytes, may be 0); for APIs that explain their -EINVAL. */
-void pb_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* "popbench CMD: message" on stderr. */
 void pb_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -182,16 +182,6 @@ static bool fits_int64(uint64_t v)
     return v <= (uint64_t)INT64_MAX;
 }
 
-void pb_results_errf(char *err, size_t errsz, const char *fmt, ...)
-{
-    if (!err || errsz == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
 /* ============================================================================================
  * The document
  * ========================================================================================== */
@@ -942,23 +932,23 @@ enum pb_results_direction pb_results_metric_direction(const char *name)
 
 int pb_results_load(const char *path, struct pb_results **out, char *err, size_t errsz)
 {
-    pb_results_errf(err, errsz, "no error");
+    pb_errf(err, errsz, "no error");
     if (!path || !out) {
-        pb_results_errf(err, errsz, "pb_results_load: no path or no output");
+        pb_errf(err, errsz, "pb_results_load: no path or no output");
         return -EINVAL;
     }
     FILE *f = fopen(path, "re");
     if (!f) {
         int e = errno;
-        pb_results_errf(err, errsz, "cannot open results file '%s': %s", path, strerror(e));
+        pb_errf(err, errsz, "cannot open results file '%s': %s", path, strerror(e));
         return -e;
     }
     json_error_t jerr;
     json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
     fclose(f);
     if (!root) {
-        pb_results_errf(err, errsz, "results file '%s': line %d column %d: %s", path, jerr.line,
-                        jerr.column, jerr.text);
+        pb_errf(err, errsz, "results file '%s': line %d column %d: %s", path, jerr.line,
+                jerr.column, jerr.text);
         return -EINVAL;
     }
     char what[PB_RESULTS_ERR_LEN];
@@ -983,7 +973,7 @@ int pb_results_load(const char *path, struct pb_results **out, char *err, size_t
         rc = doc_append_handle(doc, e, mine);
         if (rc) {
             pb_results_free(doc);
-            pb_results_errf(err, errsz, "results file '%s': out of memory", path);
+            pb_errf(err, errsz, "results file '%s': out of memory", path);
             return rc;
         }
     }
@@ -1003,13 +993,13 @@ struct check {
 
 static int missing(struct check *c, const char *field)
 {
-    pb_results_errf(c->err, c->errsz, "%s: missing required field '%s'", c->what, field);
+    pb_errf(c->err, c->errsz, "%s: missing required field '%s'", c->what, field);
     return -EINVAL;
 }
 
 static int wrong(struct check *c, const char *field, const char *expected)
 {
-    pb_results_errf(c->err, c->errsz, "%s: field '%s' must be %s", c->what, field, expected);
+    pb_errf(c->err, c->errsz, "%s: field '%s' must be %s", c->what, field, expected);
     return -EINVAL;
 }
 
@@ -1336,7 +1326,7 @@ int pb_results_check(const json_t *root, const char *what, char *err, size_t err
 {
     struct check c = {what, err, errsz};
     if (!json_is_object(root)) {
-        pb_results_errf(err, errsz, "%s: not a results document (expected a JSON object)", what);
+        pb_errf(err, errsz, "%s: not a results document (expected a JSON object)", what);
         return -EINVAL;
     }
     const json_t *ctx = json_object_get(root, "context");
@@ -1351,9 +1341,8 @@ int pb_results_check(const json_t *root, const char *what, char *err, size_t err
     if (!is_uint(ver))
         return wrong(&c, "context.popbench_results_version", type_name(FT_UINT));
     if (json_number_value(ver) != PB_RESULTS_VERSION) {
-        pb_results_errf(err, errsz,
-                        "%s: unsupported results version %.0f (this popbench reads version %d)",
-                        what, json_number_value(ver), PB_RESULTS_VERSION);
+        pb_errf(err, errsz, "%s: unsupported results version %.0f (this popbench reads version %d)",
+                what, json_number_value(ver), PB_RESULTS_VERSION);
         return -EINVAL;
     }
     int rc = check_context(&c, ctx);

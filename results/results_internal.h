@@ -4,6 +4,7 @@
 #ifndef POPBENCH_RESULTS_RESULTS_INTERNAL_H
 #define POPBENCH_RESULTS_RESULTS_INTERNAL_H
 
+#include "core/pb.h"
 #include "results/results.h"
 
 /* One thread owns a document (results.h): no field needs a lock. */
@@ -38,8 +39,5 @@ int pb_results_known_counter_rank(const char *name);
 int pb_results_check(const json_t *root, const char *what, char *err, size_t errsz);
 /* A copy (sharing the values) whose keys are in the format's order, for writing. */
 json_t *pb_results_ordered_root(const struct pb_results *doc);
-
-__attribute__((format(printf, 3, 4))) void pb_results_errf(char *err, size_t errsz, const char *fmt,
-                                                           ...);
 
 #endif

@@ -40,7 +40,7 @@ static int write_atomic(const char *path, const char *data, size_t len, char *er
 {
     char *tmp;
     if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-        pb_results_errf(err, errsz, "cannot write results to '%s': out of memory", path);
+        pb_errf(err, errsz, "cannot write results to '%s': out of memory", path);
         return -ENOMEM;
     }
     const char *step = "creating a temporary file beside it";
@@ -85,7 +85,7 @@ fail:;
     if (created)
         unlink(tmp);
     free(tmp);
-    pb_results_errf(err, errsz, "cannot write results to '%s': %s: %s", path, step, strerror(e));
+    pb_errf(err, errsz, "cannot write results to '%s': %s: %s", path, step, strerror(e));
     return -e;
 }
 
@@ -171,7 +171,7 @@ static int emit_json(FILE *f, const json_t *v, int depth)
 int pb_results_write_json(const struct pb_results *doc, const char *path, char *err, size_t errsz)
 {
     if (!doc || !path || !*path) {
-        pb_results_errf(err, errsz, "pb_results_write_json: no document or no path");
+        pb_errf(err, errsz, "pb_results_write_json: no document or no path");
         return -EINVAL;
     }
     char what[PB_RESULTS_ERR_LEN];
@@ -192,7 +192,7 @@ int pb_results_write_json(const struct pb_results *doc, const char *path, char *
     json_decref(ordered);
     if (rc) {
         free(data);
-        pb_results_errf(err, errsz, "cannot write results to '%s': out of memory", path);
+        pb_errf(err, errsz, "cannot write results to '%s': out of memory", path);
         return rc;
     }
     rc = write_atomic(path, data, len, err, errsz);
@@ -342,7 +342,7 @@ int pb_results_print_csv(const struct pb_results *doc, FILE *out)
 int pb_results_write_csv(const struct pb_results *doc, const char *path, char *err, size_t errsz)
 {
     if (!doc || !path || !*path) {
-        pb_results_errf(err, errsz, "pb_results_write_csv: no document or no path");
+        pb_errf(err, errsz, "pb_results_write_csv: no document or no path");
         return -EINVAL;
     }
     char *data = NULL;
@@ -353,7 +353,7 @@ int pb_results_write_csv(const struct pb_results *doc, const char *path, char *e
         rc = -ENOMEM;
     if (rc) {
         free(data);
-        pb_results_errf(err, errsz, "cannot write results to '%s': %s", path, strerror(-rc));
+        pb_errf(err, errsz, "cannot write results to '%s': %s", path, strerror(-rc));
         return rc;
     }
     rc = write_atomic(path, data, len, err, errsz);

@@ -165,19 +165,6 @@ double pb_mwu_min_p(size_t na, size_t nb)
 
 /* ---- Random numbers and the bootstrap ------------------------------------------------- */
 
-uint64_t pb_rng_next(struct pb_rng *rng)
-{
-    uint64_t z = (rng->state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-size_t pb_rng_below(struct pb_rng *rng, size_t n)
-{
-    return (size_t)(((unsigned __int128)pb_rng_next(rng) * n) >> 64);
-}
-
 static double resampled_median(struct pb_rng *rng, const double *v, size_t n, double *scratch)
 {
     for (size_t i = 0; i < n; i++)
@@ -199,7 +186,8 @@ int pb_bootstrap_ratio_ci(const double *a, size_t na, const double *b, size_t nb
         free(scratch);
         return -ENOMEM;
     }
-    struct pb_rng rng = {seed};
+    struct pb_rng rng;
+    pb_rng_seed(&rng, seed);
     size_t kept = 0;
     for (unsigned i = 0; i < resamples; i++) {
         double ma = resampled_median(&rng, a, na, scratch);
@@ -284,7 +272,8 @@ int pb_changepoint_find(const double *x, size_t n, size_t min_seg, unsigned perm
     size_t index;
     double t_obs = best_split(c, n, min_seg, ss_total, &index);
     size_t as_extreme = 0;
-    struct pb_rng rng = {seed};
+    struct pb_rng rng;
+    pb_rng_seed(&rng, seed);
     for (unsigned p = 0; p < permutations && t_obs > 0; p++) {
         for (size_t i = n - 1; i > 0; i--) {
             size_t j = pb_rng_below(&rng, i + 1);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/prng.h"
+
 /* Exact Mann-Whitney distribution is used up to this many values in both samples together. */
 #define PB_MWU_EXACT_MAX 50
 
@@ -42,14 +44,6 @@ int pb_mwu_test(const double *a, size_t na, const double *b, size_t nb, struct p
  * no ties): 2 / C(na + nb, na). When it is not below alpha the test cannot find anything.
  */
 double pb_mwu_min_p(size_t na, size_t nb);
-
-/* A small seeded generator (splitmix64): reproducible resampling and permutations. */
-struct pb_rng {
-    uint64_t state;
-};
-uint64_t pb_rng_next(struct pb_rng *rng);
-/* Uniform in [0, n), n >= 1. */
-size_t pb_rng_below(struct pb_rng *rng, size_t n);
 
 /*
  * Percentile-bootstrap confidence interval (level conf, e.g. 0.95) of median(b) / median(a):

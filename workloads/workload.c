@@ -40,17 +40,6 @@ const unsigned pb_wl_orders[PB_WL_NR_ORDERS] = {0, 9, 18};
  * Messages
  */
 
-static void PB_PRINTF(3, 4) msg_set(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void PB_PRINTF(3, 4) msg_append(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -134,46 +123,46 @@ static int parse_with_unit(const char *s, const struct unit *units, size_t nunit
     char shown[64];
 
     if (!s || !out) {
-        msg_set(err, errlen, "no value (expected an integer and a unit, e.g. %s)", example);
+        pb_errf(err, errlen, "no value (expected an integer and a unit, e.g. %s)", example);
         return -EINVAL;
     }
     if (*p == '\0') {
-        msg_set(err, errlen, "empty (expected an integer and a unit, e.g. %s)", example);
+        pb_errf(err, errlen, "empty (expected an integer and a unit, e.g. %s)", example);
         return -EINVAL;
     }
     if (*p == '-' || *p == '+') {
-        msg_set(err, errlen, "a sign (expected an unsigned integer and a unit, e.g. %s)", example);
+        pb_errf(err, errlen, "a sign (expected an unsigned integer and a unit, e.g. %s)", example);
         return -EINVAL;
     }
     if (!isdigit((unsigned char)*p)) {
-        msg_set(err, errlen, "no number (expected an integer and a unit, e.g. %s)", example);
+        pb_errf(err, errlen, "no number (expected an integer and a unit, e.g. %s)", example);
         return -EINVAL;
     }
     for (; isdigit((unsigned char)*p); p++) {
         unsigned d = (unsigned)(*p - '0');
         if (v > (UINT64_MAX - d) / 10) {
-            msg_set(err, errlen, "too large (expected at most %" PRIu64 "%s)", UINT64_MAX,
+            pb_errf(err, errlen, "too large (expected at most %" PRIu64 "%s)", UINT64_MAX,
                     units[0].name);
             return -EINVAL;
         }
         v = v * 10 + d;
     }
     if (*p == '.' || *p == ',') {
-        msg_set(err, errlen, "a fraction (expected an integer: use a smaller unit, e.g. %s)",
+        pb_errf(err, errlen, "a fraction (expected an integer: use a smaller unit, e.g. %s)",
                 finer);
         return -EINVAL;
     }
     while (*p == ' ')
         p++;
     if (*p == '\0') {
-        msg_set(err, errlen, "no unit (expected one of: %s)", unit_list);
+        pb_errf(err, errlen, "no unit (expected one of: %s)", unit_list);
         return -EINVAL;
     }
     for (size_t i = 0; i < nunits; i++) {
         if (strcmp(p, units[i].name) != 0)
             continue;
         if (v > UINT64_MAX / units[i].scale) {
-            msg_set(err, errlen, "too large (expected at most %" PRIu64 "%s)", UINT64_MAX,
+            pb_errf(err, errlen, "too large (expected at most %" PRIu64 "%s)", UINT64_MAX,
                     units[0].name);
             return -EINVAL;
         }
@@ -181,7 +170,7 @@ static int parse_with_unit(const char *s, const struct unit *units, size_t nunit
         return 0;
     }
     sanitize(p, strlen(p), shown, sizeof(shown));
-    msg_set(err, errlen, "unknown unit '%s' (expected one of: %s)", shown, unit_list);
+    pb_errf(err, errlen, "unknown unit '%s' (expected one of: %s)", shown, unit_list);
     return -EINVAL;
 }
 
@@ -832,7 +821,7 @@ static int parse_domains(struct wl_parser *p, yaml_node_t *n, struct pb_workload
     wl->domains_pos = pos_of(n);
     wl->groups = calloc(count, sizeof(*wl->groups));
     if (!wl->groups) {
-        msg_set(p->err, p->errlen, "%s: out of memory", p->file);
+        pb_errf(p->err, p->errlen, "%s: out of memory", p->file);
         return -ENOMEM;
     }
     for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
@@ -1534,7 +1523,7 @@ static int parse_suite(struct wl_parser *p, yaml_node_t *list, struct pb_workloa
             }
         }
         if (rc == -ENOMEM)
-            msg_set(p->err, p->errlen, "%s: out of memory", p->file);
+            pb_errf(p->err, p->errlen, "%s: out of memory", p->file);
         pb_workload_free(&m);
         if (rc)
             return rc;
@@ -1596,7 +1585,7 @@ static int parse_root(struct wl_parser *p, yaml_node_t *root, struct pb_workload
                     describe(v[DESC]).s);
     wl->description = strdup(sval(v[DESC]));
     if (!wl->description) {
-        msg_set(p->err, p->errlen, "%s: out of memory", p->file);
+        pb_errf(p->err, p->errlen, "%s: out of memory", p->file);
         return -ENOMEM;
     }
     /* A block scalar ends in a newline; more lines than one do not fit `popbench list`. */
@@ -1670,7 +1659,7 @@ static int yaml_failure(struct wl_parser *p, const yaml_parser_t *yp, const char
     struct pb_wl_pos at = {1, 1};
 
     if (yp->error == YAML_MEMORY_ERROR) {
-        msg_set(p->err, p->errlen, "%s: out of memory", p->file);
+        pb_errf(p->err, p->errlen, "%s: out of memory", p->file);
         return -ENOMEM;
     }
     if (yp->error == YAML_READER_ERROR) {
@@ -1706,21 +1695,21 @@ static int read_file(const char *path, char **buf, size_t *len, char *err, size_
 
     if (!f) {
         rc = -errno;
-        msg_set(err, errlen, "%s: cannot open: %s (expected a readable workload file)", path,
+        pb_errf(err, errlen, "%s: cannot open: %s (expected a readable workload file)", path,
                 strerror(-rc));
         return rc;
     }
     *buf = malloc(PB_WL_MAX_FILE_BYTES + 1);
     if (!*buf) {
         fclose(f);
-        msg_set(err, errlen, "%s: out of memory", path);
+        pb_errf(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
     got = fread(*buf, 1, PB_WL_MAX_FILE_BYTES + 1, f);
     rc = ferror(f) ? -EIO : 0;
     fclose(f);
     if (rc) {
-        msg_set(err, errlen, "%s: cannot read (expected a readable workload file)", path);
+        pb_errf(err, errlen, "%s: cannot read (expected a readable workload file)", path);
     } else if (got > PB_WL_MAX_FILE_BYTES) {
         rc = fail_at(err, errlen, path, (struct pb_wl_pos){1, 1},
                      "the file is larger than 1MiB (expected a workload file)");
@@ -1753,21 +1742,21 @@ static int load_file(const char *path, struct pb_workload *wl, struct wl_chain *
     wl->name = file_stem(path);
     if (!wl->path || !wl->name) {
         free(buf);
-        msg_set(err, errlen, "%s: out of memory", path);
+        pb_errf(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
     chain->real[chain->depth] = realpath(path, NULL);
     if (!chain->real[chain->depth]) {
         rc = -errno;
         free(buf);
-        msg_set(err, errlen, "%s: cannot resolve: %s (expected a readable workload file)", path,
+        pb_errf(err, errlen, "%s: cannot resolve: %s (expected a readable workload file)", path,
                 strerror(-rc));
         return rc;
     }
     chain->depth++;
     if (!yaml_parser_initialize(&yp)) {
         rc = -ENOMEM;
-        msg_set(err, errlen, "%s: out of memory", path);
+        pb_errf(err, errlen, "%s: out of memory", path);
         goto out_chain;
     }
     yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
@@ -1815,7 +1804,7 @@ int pb_workload_load(const char *path, struct pb_workload *wl, char *err, size_t
     int rc;
 
     if (!path || !wl) {
-        msg_set(err, errlen, "pb_workload_load: no %s (expected a path and a workload)",
+        pb_errf(err, errlen, "pb_workload_load: no %s (expected a path and a workload)",
                 path ? "workload" : "path");
         return -EINVAL;
     }
@@ -1843,7 +1832,7 @@ int pb_workload_bind_machine(struct pb_workload *wl, unsigned nodes, uint64_t pa
 
     if (!wl || nodes == 0 || nodes > PB_WL_MAX_NODES || pages_per_node == 0 ||
         pages_per_node > MAX_PAGES) {
-        msg_set(err, errlen,
+        pb_errf(err, errlen,
                 "pb_workload_bind_machine: %u nodes of %" PRIu64 " pages (expected 1 to %d "
                 "nodes of 1 to %" PRIu64 " pages)",
                 nodes, pages_per_node, PB_WL_MAX_NODES, MAX_PAGES);
@@ -1934,19 +1923,19 @@ int pb_workload_find(const char *name_or_path, const char *dir, char *path, size
     int rc;
 
     if (!name_or_path || !path || !pathlen) {
-        msg_set(err, errlen, "pb_workload_find: no name or no room for the path");
+        pb_errf(err, errlen, "pb_workload_find: no name or no room for the path");
         return -EINVAL;
     }
     len = strlen(name_or_path);
     if (strchr(name_or_path, '/') || (len > 5 && strcmp(name_or_path + len - 5, ".yaml") == 0)) {
         if (len >= pathlen) {
-            msg_set(err, errlen, "%s: path too long (expected at most %zu bytes)", name_or_path,
+            pb_errf(err, errlen, "%s: path too long (expected at most %zu bytes)", name_or_path,
                     pathlen - 1);
             return -ENAMETOOLONG;
         }
         if (access(name_or_path, R_OK)) {
             rc = -errno;
-            msg_set(err, errlen, "%s: %s (expected a readable workload file)", name_or_path,
+            pb_errf(err, errlen, "%s: %s (expected a readable workload file)", name_or_path,
                     strerror(-rc));
             return rc;
         }
@@ -1956,25 +1945,25 @@ int pb_workload_find(const char *name_or_path, const char *dir, char *path, size
     if (!valid_name(name_or_path)) {
         char shown[64];
         sanitize(name_or_path, len, shown, sizeof(shown));
-        msg_set(err, errlen,
+        pb_errf(err, errlen,
                 "'%s' is not a workload name (expected letters, digits, '-', '_' and '.', or a "
                 "path to a .yaml file)",
                 shown);
         return -EINVAL;
     }
     if (!dir) {
-        msg_set(err, errlen, "pb_workload_find: no directory to look for '%s' in", name_or_path);
+        pb_errf(err, errlen, "pb_workload_find: no directory to look for '%s' in", name_or_path);
         return -EINVAL;
     }
     if ((size_t)snprintf(path, pathlen, "%s/%s.yaml", dir, name_or_path) >= pathlen) {
-        msg_set(err, errlen, "%s/%s.yaml: path too long (expected at most %zu bytes)", dir,
+        pb_errf(err, errlen, "%s/%s.yaml: path too long (expected at most %zu bytes)", dir,
                 name_or_path, pathlen - 1);
         path[0] = '\0';
         return -ENAMETOOLONG;
     }
     if (access(path, R_OK) == 0)
         return 0;
-    msg_set(err, errlen, "no workload '%s' in %s (expected one of: ", name_or_path, dir);
+    pb_errf(err, errlen, "no workload '%s' in %s (expected one of: ", name_or_path, dir);
     if (list_stems(dir, &names, &n) == 0) {
         for (size_t i = 0; i < n; i++)
             msg_append(err, errlen, "%s%s", i ? ", " : "", names[i]);

@@ -28,6 +28,7 @@
 #include "core/memop.h"
 #include "core/p2m.h"
 #include "core/preempt.h"
+#include "core/prng.h"
 
 #ifndef TORTURE_OPS
 #define TORTURE_OPS 20000
@@ -80,14 +81,6 @@ static void log_add(struct pair_log *l, uint64_t gfn, uint64_t mfn)
     l->p[l->n++] = (struct pair){gfn, mfn};
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static _Thread_local unsigned stall_tick;
 
 static void stall(void)
@@ -105,7 +98,7 @@ static void *reader_main(void *arg)
 
     pb_rcu_register_thread();
     while (!atomic_load_explicit(&t->builder_done, memory_order_acquire) || r->reads < MIN_READS) {
-        uint64_t gfn = rng_next(&rng) % MAX_GFN;
+        uint64_t gfn = pb_splitmix64(&rng) % MAX_GFN;
         struct p2m_entry e;
         if (p2m_lookup(p, gfn, &e) != 0) {
             report(t, "lookup failed", gfn, 0);
@@ -173,17 +166,17 @@ static void builder(struct torture *t)
     for (unsigned op = 0; op < TORTURE_OPS; op++) {
         if (op == TORTURE_OPS / 2)
             PB_BUG_ON(pb_memop_finish_creation(t->h, t->d) != 0);
-        unsigned order = orders[rng_next(&rng) % PB_ARRAY_SIZE(orders)];
-        unsigned nr = 1 + rng_next(&rng) % 4;
+        unsigned order = orders[pb_splitmix64(&rng) % PB_ARRAY_SIZE(orders)];
+        unsigned nr = 1 + pb_splitmix64(&rng) % 4;
         /* Disjoint extents, so that each is intact when the call returns. */
         for (unsigned i = 0; i < nr;) {
-            uint64_t g = (rng_next(&rng) % MAX_GFN) & ~((1ull << order) - 1);
-            if (rng_next(&rng) % 8 == 0) /* misaligned now and then: smaller entries */
-                g = (g + 1 + rng_next(&rng) % 64) % (MAX_GFN - (1ull << order));
+            uint64_t g = (pb_splitmix64(&rng) % MAX_GFN) & ~((1ull << order) - 1);
+            if (pb_splitmix64(&rng) % 8 == 0) /* misaligned now and then: smaller entries */
+                g = (g + 1 + pb_splitmix64(&rng) % 64) % (MAX_GFN - (1ull << order));
             if (!overlaps(gfns, i, g, order))
                 gfns[i++] = g;
         }
-        unsigned what = rng_next(&rng) % 10;
+        unsigned what = pb_splitmix64(&rng) % 10;
         struct pb_reservation r = {.extent_start = gfns,
                                    .extent_list_len = nr,
                                    .nr_extents = nr,

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "core/p2m.h"
+#include "core/prng.h"
 
 #define GB          (1ull << 18)
 #define MAX_GFN     (4 * GB)
@@ -86,14 +87,6 @@ static void check_release(void *ctx, uint64_t gfn, uint64_t mfn, unsigned int or
     atomic_fetch_add(&t->released, 1ull << order);
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void *writer_main(void *arg)
 {
     static const unsigned int orders[] = {0, 0, 0, 0, 9, 9, 9, 18, 18, 4, 12};
@@ -103,9 +96,9 @@ static void *writer_main(void *arg)
 
     pb_rcu_register_thread();
     for (uint64_t op = 0; op < WRITER_OPS; op++) {
-        unsigned int order = orders[rng_next(&rng) % PB_ARRAY_SIZE(orders)];
-        uint64_t gfn = (rng_next(&rng) % MAX_GFN) & ~((1ull << order) - 1);
-        unsigned int what = rng_next(&rng) % 10;
+        unsigned int order = orders[pb_splitmix64(&rng) % PB_ARRAY_SIZE(orders)];
+        uint64_t gfn = (pb_splitmix64(&rng) % MAX_GFN) & ~((1ull << order) - 1);
+        unsigned int what = pb_splitmix64(&rng) % 10;
         uint64_t mfn = mfn_make(gfn, order, w->id, op);
         int rc;
 
@@ -146,7 +139,7 @@ static void *reader_main(void *arg)
 
     pb_rcu_register_thread();
     while (atomic_load(&t->writers_running) > 0 || n < MIN_READS) {
-        uint64_t gfn = rng_next(&rng) % MAX_GFN;
+        uint64_t gfn = pb_splitmix64(&rng) % MAX_GFN;
         struct p2m_entry e;
 
         if (p2m_lookup(t->p, gfn, &e) != 0) {

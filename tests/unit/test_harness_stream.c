@@ -29,27 +29,27 @@ static struct pb_wl_orders mix_orders(double w0, double w9, double w18)
 static void test_rng_repeats_and_spreads(void **state)
 {
     (void)state;
-    struct pb_srng a, b, c;
-    pb_srng_seed(&a, 42);
-    pb_srng_seed(&b, 42);
-    pb_srng_seed(&c, 43);
+    struct pb_rng a, b, c;
+    pb_rng_seed(&a, 42);
+    pb_rng_seed(&b, 42);
+    pb_rng_seed(&c, 43);
     unsigned differ = 0, hist[8] = {0};
     for (int i = 0; i < 80000; i++) {
-        uint64_t x = pb_srng_next(&a);
-        assert_int_equal(x, pb_srng_next(&b));
-        differ += x != pb_srng_next(&c);
-        uint64_t k = pb_srng_below(&a, 8);
+        uint64_t x = pb_rng_next(&a);
+        assert_int_equal(x, pb_rng_next(&b));
+        differ += x != pb_rng_next(&c);
+        uint64_t k = pb_rng_below(&a, 8);
         assert_true(k < 8);
-        pb_srng_next(&b); /* keep b in step with a */
+        pb_rng_next(&b); /* keep b in step with a */
         hist[k]++;
-        double d = pb_srng_double(&c);
+        double d = pb_rng_double(&c);
         assert_true(d >= 0 && d < 1);
     }
     assert_true(differ > 79990);
     for (int k = 0; k < 8; k++) /* 10000 expected each; 9% off is > 9 sigma */
         assert_in_range(hist[k], 9100, 10900);
-    assert_int_not_equal(pb_stream_seed(1, 0), pb_stream_seed(1, 1));
-    assert_int_equal(pb_stream_seed(7, 3), pb_stream_seed(7, 3));
+    assert_int_not_equal(pb_rng_stream_seed(1, 0), pb_rng_stream_seed(1, 1));
+    assert_int_equal(pb_rng_stream_seed(7, 3), pb_rng_stream_seed(7, 3));
 }
 
 /* Runs a whole build where every call succeeds; checks what the calls covered. */
@@ -58,11 +58,11 @@ static void build_all(const struct pb_wl_orders *o, unsigned max_order, uint64_t
 {
     struct pb_build_cursor c;
     struct pb_call call;
-    struct pb_srng rng;
+    struct pb_rng rng;
     uint8_t *seen = calloc(gfn_space, 1);
 
     assert_non_null(seen);
-    pb_srng_seed(&rng, 9);
+    pb_rng_seed(&rng, 9);
     pb_build_cursor_init(&c, target, gfn_space);
     memset(by_order, 0, 3 * sizeof(*by_order));
     *calls = 0;
@@ -118,11 +118,11 @@ static void test_meminit_stops_at_gib_boundary(void **state)
     struct pb_wl_orders o = meminit_orders();
     struct pb_build_cursor c;
     struct pb_call call;
-    struct pb_srng rng;
+    struct pb_rng rng;
 
     /* A 4 KiB tail first would leave gfn 1 unaligned; start from a cursor placed past 1 GiB
      * minus 3 x 2 MiB: the 2 MiB run must stop at the 1 GiB boundary. */
-    pb_srng_seed(&rng, 1);
+    pb_rng_seed(&rng, 1);
     pb_build_cursor_init(&c, 2 * GIB + 3 * 512, pb_stream_gfn_space(3 * GIB));
     c.low_gfn = GIB - 3 * 512;
     assert_true(pb_build_next(&o, 18, &rng, &c, &call));
@@ -159,9 +159,9 @@ static void test_fallback_after_short_count(void **state)
     struct pb_wl_orders o = meminit_orders();
     struct pb_build_cursor c;
     struct pb_call call, retry;
-    struct pb_srng rng;
+    struct pb_rng rng;
 
-    pb_srng_seed(&rng, 1);
+    pb_rng_seed(&rng, 1);
     pb_build_cursor_init(&c, GIB, pb_stream_gfn_space(GIB));
     assert_true(pb_build_next(&o, 18, &rng, &c, &call));
     assert_int_equal(call.order, 18);
@@ -196,9 +196,9 @@ static void test_order0_short_fails_build(void **state)
     struct pb_wl_orders o = mix_orders(1, 0, 0);
     struct pb_build_cursor c;
     struct pb_call call;
-    struct pb_srng rng;
+    struct pb_rng rng;
 
-    pb_srng_seed(&rng, 1);
+    pb_rng_seed(&rng, 1);
     pb_build_cursor_init(&c, 2048, pb_stream_gfn_space(2048));
     assert_true(pb_build_next(&o, 18, &rng, &c, &call));
     assert_false(pb_build_done(&c, &call, call.nr - 1));

@@ -15,29 +15,22 @@
 #include <cmocka.h>
 
 #include "bench/hist.h"
+#include "core/prng.h"
 
 #define NVALUES 200000
 
 /* Percentiles under test, in millionths (ppm) so that the expected rank is exact. */
 static const uint64_t pct_ppm[] = {0, 500000, 900000, 990000, 999000, 999900, 1000000};
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t x = (*state += 0x9e3779b97f4a7c15ull);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* Uniform in [lo, hi]. */
 static uint64_t uniform(uint64_t *rng, uint64_t lo, uint64_t hi)
 {
-    return lo + splitmix64(rng) % (hi - lo + 1);
+    return lo + pb_splitmix64(rng) % (hi - lo + 1);
 }
 
 static double unit_double(uint64_t *rng)
 {
-    return (double)(splitmix64(rng) >> 11) * 0x1.0p-53;
+    return (double)(pb_splitmix64(rng) >> 11) * 0x1.0p-53;
 }
 
 enum dist { DIST_UNIFORM, DIST_LOG_UNIFORM, DIST_BIMODAL, DIST_CONSTANT, DIST_SMALL, NR_DISTS };
@@ -54,7 +47,7 @@ static uint64_t draw(enum dist d, uint64_t *rng)
         return v ? v : 1;
     }
     case DIST_BIMODAL:
-        return splitmix64(rng) % 10 < 9 ? uniform(rng, 150, 250) : uniform(rng, 40000, 60000);
+        return pb_splitmix64(rng) % 10 < 9 ? uniform(rng, 150, 250) : uniform(rng, 40000, 60000);
     case DIST_CONSTANT:
         return 12345;
     case DIST_SMALL:
@@ -116,10 +109,10 @@ static void test_bucket_bounds(void **state)
                      (unsigned long)v);
 
         uint64_t next = v + 1;
-        if (v >= (1u << 20) && splitmix64(&rng) % 4 == 0)
-            next = v + 1 + splitmix64(&rng) % (v / 8);
+        if (v >= (1u << 20) && pb_splitmix64(&rng) % 4 == 0)
+            next = v + 1 + pb_splitmix64(&rng) % (v / 8);
         else if (v >= (1u << 20)) /* 2^k - 1, 2^k or 2^k + 1 for the next power 2^k */
-            next = (UINT64_C(1) << (64 - __builtin_clzll(v))) - 1 + splitmix64(&rng) % 3;
+            next = (UINT64_C(1) << (64 - __builtin_clzll(v))) - 1 + pb_splitmix64(&rng) % 3;
         v = next > v ? next : v + 1;
     }
     assert_int_equal(pb_hist_bucket_index(PB_HIST_MAX_TRACKABLE), PB_HIST_BUCKETS - 1);

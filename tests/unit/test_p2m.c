@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/p2m.h"
+#include "core/prng.h"
 
 #define GB  (1ull << 18) /* gfns per 1 GiB */
 #define MB2 (1ull << 9)  /* gfns per 2 MiB */
@@ -689,14 +690,6 @@ static void model_release(void *ctx, uint64_t gfn, uint64_t mfn, unsigned int or
     m->released_frames += 1ull << order;
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void model_check_gfn(struct p2m *p, const struct model *m, uint64_t gfn)
 {
     struct p2m_entry e;
@@ -720,9 +713,9 @@ static void test_random_against_model(void **state)
 
     assert_true(m.mfn && m.type && m.released);
     for (int op = 0; op < 3000; op++) {
-        unsigned int order = orders[rng_next(&rng) % PB_ARRAY_SIZE(orders)];
-        uint64_t gfn = (rng_next(&rng) % MODEL_MAX_GFN) & ~((1ull << order) - 1);
-        unsigned int what = rng_next(&rng) % 10; /* 0-5 RAM, 6-7 PoD, 8-9 remove */
+        unsigned int order = orders[pb_splitmix64(&rng) % PB_ARRAY_SIZE(orders)];
+        uint64_t gfn = (pb_splitmix64(&rng) % MODEL_MAX_GFN) & ~((1ull << order) - 1);
+        unsigned int what = pb_splitmix64(&rng) % 10; /* 0-5 RAM, 6-7 PoD, 8-9 remove */
         enum p2m_type type = what < 6 ? P2M_RAM_RW : what < 8 ? P2M_POD : P2M_INVALID;
         uint64_t n = 1ull << order, mfn = next_mfn;
         int rc;

@@ -20,6 +20,7 @@
 #include "core/p2m.h"
 #include "core/preempt.h"
 #include "core/toolstack.h"
+#include "core/prng.h"
 
 #define DOMID   3
 #define MAX_GFN (1ull << 20)
@@ -248,14 +249,6 @@ static void test_meminit_on_a_fresh_heap_uses_1g_then_2m_then_4k(void **state)
     pb_heap_destroy(h);
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 /*
  * Age the heap: allocate all of it in 2 MiB blocks, then free them all but `pins` of node 1's
  * (seeded choice, at least one in each of its 1 GiB regions), in each of which one 4 KiB frame
@@ -277,7 +270,7 @@ static void fragment(struct pb_heap *h, unsigned pins, uint64_t seed)
     assert_non_null(pinned);
     uint64_t s = seed, chosen = 0;
     while (chosen < pins) {
-        uint64_t i = rng_next(&s) % nblk;
+        uint64_t i = pb_splitmix64(&s) % nblk;
         /* The first two pins go to each 1 GiB region of node 1 in turn. */
         if (blk[i] < start1 || pinned[i] || (chosen < 2 && (blk[i] - start1) / GIB != chosen))
             continue;

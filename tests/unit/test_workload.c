@@ -20,6 +20,7 @@
 
 #include "core/pb.h"
 #include "workloads/workload.h"
+#include "core/prng.h"
 
 #define SHIPPED  POPBENCH_SOURCE_DIR "/workloads"
 #define FIXTURES POPBENCH_SOURCE_DIR "/tests/data/workloads"
@@ -1253,10 +1254,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return pb_splitmix64(&rng_state);
 }
 
 static void write_file(const char *path, const char *text, size_t len)
