@@ -89,6 +89,8 @@ struct pb_heap_counters {
     uint64_t scrubbed_on_alloc; /* of those, scrubbed by the allocating thread */
     uint64_t tlb_flushes;       /* allocations that needed a TLB flush */
     uint64_t second_pass;       /* allocations that needed the dirty-accepting pass */
+    uint64_t pcp_refills;       /* pcp: batches moved from the free lists into a cache */
+    uint64_t pcp_drains;        /* pcp: batches moved from a cache back to the free lists */
 };
 
 const char *const *pb_variant_names(void); /* NULL-terminated */
@@ -167,7 +169,11 @@ bool pb_heap_frame_in_use(const struct pb_heap *h, uint64_t mfn, unsigned *owner
 bool pb_heap_frame_dirty(const struct pb_heap *h, uint64_t mfn);
 bool pb_heap_frame_cached(const struct pb_heap *h, uint64_t mfn); /* free in a pcp cache */
 
-/* Statistics of every heap lock (one for xen, one per node for pernode). */
+/*
+ * Statistics of every heap lock: the global one (xen), or one per node (pernode, pcp), then for
+ * pcp the lock of every CPU slot's caches made so far (rank PB_RANK_PCP, named "pcp.cpuN"), so
+ * their number grows as CPUs first use the heap.
+ */
 typedef void (*pb_lock_visitor)(void *ctx, const struct pb_lock *lock);
 void pb_heap_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void *ctx);
 

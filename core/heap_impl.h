@@ -115,7 +115,7 @@ struct pb_node {
  * pcp: one CPU's caches of free clean order-0 and order-PB_PCP_HI_ORDER frames, a FIFO ring
  * per node and order. Cached frames are free: they count in the public counters through the
  * per-node sums here, while the node and host-wide counters of struct pb_heap count only the
- * buddy lists (see heap.h). Protected by: lock (a spinlock; taken before any node lock).
+ * buddy lists (see heap.h). Protected by: lock.
  */
 #define PB_PCP_ORDERS   2
 #define PB_PCP_HI_ORDER 9
@@ -128,8 +128,10 @@ struct pb_pcp_list {
 };
 
 struct pb_pcp {
-    _Atomic uint32_t lock;
-    unsigned cpu; /* read-only */
+    /* Rank PB_RANK_PCP: taken before a node's heap lock (refill, drain), never after one. */
+    struct pb_lock lock;
+    unsigned cpu;       /* read-only */
+    char lock_name[16]; /* "pcp.cpuN"; read-only */
     /* Written under lock, read relaxed by the counters' readers. */
     _Atomic uint64_t node_frames[PB_MAX_NODES]; /* frames cached per node, both orders */
     _Atomic uint64_t allocs, frees, tlb_flushes, refills, drains;
@@ -449,7 +451,8 @@ void pb_pernode_unclaim(struct pb_heap *h, struct pb_domain *d);
  * node), relaxed reads; pb_pcp_cached_zone: the same within one zone, taking each cache's lock
  * in turn (call with no heap lock held); pb_pcp_destroy_all: free every cache (pb_heap_destroy,
  * nobody else using the heap); pb_pcp_add_counters: add the caches' event counts to *out
- * (relaxed reads). All are 0 or no-ops for the other variants.
+ * (relaxed reads); pb_pcp_for_each_lock: visit every cache's lock (those made so far). All
+ * are 0 or no-ops for the other variants.
  */
 int pb_pcp_alloc(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
                  unsigned memflags, struct pb_domain *d, uint64_t *mfn);
@@ -459,6 +462,7 @@ uint64_t pb_pcp_cached_frames(const struct pb_heap *h, unsigned node);
 uint64_t pb_pcp_cached_zone(const struct pb_heap *h, unsigned node, unsigned zone);
 void pb_pcp_destroy_all(struct pb_heap *h);
 void pb_pcp_add_counters(const struct pb_heap *h, struct pb_heap_counters *out);
+void pb_pcp_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void *ctx);
 
 /*
  * scrub.c: the heap's side of scrubbing.

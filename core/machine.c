@@ -274,6 +274,7 @@ void pb_heap_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void 
     }
     for (unsigned n = 0; n < h->nr_nodes; n++)
         visit(ctx, &h->nodes[n]->own_lock);
+    pb_pcp_for_each_lock(h, visit, ctx);
 }
 
 bool pb_heap_free_buddy_at(const struct pb_heap *h, uint64_t mfn, unsigned *order,

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,24 +38,6 @@ unsigned pb_current_cpu(void)
     return this_cpu();
 }
 
-static inline void pcp_lock(struct pb_pcp *p)
-{
-    for (;;) {
-        if (!atomic_exchange_explicit(&p->lock, 1, memory_order_acquire))
-            return;
-        for (unsigned spins = 1; atomic_load_explicit(&p->lock, memory_order_relaxed); spins++)
-            if (spins % 1024 == 0)
-                sched_yield();
-            else
-                pb_cpu_relax();
-    }
-}
-
-static inline void pcp_unlock(struct pb_pcp *p)
-{
-    atomic_store_explicit(&p->lock, 0, memory_order_release);
-}
-
 static inline int pcp_order_index(unsigned order)
 {
     return order == 0 ? 0 : order == PB_PCP_HI_ORDER ? 1 : -1;
@@ -79,11 +62,15 @@ static PB_NOINLINE struct pb_pcp *pcp_create(struct pb_heap *h, unsigned cpu)
         return NULL;
     memset(mine, 0, len);
     mine->cpu = cpu;
+    snprintf(mine->lock_name, sizeof(mine->lock_name), "pcp.cpu%u", cpu);
+    pb_lock_init(&mine->lock, mine->lock_name, PB_RANK_PCP, h->lock_kind);
     struct pb_pcp *p = NULL;
     if (atomic_compare_exchange_strong_explicit(&h->pcp[cpu], &p, mine, memory_order_acq_rel,
                                                 memory_order_acquire))
         return mine;
-    free(mine); /* another thread of this CPU slot was first */
+    /* Another thread of this CPU slot was first. */
+    pb_lock_destroy(&mine->lock);
+    free(mine);
     return p;
 }
 
@@ -195,12 +182,12 @@ void pb_pcp_drain_all(struct pb_heap *h)
         return;
     struct pb_pcp *p;
     for (unsigned cpu = 0; (p = pcp_next(h, &cpu));) {
-        pcp_lock(p);
+        pb_lock_acquire(&p->lock);
         for (unsigned n = 0; n < h->nr_nodes; n++)
             for (int oi = 0; oi < PB_PCP_ORDERS; oi++)
                 pcp_drain_list(h, p, h->nodes[n], pcp_list(p, n, oi), oi ? PB_PCP_HI_ORDER : 0,
                                PB_PCP_CAP);
-        pcp_unlock(p);
+        pb_lock_release(&p->lock);
     }
 }
 
@@ -214,11 +201,11 @@ static int pcp_take(struct pb_heap *h, struct pb_pcp *p, unsigned node, int oi, 
     const int64_t need = (int64_t)1 << order;
     struct pb_node *nd = h->nodes[node];
     struct pb_pcp_list *l = pcp_list(p, node, oi);
-    pcp_lock(p);
+    pb_lock_acquire(&p->lock);
     if (l->count == 0)
         pcp_refill(h, p, nd, l, oi, order);
     if (l->count == 0) {
-        pcp_unlock(p);
+        pb_lock_release(&p->lock);
         return -EAGAIN;
     }
     uint64_t mfn = l->ring[l->head];
@@ -228,7 +215,7 @@ static int pcp_take(struct pb_heap *h, struct pb_pcp *p, unsigned node, int oi, 
         pb_owned_add(&p->tlb_flushes, 1);
     pb_owned_add(&p->node_frames[node], -need);
     pb_owned_add(&p->allocs, 1);
-    pcp_unlock(p);
+    pb_lock_release(&p->lock);
 
     /*
      * Cached frames belong to the unclaimed part of the free memory, so the allocation needs
@@ -312,7 +299,7 @@ void pb_pcp_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scru
     }
     struct pb_node *nd = pb_node_of(h, mfn);
     struct pb_pcp_list *l = pcp_list(p, nd->id, oi);
-    pcp_lock(p);
+    pb_lock_acquire(&p->lock);
     for (uint64_t i = 0; i < n; i++) {
         struct pb_page *pg = pb_pg(h, mfn + i);
         PB_BUG_ON(pg->state != PGS_INUSE);
@@ -323,7 +310,7 @@ void pb_pcp_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scru
     pb_owned_add(&p->frees, 1);
     if (l->count > h->pcp_wm[oi].high)
         pcp_drain_list(h, p, nd, l, order, h->pcp_wm[oi].batch);
-    pcp_unlock(p);
+    pb_lock_release(&p->lock);
 }
 
 int pb_pcp_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts, unsigned nr)
@@ -369,9 +356,9 @@ uint64_t pb_pcp_cached(const struct pb_heap *h, unsigned cpu, unsigned node, uns
     struct pb_pcp *p = atomic_load_explicit(&h->pcp[cpu], memory_order_acquire);
     if (!p)
         return 0;
-    pcp_lock(p);
+    pb_lock_acquire(&p->lock);
     uint64_t c = pcp_list(p, node, oi)->count;
-    pcp_unlock(p);
+    pb_lock_release(&p->lock);
     return c;
 }
 
@@ -393,14 +380,14 @@ uint64_t pb_pcp_cached_zone(const struct pb_heap *h, unsigned node, unsigned zon
     uint64_t sum = 0;
     struct pb_pcp *p;
     for (unsigned cpu = 0; is_pcp(h) && (p = pcp_next(h, &cpu));) {
-        pcp_lock(p);
+        pb_lock_acquire(&p->lock);
         for (int oi = 0; oi < PB_PCP_ORDERS; oi++) {
             const struct pb_pcp_list *l = pcp_list(p, node, oi);
             for (uint32_t k = 0; k < l->count; k++)
                 if (pb_mfn_zone(l->ring[(l->head + k) % PB_PCP_CAP]) == zone)
                     sum += 1ull << (oi ? PB_PCP_HI_ORDER : 0);
         }
-        pcp_unlock(p);
+        pb_lock_release(&p->lock);
     }
     return sum;
 }
@@ -408,8 +395,10 @@ uint64_t pb_pcp_cached_zone(const struct pb_heap *h, unsigned node, unsigned zon
 void pb_pcp_destroy_all(struct pb_heap *h)
 {
     struct pb_pcp *p;
-    for (unsigned cpu = 0; (p = pcp_next(h, &cpu));)
+    for (unsigned cpu = 0; (p = pcp_next(h, &cpu));) {
+        pb_lock_destroy(&p->lock);
         free(p);
+    }
 }
 
 void pb_pcp_add_counters(const struct pb_heap *h, struct pb_heap_counters *out)
@@ -419,5 +408,14 @@ void pb_pcp_add_counters(const struct pb_heap *h, struct pb_heap_counters *out)
         out->allocs += pb_ld(&p->allocs);
         out->frees += pb_ld(&p->frees);
         out->tlb_flushes += pb_ld(&p->tlb_flushes);
+        out->pcp_refills += pb_ld(&p->refills);
+        out->pcp_drains += pb_ld(&p->drains);
     }
+}
+
+void pb_pcp_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void *ctx)
+{
+    struct pb_pcp *p;
+    for (unsigned cpu = 0; is_pcp(h) && (p = pcp_next(h, &cpu));)
+        visit(ctx, &p->lock);
 }
