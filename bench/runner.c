@@ -1863,9 +1863,18 @@ static int machine_create(struct runner *rn, char *err, size_t errlen)
                 rn->wl->path, m->nodes, m->pages_per_node, rn->cfg->variant, strerror(-rc));
         return rc;
     }
-    if ((rc = pb_heap_set_verify(rn->h, rn->cfg->verify)) != 0 ||
+    /* The model's options: defaults, the workload's, then --option's. */
+    struct pb_options opts;
+    pb_options_init(&opts);
+    pb_options_merge(&opts, &rn->wl->options);
+    if (rn->cfg->options)
+        pb_options_merge(&opts, rn->cfg->options);
+    if ((rc = pb_heap_set_options(rn->h, &opts)) != 0 ||
+        (rc = pb_heap_set_no_scrub(rn->h, rn->wl->scrub.mode == PB_WL_SCRUB_NONE)) != 0 ||
+        (rc = pb_heap_set_verify(rn->h, rn->cfg->verify)) != 0 ||
         (rc = pb_heap_set_clear_method(rn->h, rn->cfg->clear)) != 0) {
-        pb_errf(err, errlen, "cannot set the heap's verify mode or clear method: %s",
+        pb_errf(err, errlen,
+                "cannot set the heap's options, scrubbing, verify mode or clear method: %s",
                 strerror(-rc));
         return rc;
     }
@@ -1887,12 +1896,6 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
         (unsigned)cfg->claim_mode > PB_RUN_CLAIM_NONE)
         return -EINVAL;
     memset(res, 0, sizeof(*res));
-    if (cfg->wl->scrub.mode == PB_WL_SCRUB_NONE) {
-        /* The heap has no switch yet for handing dirty frames out uncleared. */
-        pb_errf(err, errlen, "%s: scrub mode 'none' is not supported by the model yet",
-                cfg->wl->path);
-        return -EOPNOTSUPP;
-    }
     rn.wl = cfg->wl;
     res->lock_kind = cfg->lock_kind;
     pb_clock_init();

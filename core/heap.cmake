@@ -4,4 +4,4 @@ pb_module(pb_heap
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/heap.c ${CMAKE_CURRENT_LIST_DIR}/pcp.c
           ${CMAKE_CURRENT_LIST_DIR}/machine.c ${CMAKE_CURRENT_LIST_DIR}/scrub.c
           ${CMAKE_CURRENT_LIST_DIR}/domain.c ${CMAKE_CURRENT_LIST_DIR}/validate.c
-  LIBS pb_lock pb_clear pb_common PkgConfig::NUMA)
+  LIBS pb_lock pb_clear pb_options pb_common PkgConfig::NUMA)

@@ -50,6 +50,7 @@
 #include <stdint.h>
 
 #include "core/lock.h"
+#include "core/options.h"
 
 #define PB_PAGE_SHIFT 12
 #define PB_PAGE_SIZE  (1u << PB_PAGE_SHIFT)
@@ -133,10 +134,19 @@ void pb_set_current_cpu(unsigned cpu);
 unsigned pb_current_cpu(void);
 
 /*
+ * The heap's tunables (options.h): a heap starts with every default; this sets them all from o
+ * (-EINVAL for NULL, -ERANGE for a value out of its range: nothing changes). Call only while no
+ * other thread uses the heap. pb_heap_options: the set the heap runs with.
+ */
+int pb_heap_set_options(struct pb_heap *h, const struct pb_options *o);
+const struct pb_options *pb_heap_options(const struct pb_heap *h);
+
+/*
  * pcp only (-EINVAL otherwise, or for an order other than 0 and 9, batch 0 or >= 256, or
  * high >= 256): a cache refills and drains `batch` extents at a time and holds at most `high`
  * (batch 1, high 0: every extent passes straight through, the buddy lists see every free).
- * Change them only while no other thread uses the heap. Defaults: order 0 31/186, order 9 1/4.
+ * The options pcp_batch_orderN and pcp_high_orderN, set by their own. Change them only while
+ * no other thread uses the heap. Defaults: order 0 31/186, order 9 1/4.
  */
 int pb_pcp_set_watermarks(struct pb_heap *h, unsigned order, unsigned batch, unsigned high);
 int pb_pcp_get_watermarks(const struct pb_heap *h, unsigned order, unsigned *batch, unsigned *high);

@@ -169,8 +169,9 @@ struct pb_heap {
     _Atomic uint64_t alloc_failures; /* atomic */
 
     /* Scrubbing settings: relaxed atomics, changed between runs (enum pb_clear_method,
-     * enum pb_verify_mode). */
+     * enum pb_verify_mode, pb_heap_set_no_scrub). */
     _Atomic int clear_method, verify_mode;
+    _Atomic bool no_scrub;
     _Atomic uint64_t double_clears;  /* checked builds: a frame zeroed by two threads at once */
     _Atomic uint64_t stash_discards; /* domain-build stashes freed unused */
     _Atomic bool scrubber_running;   /* a struct pb_scrubber is attached (at most one) */
@@ -185,9 +186,12 @@ struct pb_heap {
     struct pb_node *nodes[PB_MAX_NODES];
 
     /* pcp: each CPU slot's caches, created on first use (compare-and-swap), freed with the
-     * heap; the watermarks per order index, changed only while the heap is quiescent. */
+     * heap; the watermarks per order index (from opts). */
     struct pb_pcp *_Atomic pcp[PB_PCP_MAX_CPUS];
-    struct pb_pcp_watermarks pcp_wm[PB_PCP_ORDERS];
+    struct pb_pcp_watermarks pcp_wm[PB_PCP_ORDERS]; /* from opts, for the hot path */
+
+    /* The tunables (options.h); changed only while the heap is quiescent. */
+    struct pb_options opts;
 };
 
 struct pb_domain {
@@ -452,7 +456,8 @@ void pb_pernode_unclaim(struct pb_heap *h, struct pb_domain *d);
  * in turn (call with no heap lock held); pb_pcp_destroy_all: free every cache (pb_heap_destroy,
  * nobody else using the heap); pb_pcp_add_counters: add the caches' event counts to *out
  * (relaxed reads); pb_pcp_for_each_lock: visit every cache's lock (those made so far). All
- * are 0 or no-ops for the other variants.
+ * are 0 or no-ops for the other variants. pb_pcp_apply_options: the watermarks from h->opts
+ * (heap quiescent).
  */
 int pb_pcp_alloc(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
                  unsigned memflags, struct pb_domain *d, uint64_t *mfn);
@@ -463,6 +468,7 @@ uint64_t pb_pcp_cached_zone(const struct pb_heap *h, unsigned node, unsigned zon
 void pb_pcp_destroy_all(struct pb_heap *h);
 void pb_pcp_add_counters(const struct pb_heap *h, struct pb_heap_counters *out);
 void pb_pcp_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void *ctx);
+void pb_pcp_apply_options(struct pb_heap *h);
 
 /*
  * scrub.c: the heap's side of scrubbing.

@@ -82,10 +82,8 @@ int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
     if (!h)
         return -ENOMEM;
     h->ops = ops;
-    /* pcp watermarks, after Linux's per-CPU lists: order 0 refills and drains 31 frames at a
-     * time and holds at most 6 batches; 2 MiB frames are few, so they move one at a time. */
-    h->pcp_wm[0] = (struct pb_pcp_watermarks){31, 186};
-    h->pcp_wm[1] = (struct pb_pcp_watermarks){1, 4};
+    pb_options_init(&h->opts);
+    pb_pcp_apply_options(h);
     h->nr_nodes = desc->nr_nodes;
     h->nr_frames = frames;
     h->lock_kind = lock_kind;
@@ -172,6 +170,22 @@ void pb_heap_destroy(struct pb_heap *h)
 /* ------------------------------------------------------------------------------------------
  * Accessors.
  */
+
+int pb_heap_set_options(struct pb_heap *h, const struct pb_options *o)
+{
+    if (!h || !o)
+        return -EINVAL;
+    if (pb_options_check(o, NULL, 0))
+        return -ERANGE;
+    h->opts = *o;
+    pb_pcp_apply_options(h);
+    return 0;
+}
+
+const struct pb_options *pb_heap_options(const struct pb_heap *h)
+{
+    return &h->opts;
+}
 
 const char *pb_heap_variant(const struct pb_heap *h)
 {

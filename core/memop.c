@@ -251,6 +251,7 @@ static void extent_discard(struct pb_heap *h, struct pb_domain *d, uint64_t mfn,
 /*
  * One extent that is not PoD: allocate (or resume the stash), scrub on the build path,
  * verify, map. 0, -ERESTART (scrub preempted, extent stashed) or an error (nothing mapped).
+ * MEMF_no_scrub in memflags: the heap scrubs nothing (pb_heap_set_no_scrub), here neither.
  */
 static int populate_extent(struct pb_heap *h, struct pb_domain *d, struct p2m *p, uint64_t gfn,
                            unsigned order, unsigned memflags, struct pb_memop_counts *c)
@@ -266,29 +267,31 @@ static int populate_extent(struct pb_heap *h, struct pb_domain *d, struct p2m *p
             c->stash_hits++;
         } else {
             progress = 0;
-            rc = pb_alloc_domheap_pages(h, d, order,
-                                        memflags | MEMF_no_scrub | MEMF_keep_scrub |
-                                            MEMF_no_tlbflush | MEMF_no_icache_flush,
-                                        &mfn);
+            const unsigned keep = memflags & MEMF_no_scrub ? 0 : MEMF_keep_scrub;
+            rc = pb_alloc_domheap_pages(
+                h, d, order,
+                memflags | MEMF_no_scrub | keep | MEMF_no_tlbflush | MEMF_no_icache_flush, &mfn);
             if (rc)
                 return rc;
         }
-        rc = pb_scrub_extent_preemptible(h, mfn, order, &progress, scrub_preempt, NULL);
-        if (rc == -ERESTART) {
-            pb_scrub_stash_put(d, mfn, order, progress);
-            c->scrub_preemptions++;
-            return rc;
+        if (!(memflags & MEMF_no_scrub)) {
+            rc = pb_scrub_extent_preemptible(h, mfn, order, &progress, scrub_preempt, NULL);
+            if (rc == -ERESTART) {
+                pb_scrub_stash_put(d, mfn, order, progress);
+                c->scrub_preemptions++;
+                return rc;
+            }
+            PB_BUG_ON(rc != 0);
+            /* Verification (when on): the heap checks what it scrubs, this path what it does. */
+            rc = pb_verify_extent(h, mfn, order);
+            if (rc) {
+                c->verify_failures++;
+                extent_discard(h, d, mfn, order, true);
+                return rc;
+            }
         }
-        PB_BUG_ON(rc != 0);
         /* Flushes are batched into one at the end of creation (pb_memop_finish_creation). */
         c->flush_filter_skipped += n;
-        /* Verification (when on): the heap checks what it scrubs, this path what it does. */
-        rc = pb_verify_extent(h, mfn, order);
-        if (rc) {
-            c->verify_failures++;
-            extent_discard(h, d, mfn, order, true);
-            return rc;
-        }
     } else {
         /* alloc_heap_pages scrubs, and verifies when verification is on (-EIO). */
         rc = pb_alloc_domheap_pages(h, d, order, memflags, &mfn);
@@ -346,6 +349,8 @@ long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller
         return (long)start_extent;
     if (pod)
         memflags |= MEMF_populate_on_demand;
+    if (pb_heap_no_scrub(h))
+        memflags |= MEMF_no_scrub;
 
     struct p2m *p = pb_domain_p2m(d);
     const unsigned order = r->extent_order;

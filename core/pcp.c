@@ -328,14 +328,31 @@ static bool is_pcp(const struct pb_heap *h)
     return h->ops->alloc_heap_pages == pb_pcp_alloc;
 }
 
+/* The options of each order index's watermarks. */
+static const enum pb_option opt_batch[PB_PCP_ORDERS] = {PB_OPT_PCP_BATCH_ORDER0,
+                                                        PB_OPT_PCP_BATCH_ORDER9};
+static const enum pb_option opt_high[PB_PCP_ORDERS] = {PB_OPT_PCP_HIGH_ORDER0,
+                                                       PB_OPT_PCP_HIGH_ORDER9};
+
+void pb_pcp_apply_options(struct pb_heap *h)
+{
+    for (int oi = 0; oi < PB_PCP_ORDERS; oi++)
+        h->pcp_wm[oi] = (struct pb_pcp_watermarks){
+            (unsigned)pb_options_get(&h->opts, opt_batch[oi]),
+            (unsigned)pb_options_get(&h->opts, opt_high[oi]),
+        };
+}
+
 int pb_pcp_set_watermarks(struct pb_heap *h, unsigned order, unsigned batch, unsigned high)
 {
     int oi = pcp_order_index(order);
-    if (!h || !is_pcp(h) || oi < 0 || batch == 0 || batch >= PB_PCP_CAP || high >= PB_PCP_CAP)
+    if (!h || !is_pcp(h) || oi < 0)
         return -EINVAL;
-    h->pcp_wm[oi].batch = batch;
-    h->pcp_wm[oi].high = high;
-    return 0;
+    struct pb_options o = h->opts;
+    if (pb_options_set(&o, pb_option_desc(opt_batch[oi])->name, batch) ||
+        pb_options_set(&o, pb_option_desc(opt_high[oi])->name, high))
+        return -EINVAL;
+    return pb_heap_set_options(h, &o);
 }
 
 int pb_pcp_get_watermarks(const struct pb_heap *h, unsigned order, unsigned *batch, unsigned *high)

@@ -76,6 +76,19 @@ int pb_heap_set_clear_method(struct pb_heap *h, enum pb_clear_method method)
     return 0;
 }
 
+int pb_heap_set_no_scrub(struct pb_heap *h, bool no_scrub)
+{
+    if (!h)
+        return -EINVAL;
+    atomic_store_explicit(&h->no_scrub, no_scrub, memory_order_relaxed);
+    return 0;
+}
+
+bool pb_heap_no_scrub(const struct pb_heap *h)
+{
+    return atomic_load_explicit(&h->no_scrub, memory_order_relaxed);
+}
+
 int pb_heap_set_verify(struct pb_heap *h, enum pb_verify_mode mode)
 {
     if (!h || (unsigned)mode > PB_VERIFY_FULL)
@@ -153,6 +166,7 @@ int pb_scrub_extent_preemptible(struct pb_heap *h, uint64_t mfn, unsigned order,
 
     const enum pb_clear_method method =
         (enum pb_clear_method)atomic_load_explicit(&h->clear_method, memory_order_relaxed);
+    const uint64_t check_every = (uint64_t)pb_options_get(&h->opts, PB_OPT_SCRUB_PREEMPT_FRAMES);
     uint64_t cleared = 0, since_check = 0, i = *progress;
     int rc = 0;
     while (i < n) {
@@ -163,13 +177,13 @@ int pb_scrub_extent_preemptible(struct pb_heap *h, uint64_t mfn, unsigned order,
         /* A run of flagged frames, cut at the next preemption check. */
         uint64_t run = 0;
         while (i + run < n && h->frames[mfn + i + run].need_scrub &&
-               since_check + run < PB_SCRUB_PREEMPT_BATCH)
+               since_check + run < check_every)
             h->frames[mfn + i + run++].need_scrub = 0;
         pb_scrub_clear_frames(h, nd, mfn + i, run, method);
         i += run;
         cleared += run;
         since_check += run;
-        if (since_check == PB_SCRUB_PREEMPT_BATCH && i < n) {
+        if (since_check == check_every && i < n) {
             since_check = 0;
             if (preempt && preempt(ctx)) {
                 rc = -ERESTART;
@@ -272,9 +286,10 @@ struct pb_scrubber {
     /* Read-only after start. */
     struct pb_heap *h;
     struct pb_scrub_config cfg;
-    bool xen;          /* the xen design (else pernode) */
-    unsigned per_node; /* workers per node */
-    unsigned batch;    /* frames cleared between two checks for ABORT */
+    bool xen;             /* the xen design (else pernode) */
+    unsigned per_node;    /* workers per node */
+    unsigned batch;       /* frames cleared between two checks for ABORT */
+    uint64_t yield_every; /* xen: frames cleared between two checks for other work */
     unsigned nr_workers;
     struct scrub_worker *workers; /* node n's are [n * per_node, (n + 1) * per_node) */
     /* Set once by pb_scrubber_stop. */
@@ -325,7 +340,7 @@ static enum part_end participate(struct scrub_worker *w, struct scrub_job *job, 
                 why = PART_ABORT;
             else if (stopping(s))
                 why = PART_STOP;
-            else if (s->xen && since_yield >= PB_SCRUB_XEN_YIELD) {
+            else if (s->xen && since_yield >= s->yield_every) {
                 since_yield = 0;
                 if (atomic_load_explicit(&h->allocs_in_flight, memory_order_relaxed))
                     why = PART_YIELD;
@@ -579,7 +594,10 @@ int pb_scrubber_start(struct pb_heap *h, const struct pb_scrub_config *cfg,
         s->cfg.method = PB_CLEAR_NT;
     s->xen = xen;
     s->per_node = per_node;
-    s->batch = xen ? 1 : cfg->batch_frames ? cfg->batch_frames : PB_SCRUB_BATCH;
+    s->batch = xen                 ? 1
+               : cfg->batch_frames ? cfg->batch_frames
+                                   : (unsigned)pb_options_get(&h->opts, PB_OPT_SCRUB_BATCH_FRAMES);
+    s->yield_every = (uint64_t)pb_options_get(&h->opts, PB_OPT_SCRUB_XEN_YIELD_FRAMES);
     s->nr_workers = h->nr_nodes * per_node;
     s->workers = ws;
     int rc = 0;
