@@ -37,10 +37,13 @@
  * free: the public counters above (pb_heap_total_avail, _node_avail, _zone_avail) include
  * them, and they belong to the unclaimed part of the free memory, so a claim reserves exactly
  * as before and is never over-committed. A refill takes only frames no node claim holds, so
- * where node claims cover a node's free frames its allocations go through the buddy lists. When an
- * allocation or a claim fails, every cache is drained and it is retried once. Trade-off: a cached
- * frame is not merged until drained, so up to (high watermark) frames per CPU, node and order stay
- * split; larger buddies that they would have rebuilt come back only when the caches drain.
+ * where node claims cover a node's free frames its allocations go through the buddy lists. Each
+ * CPU slot's caches have one lock (rank PB_RANK_PCP, taken before the node lock a refill or a
+ * drain needs), reported with the heap locks. When an allocation or a claim fails, every cache
+ * is drained and it is retried once. Trade-off: a cached frame is not merged until drained, so
+ * up to (high watermark) frames per CPU, node and order stay split; larger buddies that they
+ * would have rebuilt come back only when the caches drain. The watermarks are options
+ * (options.h).
  */
 #ifndef POPBENCH_CORE_HEAP_H
 #define POPBENCH_CORE_HEAP_H
