@@ -259,6 +259,7 @@ struct run_opts {
     enum pb_verify_mode verify;
     enum pb_clear_method clear;
     enum pb_run_claim_mode claim_mode;
+    struct pb_options options; /* --option NAME=VALUE, repeatable */
     const char *workloads_dir;
     bool self_test;
     uint64_t self_test_ops;
@@ -292,12 +293,19 @@ static void run_usage(FILE *out)
         "  --claim-mode MODE     workload (default: each group's claim_mode), host (every\n"
         "                        claim host-wide), nodes (split over each domain's own nodes)\n"
         "                        or none (no claims)\n"
+        "  --option NAME=VALUE   set one of the model's options (repeatable; wins over the\n"
+        "                        workloads' `options`): the list is below\n"
         "  --workloads-dir DIR   where workload names are looked up\n"
         "  --self-test-overhead  measure the harness's own cost per timed call, then exit\n"
         "  --interrupt-after N   (tests) raise SIGINT during run N+1\n"
         "\n"
-        "Exit status: 0 ok, 1 a run failed validation, 2 bad input, 130 interrupted.\n",
+        "Exit status: 0 ok, 1 a run failed validation, 2 bad input, 130 interrupted.\n"
+        "\nOptions (--option NAME=VALUE, or a workload's `options`):\n",
         out);
+    const struct pb_option_desc *d;
+    for (unsigned i = 0; (d = pb_option_desc(i)); i++)
+        fprintf(out, "  %-24s %" PRId64 " to %" PRId64 ", default %" PRId64 ": %s\n", d->name,
+                d->min, d->max, d->def, d->meaning);
 }
 
 enum {
@@ -317,6 +325,7 @@ enum {
     OPT_VERIFY,
     OPT_CLEAR,
     OPT_CLAIM_MODE,
+    OPT_OPTION,
     OPT_WORKLOADS_DIR,
     OPT_SELF_TEST,
     OPT_INTERRUPT_AFTER,
@@ -340,6 +349,7 @@ static const struct option run_options[] = {
     {"verify", required_argument, NULL, OPT_VERIFY},
     {"clear", required_argument, NULL, OPT_CLEAR},
     {"claim-mode", required_argument, NULL, OPT_CLAIM_MODE},
+    {"option", required_argument, NULL, OPT_OPTION},
     {"workloads-dir", required_argument, NULL, OPT_WORKLOADS_DIR},
     {"self-test-overhead", no_argument, NULL, OPT_SELF_TEST},
     {"interrupt-after", required_argument, NULL, OPT_INTERRUPT_AFTER},
@@ -374,6 +384,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
         .self_test_ops = 200000,
         .interrupt_after = -1,
     };
+    pb_options_init(&o->options);
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":", run_options, NULL)) != -1) {
@@ -503,6 +514,10 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
                                  "--claim-mode: '%s' is not a claim mode (expected workload, "
                                  "host, nodes or none)",
                                  optarg);
+            break;
+        case OPT_OPTION:
+            if (pb_options_parse(&o->options, optarg, err, sizeof(err)))
+                return bad_input(cmd, "--option: %s (see popbench run --help)", err);
             break;
         case OPT_WORKLOADS_DIR:
             o->workloads_dir = optarg;
@@ -770,6 +785,9 @@ static int cmd_run(int argc, char **argv)
         .seed = o.seed_given ? o.seed : (set.nr_runs ? set.runs[0]->seed : 0),
         .placement = pb_placement_name(o.placement),
         .claim_mode = pb_run_claim_mode_name(o.claim_mode),
+        .options = &o.options,
+        .workloads = set.runs,
+        .nr_workloads = set.nr_runs,
     };
     if ((rc = pb_report_init(&rep, &setup)) != 0) {
         fprintf(stderr, "popbench run: cannot make the results document: %s\n", strerror(-rc));
@@ -824,6 +842,7 @@ static int cmd_run(int argc, char **argv)
             .verify = o.verify,
             .clear = o.clear,
             .claim_mode = o.claim_mode,
+            .options = &o.options,
             .interrupt = &interrupted,
             .raise_sigint_in_measure = o.interrupt_after >= 0 && (size_t)o.interrupt_after == i,
             .progress = progress_cb,

@@ -18,6 +18,31 @@ struct pb_report_entry {
     double pps;
 };
 
+/*
+ * context.options: every option as the runs used it (default, or --option's); and
+ * context.workload_options: what each workload's own `options` set that --option did not.
+ */
+static int add_options(struct pb_results *d, const struct pb_report_setup *s)
+{
+    struct pb_options opts;
+    const struct pb_option_desc *o;
+    int rc = 0;
+
+    pb_options_init(&opts);
+    if (s->options)
+        pb_options_merge(&opts, s->options);
+    for (unsigned i = 0; !rc && (o = pb_option_desc(i)); i++)
+        rc = pb_results_context_set_option(d, NULL, o->name, opts.value[i]);
+    for (size_t w = 0; !rc && w < s->nr_workloads; w++) {
+        const struct pb_options *own = &s->workloads[w]->options;
+        for (unsigned i = 0; !rc && (o = pb_option_desc(i)); i++)
+            if ((own->set & ~opts.set) & (1u << i))
+                rc =
+                    pb_results_context_set_option(d, s->workloads[w]->name, o->name, own->value[i]);
+    }
+    return rc;
+}
+
 int pb_report_init(struct pb_report *r, const struct pb_report_setup *s)
 {
     int rc;
@@ -52,6 +77,7 @@ int pb_report_init(struct pb_report *r, const struct pb_report_setup *s)
     rc = rc ? rc : pb_results_context_set_string(d, "clock_source", pb_clock_source());
     rc = rc ? rc : pb_results_context_set_int(d, "real_pus", s->topo->nr_real_pus);
     rc = rc ? rc : pb_results_context_set_int(d, "virtual_cpus", s->topo->nr_vcpus);
+    rc = rc ? rc : add_options(d, s);
     if (rc) {
         pb_report_free(r);
         return rc;

@@ -47,6 +47,10 @@ struct pb_report_setup {
     unsigned long long seed;
     const char *placement;
     const char *claim_mode; /* --claim-mode (pb_run_claim_mode_name); NULL: "workload" */
+    /* The model's options: --option's (NULL: none), and the workloads run, for their own. */
+    const struct pb_options *options;
+    const struct pb_workload *const *workloads;
+    size_t nr_workloads;
 };
 
 /* A document with its context filled in. 0 or a negative errno. */

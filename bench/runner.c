@@ -1446,11 +1446,18 @@ struct lockset {
 static void collect_heap_lock(void *ctx, const struct pb_lock *lock)
 {
     struct lockset *ls = ctx;
+    struct pb_lock_stats st;
+    pb_lock_stats_read(lock, &st);
+    /* pcp's per-CPU cache locks come last, as many as CPUs have used the heap: one entry. */
+    if (lock->rank == PB_RANK_PCP && ls->n > 0 && !strcmp(ls->l[ls->n - 1].name, "pcp")) {
+        pb_lock_stats_add(&ls->l[ls->n - 1].st, &st);
+        return;
+    }
     if (ls->n >= PB_RUN_MAX_LOCK_CLASSES)
         return;
-    snprintf(ls->l[ls->n].name, sizeof(ls->l[ls->n].name), "%s", lock->name);
-    pb_lock_stats_read(lock, &ls->l[ls->n].st);
-    ls->n++;
+    snprintf(ls->l[ls->n].name, sizeof(ls->l[ls->n].name), "%s",
+             lock->rank == PB_RANK_PCP ? "pcp" : lock->name);
+    ls->l[ls->n++].st = st;
 }
 
 /* Everything the measure phase is measured against, taken while every worker is parked. */
@@ -1626,13 +1633,16 @@ static void collect(struct runner *rn, const struct baseline *base, struct pb_ru
     /* Locks: each class summed, then the heap's own locks when there are several. */
     pb_heap_for_each_lock(rn->h, collect_heap_lock, &end);
     struct lockset diff = {0};
-    for (unsigned i = 0; i < end.n && i < base->heap_locks.n; i++) {
+    /* The same locks in the same order, but pcp's entry may be new since the baseline. */
+    for (unsigned i = 0; i < end.n; i++) {
+        static const struct pb_lock_stats none;
         diff.l[i] = end.l[i];
         memset(&diff.l[i].st, 0, sizeof(diff.l[i].st));
-        stats_sub_into(&diff.l[i].st, &end.l[i].st, &base->heap_locks.l[i].st);
+        stats_sub_into(&diff.l[i].st, &end.l[i].st,
+                       i < base->heap_locks.n ? &base->heap_locks.l[i].st : &none);
         pb_lock_stats_add(&heap, &diff.l[i].st);
     }
-    diff.n = end.n < base->heap_locks.n ? end.n : base->heap_locks.n;
+    diff.n = end.n;
     for (unsigned i = 0; i < rn->nr_slots; i++) {
         struct slot *s = &rn->slots[i];
         pb_lock_stats_add(&dom, &s->dom_acc);
@@ -1853,9 +1863,18 @@ static int machine_create(struct runner *rn, char *err, size_t errlen)
                 rn->wl->path, m->nodes, m->pages_per_node, rn->cfg->variant, strerror(-rc));
         return rc;
     }
-    if ((rc = pb_heap_set_verify(rn->h, rn->cfg->verify)) != 0 ||
+    /* The model's options: defaults, the workload's, then --option's. */
+    struct pb_options opts;
+    pb_options_init(&opts);
+    pb_options_merge(&opts, &rn->wl->options);
+    if (rn->cfg->options)
+        pb_options_merge(&opts, rn->cfg->options);
+    if ((rc = pb_heap_set_options(rn->h, &opts)) != 0 ||
+        (rc = pb_heap_set_no_scrub(rn->h, rn->wl->scrub.mode == PB_WL_SCRUB_NONE)) != 0 ||
+        (rc = pb_heap_set_verify(rn->h, rn->cfg->verify)) != 0 ||
         (rc = pb_heap_set_clear_method(rn->h, rn->cfg->clear)) != 0) {
-        pb_errf(err, errlen, "cannot set the heap's verify mode or clear method: %s",
+        pb_errf(err, errlen,
+                "cannot set the heap's options, scrubbing, verify mode or clear method: %s",
                 strerror(-rc));
         return rc;
     }
@@ -1877,12 +1896,6 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
         (unsigned)cfg->claim_mode > PB_RUN_CLAIM_NONE)
         return -EINVAL;
     memset(res, 0, sizeof(*res));
-    if (cfg->wl->scrub.mode == PB_WL_SCRUB_NONE) {
-        /* The heap has no switch yet for handing dirty frames out uncleared. */
-        pb_errf(err, errlen, "%s: scrub mode 'none' is not supported by the model yet",
-                cfg->wl->path);
-        return -EOPNOTSUPP;
-    }
     rn.wl = cfg->wl;
     res->lock_kind = cfg->lock_kind;
     pb_clock_init();

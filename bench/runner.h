@@ -77,6 +77,8 @@ struct pb_run_config {
     enum pb_verify_mode verify;
     enum pb_clear_method clear;
     enum pb_run_claim_mode claim_mode;
+    /* --option: the options given win over the workload's `options:`; NULL: none given. */
+    const struct pb_options *options;
     /* Raised (by a signal handler) to stop the run early; the result is then incomplete. */
     const _Atomic bool *interrupt;
     /* Test hook: raise SIGINT once the measure phase has started. */

@@ -59,6 +59,11 @@ void pb_clock_init(void)
     pthread_once(&clock_once, clock_calibrate);
 }
 
+uint64_t pb_clock_monotonic_ns(void)
+{
+    return pb_now_ns();
+}
+
 const char *pb_clock_source(void)
 {
     return pb_clock_params.use_tsc ? "tsc" : "clock_gettime";

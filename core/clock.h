@@ -36,13 +36,16 @@ void pb_clock_init(void);
 /* "tsc" or "clock_gettime". */
 const char *pb_clock_source(void);
 
+/* CLOCK_MONOTONIC, out of line: the fallback of pb_clock_ns. */
+uint64_t pb_clock_monotonic_ns(void);
+
 static inline uint64_t pb_clock_ns(void)
 {
 #if PB_CLOCK_HAVE_TSC
     if (pb_likely(pb_clock_params.use_tsc))
         return (uint64_t)(((unsigned __int128)__rdtsc() * pb_clock_params.mult) >> 32);
 #endif
-    return pb_now_ns();
+    return pb_clock_monotonic_ns();
 }
 
 /* b - a, or 0 when the clock stepped back between them. */

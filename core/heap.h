@@ -37,10 +37,13 @@
  * free: the public counters above (pb_heap_total_avail, _node_avail, _zone_avail) include
  * them, and they belong to the unclaimed part of the free memory, so a claim reserves exactly
  * as before and is never over-committed. A refill takes only frames no node claim holds, so
- * where node claims cover a node's free frames its allocations go through the buddy lists. When an
- * allocation or a claim fails, every cache is drained and it is retried once. Trade-off: a cached
- * frame is not merged until drained, so up to (high watermark) frames per CPU, node and order stay
- * split; larger buddies that they would have rebuilt come back only when the caches drain.
+ * where node claims cover a node's free frames its allocations go through the buddy lists. Each
+ * CPU slot's caches have one lock (rank PB_RANK_PCP, taken before the node lock a refill or a
+ * drain needs), reported with the heap locks. When an allocation or a claim fails, every cache
+ * is drained and it is retried once. Trade-off: a cached frame is not merged until drained, so
+ * up to (high watermark) frames per CPU, node and order stay split; larger buddies that they
+ * would have rebuilt come back only when the caches drain. The watermarks are options
+ * (options.h).
  */
 #ifndef POPBENCH_CORE_HEAP_H
 #define POPBENCH_CORE_HEAP_H
@@ -50,6 +53,7 @@
 #include <stdint.h>
 
 #include "core/lock.h"
+#include "core/options.h"
 
 #define PB_PAGE_SHIFT 12
 #define PB_PAGE_SIZE  (1u << PB_PAGE_SHIFT)
@@ -89,6 +93,8 @@ struct pb_heap_counters {
     uint64_t scrubbed_on_alloc; /* of those, scrubbed by the allocating thread */
     uint64_t tlb_flushes;       /* allocations that needed a TLB flush */
     uint64_t second_pass;       /* allocations that needed the dirty-accepting pass */
+    uint64_t pcp_refills;       /* pcp: batches moved from the free lists into a cache */
+    uint64_t pcp_drains;        /* pcp: batches moved from a cache back to the free lists */
 };
 
 const char *const *pb_variant_names(void); /* NULL-terminated */
@@ -131,10 +137,19 @@ void pb_set_current_cpu(unsigned cpu);
 unsigned pb_current_cpu(void);
 
 /*
+ * The heap's tunables (options.h): a heap starts with every default; this sets them all from o
+ * (-EINVAL for NULL, -ERANGE for a value out of its range: nothing changes). Call only while no
+ * other thread uses the heap. pb_heap_options: the set the heap runs with.
+ */
+int pb_heap_set_options(struct pb_heap *h, const struct pb_options *o);
+const struct pb_options *pb_heap_options(const struct pb_heap *h);
+
+/*
  * pcp only (-EINVAL otherwise, or for an order other than 0 and 9, batch 0 or >= 256, or
  * high >= 256): a cache refills and drains `batch` extents at a time and holds at most `high`
  * (batch 1, high 0: every extent passes straight through, the buddy lists see every free).
- * Change them only while no other thread uses the heap. Defaults: order 0 31/186, order 9 1/4.
+ * The options pcp_batch_orderN and pcp_high_orderN, set by their own. Change them only while
+ * no other thread uses the heap. Defaults: order 0 31/186, order 9 1/4.
  */
 int pb_pcp_set_watermarks(struct pb_heap *h, unsigned order, unsigned batch, unsigned high);
 int pb_pcp_get_watermarks(const struct pb_heap *h, unsigned order, unsigned *batch, unsigned *high);
@@ -167,7 +182,11 @@ bool pb_heap_frame_in_use(const struct pb_heap *h, uint64_t mfn, unsigned *owner
 bool pb_heap_frame_dirty(const struct pb_heap *h, uint64_t mfn);
 bool pb_heap_frame_cached(const struct pb_heap *h, uint64_t mfn); /* free in a pcp cache */
 
-/* Statistics of every heap lock (one for xen, one per node for pernode). */
+/*
+ * Statistics of every heap lock: the global one (xen), or one per node (pernode, pcp), then for
+ * pcp the lock of every CPU slot's caches made so far (rank PB_RANK_PCP, named "pcp.cpuN"), so
+ * their number grows as CPUs first use the heap.
+ */
 typedef void (*pb_lock_visitor)(void *ctx, const struct pb_lock *lock);
 void pb_heap_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void *ctx);
 

@@ -1,6 +1,8 @@
 /*
  * heap_impl.h: the heap's internal structures, shared by the core/ files that implement the
- * heap (heap.c, domain.c, validate.c, scrub). Nothing outside core/ includes this.
+ * heap: heap.c (the buddy allocator and its variants), pcp.c (the per-CPU caches), machine.c
+ * (building the machine, accessors), domain.c, validate.c and scrub.c. Nothing outside core/
+ * includes this (tests aside).
  */
 #ifndef POPBENCH_CORE_HEAP_IMPL_H
 #define POPBENCH_CORE_HEAP_IMPL_H
@@ -11,6 +13,7 @@
 #include "core/domain.h"
 #include "core/heap.h"
 #include "core/lock.h"
+#include "core/memflags.h"
 
 #define PB_NO_FRAME     UINT32_MAX /* list end */
 #define PB_CLEAN        UINT32_MAX /* first_dirty of a clean buddy */
@@ -112,7 +115,7 @@ struct pb_node {
  * pcp: one CPU's caches of free clean order-0 and order-PB_PCP_HI_ORDER frames, a FIFO ring
  * per node and order. Cached frames are free: they count in the public counters through the
  * per-node sums here, while the node and host-wide counters of struct pb_heap count only the
- * buddy lists (see heap.h). Protected by: lock (a spinlock; taken before any node lock).
+ * buddy lists (see heap.h). Protected by: lock.
  */
 #define PB_PCP_ORDERS   2
 #define PB_PCP_HI_ORDER 9
@@ -125,8 +128,10 @@ struct pb_pcp_list {
 };
 
 struct pb_pcp {
-    _Atomic uint32_t lock;
-    unsigned cpu; /* read-only */
+    /* Rank PB_RANK_PCP: taken before a node's heap lock (refill, drain), never after one. */
+    struct pb_lock lock;
+    unsigned cpu;       /* read-only */
+    char lock_name[16]; /* "pcp.cpuN"; read-only */
     /* Written under lock, read relaxed by the counters' readers. */
     _Atomic uint64_t node_frames[PB_MAX_NODES]; /* frames cached per node, both orders */
     _Atomic uint64_t allocs, frees, tlb_flushes, refills, drains;
@@ -164,8 +169,9 @@ struct pb_heap {
     _Atomic uint64_t alloc_failures; /* atomic */
 
     /* Scrubbing settings: relaxed atomics, changed between runs (enum pb_clear_method,
-     * enum pb_verify_mode). */
+     * enum pb_verify_mode, pb_heap_set_no_scrub). */
     _Atomic int clear_method, verify_mode;
+    _Atomic bool no_scrub;
     _Atomic uint64_t double_clears;  /* checked builds: a frame zeroed by two threads at once */
     _Atomic uint64_t stash_discards; /* domain-build stashes freed unused */
     _Atomic bool scrubber_running;   /* a struct pb_scrubber is attached (at most one) */
@@ -180,9 +186,12 @@ struct pb_heap {
     struct pb_node *nodes[PB_MAX_NODES];
 
     /* pcp: each CPU slot's caches, created on first use (compare-and-swap), freed with the
-     * heap; the watermarks per order index, changed only while the heap is quiescent. */
+     * heap; the watermarks per order index (from opts). */
     struct pb_pcp *_Atomic pcp[PB_PCP_MAX_CPUS];
-    struct pb_pcp_watermarks pcp_wm[PB_PCP_ORDERS];
+    struct pb_pcp_watermarks pcp_wm[PB_PCP_ORDERS]; /* from opts, for the hot path */
+
+    /* The tunables (options.h); changed only while the heap is quiescent. */
+    struct pb_options opts;
 };
 
 struct pb_domain {
@@ -247,16 +256,226 @@ static inline struct pb_node *pb_node_of(const struct pb_heap *h, uint64_t mfn)
     return NULL;
 }
 
-void pb_page_list_add_tail(struct pb_heap *h, struct pb_list *l, uint32_t mfn);
-void pb_page_list_add_head(struct pb_heap *h, struct pb_list *l, uint32_t mfn);
-void pb_page_list_del(struct pb_heap *h, struct pb_list *l, uint32_t mfn);
-const struct pb_variant_ops *pb_variant_lookup(const char *name);
+/* The node of an aligned block of 2^order frames within one node (MFN 0 excluded), else NULL. */
+static inline struct pb_node *pb_extent_node(const struct pb_heap *h, uint64_t mfn, unsigned order)
+{
+    if (!h || order > PB_MAX_ORDER || mfn == 0 || (mfn & ((1ull << order) - 1)))
+        return NULL;
+    struct pb_node *nd = pb_node_of(h, mfn);
+    return nd && mfn + (1ull << order) <= nd->end ? nd : NULL;
+}
+
+static inline struct pb_page *pb_pg(const struct pb_heap *h, uint64_t mfn)
+{
+    return &h->frames[mfn];
+}
+
+/* ------------------------------------------------------------------------------------------
+ * What the buddy paths (heap.c) and the pcp caches (pcp.c) both inline: node order and the
+ * claims arithmetic an allocation does outside claims_reserve (the rest of the claims
+ * accounting, reserve and stake, is in heap.c). None of them takes a lock.
+ */
+
+/* The calling thread's node (pb_set_current_node); heap.c defines it. */
+extern __thread unsigned pb_current_node_tls;
+
+static inline uint64_t pb_online_nodes(const struct pb_heap *h)
+{
+    return h->nr_nodes == 64 ? ~0ull : (1ull << h->nr_nodes) - 1;
+}
+
+/* The next node of `mask` after `node`, wrapping. mask != 0. */
+static inline unsigned pb_cycle_node(unsigned node, uint64_t mask, unsigned nr_nodes)
+{
+    for (unsigned i = 1; i <= nr_nodes; i++) {
+        unsigned n = (node + i) % nr_nodes;
+        if (mask & (1ull << n))
+            return n;
+    }
+    PB_BUG_ON(1);
+}
+
+/* A host-wide counter (struct pb_heap). global (xen): the writer holds the global lock, so a
+ * relaxed load and store; otherwise any thread, atomically. */
+static inline void pb_ctr_add(_Atomic int64_t *c, int64_t delta, const bool global)
+{
+    if (global)
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + delta,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
+}
+
+/* Frames of nd's lists that no node claim holds. Exact under nd's heap lock (claimed only
+ * grows under it); elsewhere a lower bound. */
+static inline int64_t pb_node_unclaimed(const struct pb_node *nd)
+{
+    return (int64_t)pb_ld(&nd->node_avail) -
+           atomic_load_explicit(&nd->claimed, memory_order_relaxed);
+}
+
+static inline bool pb_domain_has_node_claims(const struct pb_domain *d, unsigned memflags)
+{
+    return d && !(memflags & MEMF_no_refcount) &&
+           atomic_load_explicit(&d->node_claims, memory_order_relaxed) > 0;
+}
+
+/* Take up to `need` frames of d's claim on node n; returns how many. */
+static inline int64_t pb_node_claim_take(struct pb_domain *d, unsigned n, int64_t need)
+{
+    int64_t c = atomic_load_explicit(&d->node_claim[n], memory_order_relaxed);
+    while (c > 0) {
+        int64_t t = c < need ? c : need;
+        if (atomic_compare_exchange_weak_explicit(&d->node_claim[n], &c, c - t,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return t;
+    }
+    return 0;
+}
+
+/* Frames taken from d's claim on nd are allocated now: they leave the node's and the host's
+ * outstanding claims (the host-wide counters the way the variant writes them). */
+static inline void pb_node_claim_retire(struct pb_heap *h, struct pb_domain *d, struct pb_node *nd,
+                                        int64_t t, const bool global)
+{
+    if (!t)
+        return;
+    atomic_fetch_sub_explicit(&nd->claimed, t, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&d->node_claims, t, memory_order_relaxed);
+    pb_ctr_add(&h->outstanding_claims, -t, global);
+}
 
 /*
- * The heap's side of scrubbing (heap.c), shared with scrub.c.
+ * Hand [mfn, mfn + n) over in use, owned by nobody (alloc_heap_pages step 6: per frame, as Xen
+ * does), filtering TLB flushes by their timestamps unless MEMF_no_tlbflush; true when a flush was
+ * needed (the clock has advanced). The frames come free off the lists (their node's heap lock
+ * held) or, `cached`, from a pcp cache (its lock held: already in use as far as merges see).
+ */
+static PB_ALWAYS_INLINE bool pb_frames_hand_over(struct pb_heap *h, uint64_t mfn, int64_t n,
+                                                 unsigned memflags, const bool cached)
+{
+    uint32_t clock = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed);
+    bool need_flush = false;
+    for (int64_t i = 0; i < n; i++) {
+        struct pb_page *pg = pb_pg(h, mfn + (uint64_t)i);
+        if (cached) {
+            PB_ASSERT(pg->owner == PB_OWNER_CACHED && !pg->need_scrub);
+        } else {
+            PB_BUG_ON(pg->state != PGS_FREE);
+            pg->state = PGS_INUSE;
+        }
+        pg->owner = PB_DOMID_NONE;
+        if (!(memflags & MEMF_no_tlbflush) && pg->tlbflush_ts > clock)
+            need_flush = true;
+        pg->tlbflush_ts = 0;
+    }
+    if (need_flush)
+        atomic_fetch_add_explicit(&h->tlbflush_clock, 1, memory_order_relaxed);
+    return need_flush;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Lists of frames, linked by MFN through pb_page.next/prev. The caller holds the lock of the
+ * list: its node's heap lock for a free list, the domain's page_alloc_lock for its page list.
+ */
+
+/* Link mfn between prev and next (either may be PB_NO_FRAME: the list's end). */
+static inline void pb_page_list_link(struct pb_heap *h, struct pb_list *l, uint32_t mfn,
+                                     uint32_t prev, uint32_t next)
+{
+    struct pb_page *pg = pb_pg(h, mfn);
+    pg->prev = prev;
+    pg->next = next;
+    if (prev == PB_NO_FRAME)
+        l->head = mfn;
+    else
+        pb_pg(h, prev)->next = mfn;
+    if (next == PB_NO_FRAME)
+        l->tail = mfn;
+    else
+        pb_pg(h, next)->prev = mfn;
+}
+
+static inline void pb_page_list_add_tail(struct pb_heap *h, struct pb_list *l, uint32_t mfn)
+{
+    pb_page_list_link(h, l, mfn, l->tail, PB_NO_FRAME);
+}
+
+static inline void pb_page_list_add_head(struct pb_heap *h, struct pb_list *l, uint32_t mfn)
+{
+    pb_page_list_link(h, l, mfn, PB_NO_FRAME, l->head);
+}
+
+static inline void pb_page_list_del(struct pb_heap *h, struct pb_list *l, uint32_t mfn)
+{
+    struct pb_page *pg = pb_pg(h, mfn);
+    if (pg->prev == PB_NO_FRAME)
+        l->head = pg->next;
+    else
+        pb_pg(h, pg->prev)->next = pg->next;
+    if (pg->next == PB_NO_FRAME)
+        l->tail = pg->prev;
+    else
+        pb_pg(h, pg->next)->prev = pg->prev;
+    pg->next = pg->prev = PB_NO_FRAME;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Functions shared between the heap's files, with what each expects held.
+ */
+
+/* heap.c. */
+const struct pb_variant_ops *pb_variant_lookup(const char *name);
+/* heap.c: hand every frame of a new node (MFN 0 excepted) to its free lists, clean, and count
+ * them in its counters. pb_heap_create only, before the heap is shared: no lock. */
+void pb_heap_init_node(struct pb_heap *h, struct pb_node *nd);
+/*
+ * heap.c, for the pcp caches. The caller holds the cache's lock (rank PB_RANK_PCP); these take
+ * and release nd's heap lock, and leave the host-wide counters to the caller.
+ * pb_heap_cache_take: move up to nr clean blocks of 2^order frames from nd's free lists (any
+ * zone, split from the top as an allocation would, never frames a node claim holds) to the tail
+ * of l, marked cached. Returns the frames moved.
+ * pb_heap_cache_give: move the nr oldest blocks of l back to nd's free lists, merging them.
+ */
+int64_t pb_heap_cache_take(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_list *l,
+                           unsigned order, unsigned nr);
+void pb_heap_cache_give(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_list *l,
+                        unsigned order, unsigned nr);
+/* heap.c: the pernode variant's operations, which pcp falls back on. No lock held. */
+int pb_pernode_alloc(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
+                     unsigned memflags, struct pb_domain *d, uint64_t *mfn);
+void pb_pernode_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub);
+int pb_pernode_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
+                     unsigned nr);
+void pb_pernode_unclaim(struct pb_heap *h, struct pb_domain *d);
+
+/*
+ * pcp.c: the pcp variant's operations (no lock held), and what the rest of the heap asks of the
+ * caches. pb_pcp_cached_frames: frames cached on a node by all CPUs (node PB_MAX_NODES: every
+ * node), relaxed reads; pb_pcp_cached_zone: the same within one zone, taking each cache's lock
+ * in turn (call with no heap lock held); pb_pcp_destroy_all: free every cache (pb_heap_destroy,
+ * nobody else using the heap); pb_pcp_add_counters: add the caches' event counts to *out
+ * (relaxed reads); pb_pcp_for_each_lock: visit every cache's lock (those made so far). All
+ * are 0 or no-ops for the other variants. pb_pcp_apply_options: the watermarks from h->opts
+ * (heap quiescent).
+ */
+int pb_pcp_alloc(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
+                 unsigned memflags, struct pb_domain *d, uint64_t *mfn);
+void pb_pcp_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub);
+int pb_pcp_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts, unsigned nr);
+uint64_t pb_pcp_cached_frames(const struct pb_heap *h, unsigned node);
+uint64_t pb_pcp_cached_zone(const struct pb_heap *h, unsigned node, unsigned zone);
+void pb_pcp_destroy_all(struct pb_heap *h);
+void pb_pcp_add_counters(const struct pb_heap *h, struct pb_heap_counters *out);
+void pb_pcp_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void *ctx);
+void pb_pcp_apply_options(struct pb_heap *h);
+
+/*
+ * scrub.c: the heap's side of scrubbing.
  * pb_scrub_clear_frames: zero the backing of [mfn, mfn + n) (one node; no-op without backing)
- * with `method`; the caller owns the frames (in use, or its buddy is SCRUBBING). Checked builds
- * mark each frame while zeroing it and count in h->double_clears any frame found marked.
+ * with `method`; the caller owns the frames (in use, or its buddy is SCRUBBING), no lock needed.
+ * Checked builds mark each frame while zeroing it and count in h->double_clears any frame found
+ * marked.
  * pb_scrub_kick: wake the scrub workers sleeping on nd, if any (call after adding dirty frames
  * to its free lists, lock released or held).
  */

@@ -26,7 +26,7 @@
  * ------------------------------------------------------------------------------------------ */
 
 /* Whether wait and hold times are measured: read relaxed on every acquisition. */
-static _Atomic bool timing_on = true;
+_Atomic bool pb_lock_timing = true;
 
 /*
  * A ticket waiter spins with pause and yields its CPU once per this many spins (about 150 us
@@ -43,19 +43,6 @@ static inline void cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
-}
-
-/* Statistics are written only by the holder: a relaxed load and store, no read-modify-write. */
-static inline void stat_add(_Atomic uint64_t *field, uint64_t v)
-{
-    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + v,
-                          memory_order_relaxed);
-}
-
-static inline void stat_max(_Atomic uint64_t *field, uint64_t v)
-{
-    if (v > atomic_load_explicit(field, memory_order_relaxed))
-        atomic_store_explicit(field, v, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -98,7 +85,7 @@ static int held_index(const struct pb_lock *l)
 }
 
 /* Before waiting for l: the rank rule, then the record. */
-static void rank_check_acquire(struct pb_lock *l)
+void pb_lock_rank_check(struct pb_lock *l)
 {
     const struct pb_lock *worst = NULL;
 
@@ -127,14 +114,14 @@ static void rank_check_acquire(struct pb_lock *l)
 }
 
 /* After acquiring l. */
-static void rank_note_acquired(struct pb_lock *l)
+void pb_lock_rank_note(struct pb_lock *l)
 {
     held.locks[held.n++] = l;
     atomic_store_explicit(&l->holder, held.id, memory_order_relaxed);
 }
 
 /* Before releasing l. */
-static void rank_note_release(struct pb_lock *l)
+void pb_lock_rank_unnote(struct pb_lock *l)
 {
     int i = held_index(l);
 
@@ -151,21 +138,6 @@ bool pb_lock_held(const struct pb_lock *l)
 }
 
 #else
-
-static inline void rank_check_acquire(struct pb_lock *l)
-{
-    (void)l;
-}
-
-static inline void rank_note_acquired(struct pb_lock *l)
-{
-    (void)l;
-}
-
-static inline void rank_note_release(struct pb_lock *l)
-{
-    (void)l;
-}
 
 bool pb_lock_held(const struct pb_lock *l)
 {
@@ -218,26 +190,23 @@ void pb_lock_destroy(struct pb_lock *l)
  * Acquire and release
  * ------------------------------------------------------------------------------------------ */
 
-void pb_lock_acquire(struct pb_lock *l)
+/* The slow halves of pb_lock_acquire and pb_lock_release (lock.h has the fast paths). */
+
+void pb_lock_acquire_slow(struct pb_lock *l, uint32_t me)
 {
-    bool timing = atomic_load_explicit(&timing_on, memory_order_relaxed);
+    bool timing = atomic_load_explicit(&pb_lock_timing, memory_order_relaxed);
     bool contended = false;
     uint64_t wait_from = 0;
 
-    rank_check_acquire(l);
-
     if (l->kind == PB_LOCK_TICKET) {
-        uint32_t me = atomic_fetch_add_explicit(&l->u.ticket.next, 1, memory_order_relaxed);
-        if (atomic_load_explicit(&l->u.ticket.owner, memory_order_acquire) != me) {
-            contended = true;
-            if (timing)
-                wait_from = pb_clock_ns();
-            for (unsigned int spins = 1;
-                 atomic_load_explicit(&l->u.ticket.owner, memory_order_acquire) != me; spins++) {
-                cpu_relax();
-                if (spins % TICKET_SPINS_BEFORE_YIELD == 0)
-                    sched_yield();
-            }
+        contended = true;
+        if (timing)
+            wait_from = pb_clock_ns();
+        for (unsigned int spins = 1;
+             atomic_load_explicit(&l->u.ticket.owner, memory_order_acquire) != me; spins++) {
+            cpu_relax();
+            if (spins % TICKET_SPINS_BEFORE_YIELD == 0)
+                sched_yield();
         }
     } else {
         int rc = pthread_mutex_trylock(&l->u.mutex);
@@ -249,43 +218,13 @@ void pb_lock_acquire(struct pb_lock *l)
         }
         PB_BUG_ON(rc != 0);
     }
-
-    /* Held from here: the statistics are ours. */
-    uint64_t now = timing ? pb_clock_ns() : 0;
-    stat_add(&l->st.acquisitions, 1);
-    if (contended) {
-        stat_add(&l->st.contended, 1);
-        if (timing) {
-            uint64_t wait = now > wait_from ? now - wait_from : 0;
-            stat_add(&l->st.wait_ns_total, wait);
-            stat_max(&l->st.wait_ns_max, wait);
-        }
-    }
-    l->st.acquired_at_ns = now;
-
-    rank_note_acquired(l);
+    pb_lock_note_acquired(l, timing, contended, wait_from);
+    pb_lock_rank_note(l);
 }
 
-void pb_lock_release(struct pb_lock *l)
+void pb_lock_mutex_release(struct pb_lock *l)
 {
-    rank_note_release(l);
-
-    /* 0: timing was off at acquisition (a clock in ns since boot or reset never reads 0). */
-    uint64_t from = l->st.acquired_at_ns;
-    if (from && atomic_load_explicit(&timing_on, memory_order_relaxed)) {
-        uint64_t now = pb_clock_ns();
-        uint64_t hold = now > from ? now - from : 0;
-        stat_add(&l->st.hold_ns_total, hold);
-        stat_max(&l->st.hold_ns_max, hold);
-    }
-
-    if (l->kind == PB_LOCK_TICKET) {
-        /* Only the holder writes owner: no read-modify-write needed. */
-        uint32_t owner = atomic_load_explicit(&l->u.ticket.owner, memory_order_relaxed);
-        atomic_store_explicit(&l->u.ticket.owner, owner + 1, memory_order_release);
-    } else {
-        PB_BUG_ON(pthread_mutex_unlock(&l->u.mutex) != 0);
-    }
+    PB_BUG_ON(pthread_mutex_unlock(&l->u.mutex) != 0);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -326,7 +265,7 @@ void pb_lock_stats_add(struct pb_lock_stats *dst, const struct pb_lock_stats *sr
 
 void pb_lock_set_timing(bool on)
 {
-    atomic_store_explicit(&timing_on, on, memory_order_relaxed);
+    atomic_store_explicit(&pb_lock_timing, on, memory_order_relaxed);
 }
 
 const char *pb_lock_kind_name(enum pb_lock_kind kind)

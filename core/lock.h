@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "core/pb.h"
 
 enum pb_lock_kind {
@@ -37,6 +38,7 @@ enum pb_lock_rank {
     PB_RANK_DOMTABLE = 1, /* the table of domains */
     PB_RANK_P2M,          /* one domain's p2m writer lock */
     PB_RANK_PAGE_ALLOC,   /* one domain's page_alloc_lock (tot_pages, page list, claim) */
+    PB_RANK_PCP,          /* one CPU slot's pcp caches (refilled and drained under a heap lock) */
     PB_RANK_HEAP,         /* a heap lock: the global one (xen) or one node's (pernode) */
     PB_RANK_SCRUB,        /* scrub bookkeeping (stash, worker state) */
     PB_RANK_LEAF,         /* nothing is taken while holding it */
@@ -79,8 +81,7 @@ struct pb_lock {
 void pb_lock_init(struct pb_lock *l, const char *name, enum pb_lock_rank rank,
                   enum pb_lock_kind kind);
 void pb_lock_destroy(struct pb_lock *l);
-void pb_lock_acquire(struct pb_lock *l);
-void pb_lock_release(struct pb_lock *l);
+/* pb_lock_acquire(l), pb_lock_release(l): inline, at the end of this header. */
 
 /* Checked builds: whether the calling thread holds l. Other builds: true. */
 bool pb_lock_held(const struct pb_lock *l);
@@ -102,5 +103,95 @@ int pb_lock_kind_parse(const char *s, enum pb_lock_kind *out);
 /* Checked builds: called on a rank violation instead of abort() when set (tests use it). */
 typedef void (*pb_lock_rank_hook)(const struct pb_lock *held, const struct pb_lock *wanted);
 void pb_lock_set_rank_hook(pb_lock_rank_hook hook);
+
+/* ---- The fast paths: an uncontended ticket acquire, a ticket release (lock.c has the rest) ----
+ */
+
+extern _Atomic bool pb_lock_timing; /* pb_lock_set_timing */
+void pb_lock_acquire_slow(struct pb_lock *l, uint32_t ticket);
+void pb_lock_mutex_release(struct pb_lock *l);
+#if POPBENCH_DEBUG >= 1
+void pb_lock_rank_check(struct pb_lock *l);  /* before waiting: the rank rule */
+void pb_lock_rank_note(struct pb_lock *l);   /* after acquiring: the holder record */
+void pb_lock_rank_unnote(struct pb_lock *l); /* before releasing */
+#else
+static inline void pb_lock_rank_check(struct pb_lock *l)
+{
+    (void)l;
+}
+static inline void pb_lock_rank_note(struct pb_lock *l)
+{
+    (void)l;
+}
+static inline void pb_lock_rank_unnote(struct pb_lock *l)
+{
+    (void)l;
+}
+#endif
+
+/* Statistics are written only by the holder: a relaxed load and store, no read-modify-write. */
+static inline void pb_lock_stat_add(_Atomic uint64_t *field, uint64_t v)
+{
+    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+static inline void pb_lock_stat_max(_Atomic uint64_t *field, uint64_t v)
+{
+    if (v > atomic_load_explicit(field, memory_order_relaxed))
+        atomic_store_explicit(field, v, memory_order_relaxed);
+}
+
+/* Held from here: the statistics are ours. */
+static inline void pb_lock_note_acquired(struct pb_lock *l, bool timing, bool contended,
+                                         uint64_t wait_from)
+{
+    uint64_t now = timing ? pb_clock_ns() : 0;
+    pb_lock_stat_add(&l->st.acquisitions, 1);
+    if (contended) {
+        pb_lock_stat_add(&l->st.contended, 1);
+        if (timing) {
+            uint64_t wait = pb_clock_diff(wait_from, now);
+            pb_lock_stat_add(&l->st.wait_ns_total, wait);
+            pb_lock_stat_max(&l->st.wait_ns_max, wait);
+        }
+    }
+    l->st.acquired_at_ns = now;
+}
+
+static inline void pb_lock_acquire(struct pb_lock *l)
+{
+    pb_lock_rank_check(l);
+    uint32_t me = 0;
+    if (pb_likely(l->kind == PB_LOCK_TICKET)) {
+        me = atomic_fetch_add_explicit(&l->u.ticket.next, 1, memory_order_relaxed);
+        if (pb_likely(atomic_load_explicit(&l->u.ticket.owner, memory_order_acquire) == me)) {
+            pb_lock_note_acquired(l, atomic_load_explicit(&pb_lock_timing, memory_order_relaxed),
+                                  false, 0);
+            pb_lock_rank_note(l);
+            return;
+        }
+    }
+    pb_lock_acquire_slow(l, me);
+}
+
+static inline void pb_lock_release(struct pb_lock *l)
+{
+    pb_lock_rank_unnote(l);
+    /* 0: timing was off at acquisition (a clock in ns since boot or reset never reads 0). */
+    uint64_t from = l->st.acquired_at_ns;
+    if (from && atomic_load_explicit(&pb_lock_timing, memory_order_relaxed)) {
+        uint64_t hold = pb_clock_diff(from, pb_clock_ns());
+        pb_lock_stat_add(&l->st.hold_ns_total, hold);
+        pb_lock_stat_max(&l->st.hold_ns_max, hold);
+    }
+    if (pb_likely(l->kind == PB_LOCK_TICKET)) {
+        /* Only the holder writes owner: no read-modify-write needed. */
+        uint32_t owner = atomic_load_explicit(&l->u.ticket.owner, memory_order_relaxed);
+        atomic_store_explicit(&l->u.ticket.owner, owner + 1, memory_order_release);
+    } else {
+        pb_lock_mutex_release(l);
+    }
+}
 
 #endif

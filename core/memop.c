@@ -186,7 +186,7 @@ static bool scrub_preempt(void *ctx)
  * What memory_op and the two loops check before doing anything: 0 with the domain and the
  * memflags, 1 when there is nothing to do, or the reason to return start_extent untouched.
  */
-static int memop_begin(struct pb_heap *h, const struct pb_memop_caller *caller,
+static int memop_check(struct pb_heap *h, const struct pb_memop_caller *caller,
                        const struct pb_reservation *r, uint64_t start, bool pod,
                        struct pb_domain **dp, unsigned *memflags)
 {
@@ -210,6 +210,37 @@ static int memop_begin(struct pb_heap *h, const struct pb_memop_caller *caller,
     return 0;
 }
 
+/* memop_check with the result started: nr_done = start, and the error of a refusal. */
+static int memop_begin(struct pb_heap *h, const struct pb_memop_caller *caller,
+                       const struct pb_reservation *r, uint64_t start, bool pod,
+                       struct pb_memop_result *result, struct pb_domain **dp, unsigned *memflags)
+{
+    memset(result, 0, sizeof(*result));
+    result->nr_done = start;
+    int rc = memop_check(h, caller, r, start, pod, dp, memflags);
+    if (rc)
+        result->error = rc < 0 ? rc : 0;
+    return rc;
+}
+
+/*
+ * Before extent i of an invocation that started at `start`: the preemption check (never before
+ * the first) and the gfn's range. False with *gfn to go on; true to stop the loop, with *rc 0
+ * when preempted or -EINVAL for a range beyond the p2m.
+ */
+static inline bool extent_stop(const struct pb_reservation *r, const struct p2m *p, uint64_t i,
+                               uint64_t start, struct pb_memop_result *result, uint64_t *gfn,
+                               int *rc)
+{
+    if (i != start && pb_hypercall_preempt_check()) {
+        result->preempted = true;
+        return true;
+    }
+    *gfn = r->extent_start[i];
+    *rc = range_fits(p, *gfn, r->extent_order) ? 0 : -EINVAL;
+    return *rc != 0;
+}
+
 /* Free an extent that will not be mapped; frames that may hold old data go back dirty. */
 static void extent_discard(struct pb_heap *h, struct pb_domain *d, uint64_t mfn, unsigned order,
                            bool dirty)
@@ -220,6 +251,7 @@ static void extent_discard(struct pb_heap *h, struct pb_domain *d, uint64_t mfn,
 /*
  * One extent that is not PoD: allocate (or resume the stash), scrub on the build path,
  * verify, map. 0, -ERESTART (scrub preempted, extent stashed) or an error (nothing mapped).
+ * MEMF_no_scrub in memflags: the heap scrubs nothing (pb_heap_set_no_scrub), here neither.
  */
 static int populate_extent(struct pb_heap *h, struct pb_domain *d, struct p2m *p, uint64_t gfn,
                            unsigned order, unsigned memflags, struct pb_memop_counts *c)
@@ -235,29 +267,31 @@ static int populate_extent(struct pb_heap *h, struct pb_domain *d, struct p2m *p
             c->stash_hits++;
         } else {
             progress = 0;
-            rc = pb_alloc_domheap_pages(h, d, order,
-                                        memflags | MEMF_no_scrub | MEMF_keep_scrub |
-                                            MEMF_no_tlbflush | MEMF_no_icache_flush,
-                                        &mfn);
+            const unsigned keep = memflags & MEMF_no_scrub ? 0 : MEMF_keep_scrub;
+            rc = pb_alloc_domheap_pages(
+                h, d, order,
+                memflags | MEMF_no_scrub | keep | MEMF_no_tlbflush | MEMF_no_icache_flush, &mfn);
             if (rc)
                 return rc;
         }
-        rc = pb_scrub_extent_preemptible(h, mfn, order, &progress, scrub_preempt, NULL);
-        if (rc == -ERESTART) {
-            pb_scrub_stash_put(d, mfn, order, progress);
-            c->scrub_preemptions++;
-            return rc;
+        if (!(memflags & MEMF_no_scrub)) {
+            rc = pb_scrub_extent_preemptible(h, mfn, order, &progress, scrub_preempt, NULL);
+            if (rc == -ERESTART) {
+                pb_scrub_stash_put(d, mfn, order, progress);
+                c->scrub_preemptions++;
+                return rc;
+            }
+            PB_BUG_ON(rc != 0);
+            /* Verification (when on): the heap checks what it scrubs, this path what it does. */
+            rc = pb_verify_extent(h, mfn, order);
+            if (rc) {
+                c->verify_failures++;
+                extent_discard(h, d, mfn, order, true);
+                return rc;
+            }
         }
-        PB_BUG_ON(rc != 0);
         /* Flushes are batched into one at the end of creation (pb_memop_finish_creation). */
         c->flush_filter_skipped += n;
-        /* Verification (when on): the heap checks what it scrubs, this path what it does. */
-        rc = pb_verify_extent(h, mfn, order);
-        if (rc) {
-            c->verify_failures++;
-            extent_discard(h, d, mfn, order, true);
-            return rc;
-        }
     } else {
         /* alloc_heap_pages scrubs, and verifies when verification is on (-EIO). */
         rc = pb_alloc_domheap_pages(h, d, order, memflags, &mfn);
@@ -307,33 +341,25 @@ long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller
 {
     if (!h || !caller || !r || !result)
         return -EINVAL;
-    memset(result, 0, sizeof(*result));
-    result->nr_done = start_extent;
     const bool pod = r->mem_flags & XENMEMF_populate_on_demand;
     struct pb_domain *d = NULL;
     unsigned memflags = 0;
-    int rc = memop_begin(h, caller, r, start_extent, pod, &d, &memflags);
-    if (rc) {
-        result->error = rc < 0 ? rc : 0;
+    int rc = memop_begin(h, caller, r, start_extent, pod, result, &d, &memflags);
+    if (rc)
         return (long)start_extent;
-    }
     if (pod)
         memflags |= MEMF_populate_on_demand;
+    if (pb_heap_no_scrub(h))
+        memflags |= MEMF_no_scrub;
 
     struct p2m *p = pb_domain_p2m(d);
     const unsigned order = r->extent_order;
     struct release_ctx rel = {.h = h, .d = d, .dirty = false};
     uint64_t i;
     for (i = start_extent; i < r->nr_extents; i++) {
-        if (i != start_extent && pb_hypercall_preempt_check()) {
-            result->preempted = true;
+        uint64_t gfn;
+        if (extent_stop(r, p, i, start_extent, result, &gfn, &rc))
             break;
-        }
-        uint64_t gfn = r->extent_start[i];
-        if (!range_fits(p, gfn, order)) {
-            rc = -EINVAL;
-            break;
-        }
         if (pb_domain_dying(d)) {
             rc = -EINVAL; /* what assign_pages would say, before anything is allocated */
         } else if (pod) {
@@ -364,29 +390,19 @@ long pb_decrease_reservation(struct pb_heap *h, const struct pb_memop_caller *ca
 {
     if (!h || !caller || !r || !result)
         return -EINVAL;
-    memset(result, 0, sizeof(*result));
-    result->nr_done = start_extent;
     struct pb_domain *d = NULL;
     unsigned memflags = 0;
-    int rc = memop_begin(h, caller, r, start_extent, false, &d, &memflags);
-    if (rc) {
-        result->error = rc < 0 ? rc : 0;
+    int rc = memop_begin(h, caller, r, start_extent, false, result, &d, &memflags);
+    if (rc)
         return (long)start_extent;
-    }
 
     struct p2m *p = pb_domain_p2m(d);
     const unsigned order = r->extent_order;
     uint64_t i;
     for (i = start_extent; i < r->nr_extents; i++) {
-        if (i != start_extent && pb_hypercall_preempt_check()) {
-            result->preempted = true;
+        uint64_t gfn;
+        if (extent_stop(r, p, i, start_extent, result, &gfn, &rc))
             break;
-        }
-        uint64_t gfn = r->extent_start[i];
-        if (!range_fits(p, gfn, order)) {
-            rc = -EINVAL;
-            break;
-        }
         if (range_has(p, gfn, order, P2M_INVALID)) {
             rc = -ENOENT;
             break;

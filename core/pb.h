@@ -25,6 +25,8 @@
 #define pb_likely(x) __builtin_expect(!!(x), 1)
 /* For the few hot helpers that take a compile-time `global` flag: they must be specialised. */
 #define PB_ALWAYS_INLINE inline __attribute__((always_inline))
+/* For the rare half of a hot function (first use, a slow path), kept out of its fast path. */
+#define PB_NOINLINE      __attribute__((noinline))
 #define pb_unlikely(x)   __builtin_expect(!!(x), 0)
 #define PB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

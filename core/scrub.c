@@ -1,11 +1,13 @@
 /*
- * scrub.c: domain-build scrubbing, the domain-build stash, and the background scrub workers
- * of both designs (the protocol and the designs are described in scrub.h; the heap's side of
- * the handshake, stop_scrub, is in heap.c).
+ * scrub.c: everything scrub.h declares: the heap's side of scrubbing (clearing frames, settings,
+ * verification, counters), domain-build scrubbing, the domain-build stash, and the background
+ * scrub workers of both designs (the protocol and the designs are described in scrub.h; the
+ * allocators' side of the handshake, stop_scrub, is in heap.c).
  */
 #include "core/scrub.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -18,17 +20,145 @@
 #include "core/heap_impl.h"
 
 /* ------------------------------------------------------------------------------------------
+ * The heap's side: clearing frames, waking workers, settings, verification, counters.
+ */
+
+void pb_scrub_clear_frames(struct pb_heap *h, struct pb_node *nd, uint64_t mfn, uint64_t n,
+                           enum pb_clear_method method)
+{
+    if (!nd->data)
+        return;
+#if POPBENCH_DEBUG >= 1
+    for (uint64_t i = 0; i < n; i++)
+        if (atomic_exchange_explicit(&pb_pg(h, mfn + i)->clearing, 1, memory_order_relaxed))
+            atomic_fetch_add_explicit(&h->double_clears, 1, memory_order_relaxed);
+#endif
+    int rc = pb_clear(nd->data + (mfn - nd->start) * PB_PAGE_SIZE, n * PB_PAGE_SIZE, method);
+    PB_BUG_ON(rc != 0);
+#if POPBENCH_DEBUG >= 1
+    for (uint64_t i = 0; i < n; i++)
+        atomic_store_explicit(&pb_pg(h, mfn + i)->clearing, 0, memory_order_relaxed);
+#else
+    (void)h;
+#endif
+}
+
+static long futex(_Atomic uint32_t *word, int op, uint32_t val)
+{
+    return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+}
+
+/* Bump nd's wake word and wake every worker sleeping on it. */
+static void wake_all(struct pb_node *nd)
+{
+    atomic_fetch_add_explicit(&nd->scrub_wake_seq, 1, memory_order_seq_cst);
+    futex(&nd->scrub_wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX);
+}
+
+/*
+ * Sleepers announce themselves (seq_cst) before they look for work; here the new work is in
+ * place (published by the heap lock) before the fence, so either we see a sleeper or it sees
+ * the work.
+ */
+void pb_scrub_kick(struct pb_node *nd)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&nd->scrub_sleepers, memory_order_relaxed) == 0)
+        return;
+    wake_all(nd);
+}
+
+int pb_heap_set_clear_method(struct pb_heap *h, enum pb_clear_method method)
+{
+    if (!h || (unsigned)method >= PB_CLEAR_NR_METHODS)
+        return -EINVAL;
+    atomic_store_explicit(&h->clear_method, (int)method, memory_order_relaxed);
+    return 0;
+}
+
+int pb_heap_set_no_scrub(struct pb_heap *h, bool no_scrub)
+{
+    if (!h)
+        return -EINVAL;
+    atomic_store_explicit(&h->no_scrub, no_scrub, memory_order_relaxed);
+    return 0;
+}
+
+bool pb_heap_no_scrub(const struct pb_heap *h)
+{
+    return atomic_load_explicit(&h->no_scrub, memory_order_relaxed);
+}
+
+int pb_heap_set_verify(struct pb_heap *h, enum pb_verify_mode mode)
+{
+    if (!h || (unsigned)mode > PB_VERIFY_FULL)
+        return -EINVAL;
+    atomic_store_explicit(&h->verify_mode, (int)mode, memory_order_relaxed);
+    return 0;
+}
+
+int pb_verify_extent(struct pb_heap *h, uint64_t mfn, unsigned order)
+{
+    struct pb_node *nd = pb_extent_node(h, mfn, order);
+    if (!nd)
+        return -EINVAL;
+    int mode = atomic_load_explicit(&h->verify_mode, memory_order_relaxed);
+    if (mode == PB_VERIFY_OFF || !nd->data)
+        return 0;
+    const uint64_t n = 1ull << order;
+    uint64_t bad = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const void *p = nd->data + (mfn + i - nd->start) * PB_PAGE_SIZE;
+        /* Sampled: the lines drawn differ per frame and per check. */
+        uint64_t seed = ((mfn + i) << 20) ^ pb_now_ns();
+        bool zero = mode == PB_VERIFY_FULL ? pb_page_is_zero(p) : pb_page_is_zero_sampled(p, seed);
+        bad += !zero;
+    }
+    atomic_fetch_add_explicit(&nd->verified, n, memory_order_relaxed);
+    if (!bad)
+        return 0;
+    atomic_fetch_add_explicit(&nd->verify_failures, bad, memory_order_relaxed);
+    fprintf(stderr,
+            "popbench: %" PRIu64 " of %" PRIu64 " frames at mfn %" PRIu64
+            " do not read zero after scrubbing\n",
+            bad, n, mfn);
+    return -EIO;
+}
+
+void pb_scrub_read_counters(const struct pb_heap *h, struct pb_scrub_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        const struct pb_node *nd = h->nodes[n];
+        out->on_alloc += pb_ld(&nd->scrub_on_alloc);
+        out->background += pb_ld(&nd->scrub_background);
+        out->domain_build += pb_ld(&nd->scrub_domain_build);
+        out->aborts += pb_ld(&nd->scrub_aborts);
+        out->verified += pb_ld(&nd->verified);
+        out->verify_failures += pb_ld(&nd->verify_failures);
+    }
+    out->double_clears = pb_ld(&h->double_clears);
+    out->stash_discards = pb_ld(&h->stash_discards);
+}
+
+uint64_t pb_scrub_backlog(const struct pb_heap *h)
+{
+    uint64_t sum = 0;
+    for (unsigned n = 0; n < h->nr_nodes; n++)
+        sum += pb_ld(&h->nodes[n]->need_scrub);
+    return sum;
+}
+
+/* ------------------------------------------------------------------------------------------
  * Domain-build scrubbing.
  */
 
 int pb_scrub_extent_preemptible(struct pb_heap *h, uint64_t mfn, unsigned order, uint64_t *progress,
                                 bool (*preempt)(void *ctx), void *ctx)
 {
-    if (!h || !progress || order > PB_MAX_ORDER || mfn == 0 || (mfn & ((1ull << order) - 1)))
-        return -EINVAL;
-    struct pb_node *nd = pb_node_of(h, mfn);
+    struct pb_node *nd = pb_extent_node(h, mfn, order);
     const uint64_t n = 1ull << order;
-    if (!nd || mfn + n > nd->end || *progress > n)
+    if (!nd || !progress || *progress > n)
         return -EINVAL;
     for (uint64_t i = *progress; i < n; i++)
         if (h->frames[mfn + i].state != PGS_INUSE)
@@ -36,6 +166,7 @@ int pb_scrub_extent_preemptible(struct pb_heap *h, uint64_t mfn, unsigned order,
 
     const enum pb_clear_method method =
         (enum pb_clear_method)atomic_load_explicit(&h->clear_method, memory_order_relaxed);
+    const uint64_t check_every = (uint64_t)pb_options_get(&h->opts, PB_OPT_SCRUB_PREEMPT_FRAMES);
     uint64_t cleared = 0, since_check = 0, i = *progress;
     int rc = 0;
     while (i < n) {
@@ -46,13 +177,13 @@ int pb_scrub_extent_preemptible(struct pb_heap *h, uint64_t mfn, unsigned order,
         /* A run of flagged frames, cut at the next preemption check. */
         uint64_t run = 0;
         while (i + run < n && h->frames[mfn + i + run].need_scrub &&
-               since_check + run < PB_SCRUB_PREEMPT_BATCH)
+               since_check + run < check_every)
             h->frames[mfn + i + run++].need_scrub = 0;
         pb_scrub_clear_frames(h, nd, mfn + i, run, method);
         i += run;
         cleared += run;
         since_check += run;
-        if (since_check == PB_SCRUB_PREEMPT_BATCH && i < n) {
+        if (since_check == check_every && i < n) {
             since_check = 0;
             if (preempt && preempt(ctx)) {
                 rc = -ERESTART;
@@ -155,9 +286,10 @@ struct pb_scrubber {
     /* Read-only after start. */
     struct pb_heap *h;
     struct pb_scrub_config cfg;
-    bool xen;          /* the xen design (else pernode) */
-    unsigned per_node; /* workers per node */
-    unsigned batch;    /* frames cleared between two checks for ABORT */
+    bool xen;             /* the xen design (else pernode) */
+    unsigned per_node;    /* workers per node */
+    unsigned batch;       /* frames cleared between two checks for ABORT */
+    uint64_t yield_every; /* xen: frames cleared between two checks for other work */
     unsigned nr_workers;
     struct scrub_worker *workers; /* node n's are [n * per_node, (n + 1) * per_node) */
     /* Set once by pb_scrubber_stop. */
@@ -208,7 +340,7 @@ static enum part_end participate(struct scrub_worker *w, struct scrub_job *job, 
                 why = PART_ABORT;
             else if (stopping(s))
                 why = PART_STOP;
-            else if (s->xen && since_yield >= PB_SCRUB_XEN_YIELD) {
+            else if (s->xen && since_yield >= s->yield_every) {
                 since_yield = 0;
                 if (atomic_load_explicit(&h->allocs_in_flight, memory_order_relaxed))
                     why = PART_YIELD;
@@ -396,11 +528,6 @@ static bool scrub_round(struct scrub_worker *w)
     return true;
 }
 
-static long futex_wait(_Atomic uint32_t *word, uint32_t val)
-{
-    return syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
 static void *worker_main(void *arg)
 {
     struct scrub_worker *w = arg;
@@ -421,7 +548,7 @@ static void *worker_main(void *arg)
         uint32_t seq = atomic_load_explicit(&nd->scrub_wake_seq, memory_order_seq_cst);
         atomic_fetch_add_explicit(&nd->scrub_sleepers, 1, memory_order_seq_cst);
         if (!atomic_load_explicit(&s->stop, memory_order_seq_cst) && !scrub_round(w))
-            futex_wait(&nd->scrub_wake_seq, seq);
+            futex(&nd->scrub_wake_seq, FUTEX_WAIT_PRIVATE, seq);
         atomic_fetch_sub_explicit(&nd->scrub_sleepers, 1, memory_order_relaxed);
     }
     return NULL;
@@ -430,11 +557,8 @@ static void *worker_main(void *arg)
 static void stop_workers(struct pb_scrubber *s)
 {
     atomic_store_explicit(&s->stop, true, memory_order_seq_cst);
-    for (unsigned n = 0; n < s->h->nr_nodes; n++) {
-        struct pb_node *nd = s->h->nodes[n];
-        atomic_fetch_add_explicit(&nd->scrub_wake_seq, 1, memory_order_seq_cst);
-        syscall(SYS_futex, &nd->scrub_wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    }
+    for (unsigned n = 0; n < s->h->nr_nodes; n++)
+        wake_all(s->h->nodes[n]);
     for (unsigned i = 0; i < s->nr_workers; i++)
         if (s->workers[i].started)
             pthread_join(s->workers[i].tid, NULL);
@@ -470,7 +594,10 @@ int pb_scrubber_start(struct pb_heap *h, const struct pb_scrub_config *cfg,
         s->cfg.method = PB_CLEAR_NT;
     s->xen = xen;
     s->per_node = per_node;
-    s->batch = xen ? 1 : cfg->batch_frames ? cfg->batch_frames : PB_SCRUB_BATCH;
+    s->batch = xen                 ? 1
+               : cfg->batch_frames ? cfg->batch_frames
+                                   : (unsigned)pb_options_get(&h->opts, PB_OPT_SCRUB_BATCH_FRAMES);
+    s->yield_every = (uint64_t)pb_options_get(&h->opts, PB_OPT_SCRUB_XEN_YIELD_FRAMES);
     s->nr_workers = h->nr_nodes * per_node;
     s->workers = ws;
     int rc = 0;

@@ -31,10 +31,11 @@
  *   xen      Xen's idle scrubber: one worker per node (workers_per_node is ignored). It takes
  *            the tail (dirty) buddy of the highest order first and clears it whole, a frame
  *            per call of the clear method (as Xen's clear_page), checking for ABORT after
- *            each; after every 8 frames, if "other work is pending", it gives the buddy back
- *            with its progress and yields the CPU. Pending work is modelled as allocations in
- *            progress on the heap (a counter the xen variant keeps while a scrubber runs),
- *            standing for Xen's softirq_pending: on a busy host idle scrubbing starves.
+ *            each; after every 8 frames (option scrub_xen_yield_frames), if "other work is
+ *            pending", it gives the buddy back with its progress and yields the CPU. Pending
+ *            work is modelled as allocations in progress on the heap (a counter the xen
+ *            variant keeps while a scrubber runs), standing for Xen's softirq_pending: on a
+ *            busy host idle scrubbing starves.
  *   pernode  per-CPU workers: workers_per_node threads per node, each pinned by thread_init
  *            to a CPU of its node, sharing the node's backlog. A worker claims a dirty buddy
  *            in place (SCRUBBING, never off its list: allocators still see it and take it with
@@ -66,13 +67,14 @@
 struct pb_domain;
 struct pb_scrubber;
 
-/* Dirty frames cleared between two preemption checks of a domain-build scrub. */
+/* Default of the option scrub_preempt_frames: dirty frames cleared between two preemption
+ * checks of a domain-build scrub. */
 #define PB_SCRUB_PREEMPT_BATCH 256u
 /* pernode: frames of a buddy handed to one worker at a time (2 MiB). */
 #define PB_SCRUB_CHUNK 512u
-/* pernode: default of pb_scrub_config.batch_frames (64 KiB). */
+/* Default of the option scrub_batch_frames, pb_scrub_config.batch_frames' default (64 KiB). */
 #define PB_SCRUB_BATCH 16u
-/* xen: frames between two checks for pending work. */
+/* Default of the option scrub_xen_yield_frames: xen, frames between checks for pending work. */
 #define PB_SCRUB_XEN_YIELD 8u
 
 /* ------------------------------------------------------------------------------------------
@@ -81,11 +83,12 @@ struct pb_scrubber;
 
 /*
  * Clear the frames of [mfn, mfn + 2^order) still flagged need_scrub, from index *progress on,
- * clearing the flag of each; every 256 dirty frames cleared, call preempt(ctx) and if it
- * returns true stop with *progress = the next index to do and return -ERESTART; return 0 when
- * done (*progress = 2^order). The frames must be in use and belong to the caller (allocated,
- * possibly assigned); preempt may be NULL (never preempted). -EINVAL, changing nothing, for a
- * range that is not an aligned block of in-use frames within one node, or *progress > 2^order.
+ * clearing the flag of each; every scrub_preempt_frames dirty frames cleared (the heap's
+ * option, default 256), call preempt(ctx) and if it returns true stop with *progress = the
+ * next index to do and return -ERESTART; return 0 when done (*progress = 2^order). The frames
+ * must be in use and belong to the caller (allocated, possibly assigned); preempt may be NULL
+ * (never preempted). -EINVAL, changing nothing, for a range that is not an aligned block of
+ * in-use frames within one node, or *progress > 2^order.
  */
 int pb_scrub_extent_preemptible(struct pb_heap *h, uint64_t mfn, unsigned order, uint64_t *progress,
                                 bool (*preempt)(void *ctx), void *ctx);
@@ -114,6 +117,17 @@ int pb_scrub_stash_take(struct pb_domain *d, unsigned order, int node, uint64_t 
 /* Clearing method of scrub-on-allocation and domain-build scrubbing (default AUTO). Set while
  * no thread allocates. -EINVAL for an unknown method. */
 int pb_heap_set_clear_method(struct pb_heap *h, enum pb_clear_method method);
+
+/*
+ * Whether the memop layer scrubs (default) or, no_scrub (a workload's `scrub: none`), hands
+ * dirty frames out as they are: populate_physmap and the domain build then allocate with
+ * MEMF_no_scrub (without MEMF_keep_scrub) and clear nothing, so a dirty frame counts in
+ * dirty_alloc_pages, is never cleared or verified, and no longer counts as dirty once handed
+ * out; allocations take dirty buddies as readily as clean ones. alloc_heap_pages itself still
+ * does what its flags say. Set while no thread allocates. -EINVAL for NULL.
+ */
+int pb_heap_set_no_scrub(struct pb_heap *h, bool no_scrub);
+bool pb_heap_no_scrub(const struct pb_heap *h);
 
 enum pb_verify_mode {
     PB_VERIFY_OFF,     /* no checks (default) */
@@ -163,10 +177,10 @@ struct pb_scrub_config {
     void *ctx;
     /*
      * pernode: dirty frames cleared by one call of the clear method between two checks for
-     * ABORT (1..PB_SCRUB_CHUNK; 0: PB_SCRUB_BATCH). Non-temporal stores end with a fence per
-     * call, which at one frame per call costs one worker much of its bandwidth; 16 frames
-     * (64 KiB) keep it near memset's while an allocator waits a few microseconds at most for
-     * an abort. xen: always 1 (Xen clears and checks page by page).
+     * ABORT (1..PB_SCRUB_CHUNK; 0: the heap's option scrub_batch_frames, default 16). Non-temporal
+     * stores end with a fence per call, which at one frame per call costs one worker much of its
+     * bandwidth; 16 frames (64 KiB) keep it near memset's while an allocator waits a few
+     * microseconds at most for an abort. xen: always 1 (Xen clears and checks page by page).
      */
     unsigned batch_frames;
     /*

@@ -32,8 +32,18 @@ static long decrease_op(struct pb_heap *h, const struct pb_memop_caller *caller,
 
 /* One hypercall as the toolstack sees it: invocations until not preempted or stuck. */
 static long xc_memop(memop_fn op, struct pb_heap *h, const struct pb_memop_caller *caller,
-                     const struct pb_reservation *r, bool dirty, struct pb_xc_stats *stats)
+                     unsigned domid, uint64_t nr_extents, unsigned extent_order, unsigned mem_flags,
+                     const uint64_t *extent_start, bool dirty, struct pb_xc_stats *stats)
 {
+    const struct pb_reservation res_in = {
+        .extent_start = extent_start,
+        .extent_list_len = nr_extents,
+        .nr_extents = nr_extents,
+        .extent_order = extent_order,
+        .mem_flags = mem_flags,
+        .domid = domid,
+    };
+    const struct pb_reservation *r = &res_in;
     struct pb_xc_stats local = {0};
     struct pb_xc_stats *st = stats ? stats : &local;
     uint64_t start = 0;
@@ -69,15 +79,8 @@ long pb_xc_domain_populate_physmap(struct pb_heap *h, const struct pb_memop_call
                                    unsigned mem_flags, const uint64_t *extent_start,
                                    struct pb_xc_stats *stats)
 {
-    struct pb_reservation r = {
-        .extent_start = extent_start,
-        .extent_list_len = nr_extents,
-        .nr_extents = nr_extents,
-        .extent_order = extent_order,
-        .mem_flags = mem_flags,
-        .domid = domid,
-    };
-    return xc_memop(populate_op, h, caller, &r, false, stats);
+    return xc_memop(populate_op, h, caller, domid, nr_extents, extent_order, mem_flags,
+                    extent_start, false, stats);
 }
 
 int pb_xc_domain_populate_physmap_exact(struct pb_heap *h, const struct pb_memop_caller *caller,
@@ -100,14 +103,8 @@ long pb_xc_domain_decrease_reservation(struct pb_heap *h, const struct pb_memop_
                                        const uint64_t *extent_start, bool dirty,
                                        struct pb_xc_stats *stats)
 {
-    struct pb_reservation r = {
-        .extent_start = extent_start,
-        .extent_list_len = nr_extents,
-        .nr_extents = nr_extents,
-        .extent_order = extent_order,
-        .domid = domid,
-    };
-    return xc_memop(decrease_op, h, caller, &r, dirty, stats);
+    return xc_memop(decrease_op, h, caller, domid, nr_extents, extent_order, 0, extent_start, dirty,
+                    stats);
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -311,18 +311,35 @@ int pb_results_context_set_bool(struct pb_results *doc, const char *key, bool va
     return context_set_new(doc, key, json_boolean(value));
 }
 
+/* The object under key in parent, made on first use; NULL when out of memory. */
+static json_t *object_member(json_t *parent, const char *key)
+{
+    json_t *o = json_object_get(parent, key);
+    if (!o && ((o = json_object()) == NULL || json_object_set_new(parent, key, o)))
+        return NULL;
+    return o;
+}
+
 int pb_results_set_library_version(struct pb_results *doc, const char *name, const char *version)
 {
     if (!doc || !valid_key(name) || !version || !*version)
         return -EINVAL;
-    json_t *libs = json_object_get(doc->context, "libraries");
-    if (!libs) {
-        libs = json_object();
-        if (!libs || json_object_set_new(doc->context, "libraries", libs))
-            return -ENOMEM;
-    }
-    json_t *v = json_string(version);
+    json_t *libs = object_member(doc->context, "libraries");
+    json_t *v = libs ? json_string(version) : NULL;
     if (!v || json_object_set_new(libs, name, v))
+        return -ENOMEM;
+    return 0;
+}
+
+int pb_results_context_set_option(struct pb_results *doc, const char *workload, const char *name,
+                                  int64_t value)
+{
+    if (!doc || !valid_key(name) || (workload && !valid_name_part(workload)))
+        return -EINVAL;
+    json_t *o = workload ? object_member(object_member(doc->context, "workload_options"), workload)
+                         : object_member(doc->context, "options");
+    json_t *v = json_integer(value);
+    if (!o || !v || json_object_set_new(o, name, v))
         return -ENOMEM;
     return 0;
 }

@@ -54,6 +54,13 @@ int pb_results_context_set_number(struct pb_results *doc, const char *key, doubl
 int pb_results_context_set_bool(struct pb_results *doc, const char *key, bool value);
 /* context.libraries.<name> = version ("hwloc", "sqlite3", ... whatever the harness links). */
 int pb_results_set_library_version(struct pb_results *doc, const char *name, const char *version);
+/*
+ * The model's options the runs used: workload NULL, context.options.<name> = value (every run's,
+ * unless its workload set the option); else context.workload_options.<workload>.<name> = value
+ * (what that workload's runs used instead). name is [a-z0-9_]+.
+ */
+int pb_results_context_set_option(struct pb_results *doc, const char *workload, const char *name,
+                                  int64_t value);
 /* What only the build knows (the harness passes its compile definitions); cflags may be NULL. */
 int pb_results_set_build_info(struct pb_results *doc, const char *git_commit,
                               const char *build_type, const char *cflags);

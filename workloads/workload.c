@@ -1531,6 +1531,35 @@ static int parse_suite(struct wl_parser *p, yaml_node_t *list, struct pb_workloa
     return 0;
 }
 
+/* `options`: the model's tunables (core/options.h) by name, each an integer in its range. */
+static int parse_options(struct wl_parser *p, yaml_node_t *n, struct pb_options *o)
+{
+    const char *names[PB_OPT_NR];
+    yaml_node_t *v[PB_OPT_NR], *k[PB_OPT_NR];
+    int rc;
+
+    pb_options_init(o);
+    if (!n)
+        return 0;
+    for (unsigned i = 0; i < PB_OPT_NR; i++)
+        names[i] = pb_option_desc(i)->name;
+    if ((rc = map_fields(p, n, "options", names, PB_OPT_NR, v, k)))
+        return rc;
+    for (unsigned i = 0; i < PB_OPT_NR; i++) {
+        const struct pb_option_desc *d = pb_option_desc(i);
+        char path[80];
+        uint64_t val;
+        if (!v[i])
+            continue;
+        /* Every option's range is within 0 to INT64_MAX. */
+        snprintf(path, sizeof(path), "options.%s", d->name);
+        if ((rc = get_uint(p, v[i], path, (uint64_t)d->min, (uint64_t)d->max, &val)))
+            return rc;
+        PB_BUG_ON(pb_options_set(o, d->name, (int64_t)val) != 0);
+    }
+    return 0;
+}
+
 static int parse_root(struct wl_parser *p, yaml_node_t *root, struct pb_workload *wl)
 {
     static const char *const keys[] = {
@@ -1549,6 +1578,7 @@ static int parse_root(struct wl_parser *p, yaml_node_t *root, struct pb_workload
         "phases",
         "seed",
         "suite",
+        "options",
     };
     enum {
         NAME,
@@ -1566,6 +1596,7 @@ static int parse_root(struct wl_parser *p, yaml_node_t *root, struct pb_workload
         PHASES,
         SEED,
         SUITE,
+        OPTIONS,
         NKEYS
     };
     yaml_node_t *v[NKEYS], *k[NKEYS];
@@ -1642,7 +1673,8 @@ static int parse_root(struct wl_parser *p, yaml_node_t *root, struct pb_workload
         (rc = parse_readers(p, v[READERS], &wl->p2m_readers)) ||
         (rc = parse_scrub(p, v[SCRUB], &wl->scrub)) ||
         (rc = parse_heap(p, v[HEAP], &wl->heap, wl->seed)) ||
-        (rc = parse_phases(p, v[PHASES], &wl->phases, &marks)))
+        (rc = parse_phases(p, v[PHASES], &wl->phases, &marks)) ||
+        (rc = parse_options(p, v[OPTIONS], &wl->options)))
         return rc;
     if ((rc = check_workload(p, wl, &marks)))
         return rc;
@@ -2263,6 +2295,13 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
     dump_phase(out, "warmup", &wl->phases.warmup);
     dump_phase(out, "measure", &wl->phases.measure);
     fprintf(out, "  repetitions: %u\n", wl->phases.repetitions);
+    /* Only the options the workload sets: the others are the model's, not the workload's. */
+    if (wl->options.set)
+        fprintf(out, "options:\n");
+    for (unsigned i = 0; i < PB_OPT_NR; i++)
+        if (wl->options.set & (1u << i))
+            fprintf(out, "  %s: %" PRId64 "\n", pb_option_desc(i)->name,
+                    pb_options_get(&wl->options, (enum pb_option)i));
 }
 
 int pb_workload_dump(FILE *out, const struct pb_workload *wl)

@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/options.h"
+
 #define PB_WL_PAGE_SHIFT     12
 #define PB_WL_MAX_NODES      64    /* node numbers are 0..63: affinity is a 64-bit mask */
 #define PB_WL_MAX_DOMAINS    32752 /* Xen's domid space below DOMID_FIRST_RESERVED */
@@ -238,6 +240,7 @@ struct pb_workload {
     struct pb_wl_heap heap;
     struct pb_wl_phases phases;
     uint64_t seed;
+    struct pb_options options; /* `options`: the ones given count as set, the rest are defaults */
 
     /* PB_WL_SUITE only: the flattened members, overrides applied, each a PB_WL_SINGLE. */
     struct pb_workload *members;

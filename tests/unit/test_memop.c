@@ -723,6 +723,60 @@ static void test_dirty_heap_build_path_scrubs_and_full_verification_finds_zero(v
     free(o.p2m.e);
 }
 
+/*
+ * A heap that scrubs nothing (a workload's `scrub: none`): the build path and allocation both
+ * hand dirty frames out as they are, counted, never cleared, verified or stashed.
+ */
+static void test_no_scrub_hands_dirty_frames_out_as_they_are(void **state)
+{
+    (void)state;
+    const struct pb_preempt_policy every = {.kind = PB_PREEMPT_EVERY_N, .every_n = 1};
+    for (int finished = 0; finished <= 1; finished++) {
+        struct pb_heap *h = machine(2, 1 << 13, PB_BACKING_REAL);
+        dirty_heap(h);
+        assert_int_equal(pb_heap_set_verify(h, PB_VERIFY_FULL), 0);
+        assert_false(pb_heap_no_scrub(h));
+        assert_int_equal(pb_heap_set_no_scrub(h, true), 0);
+        assert_true(pb_heap_no_scrub(h));
+        struct pb_domain *d = domain(h, DOMID, 1 << 14, finished);
+        uint64_t backlog = pb_scrub_backlog(h);
+        struct pb_scrub_counters sc0, sc;
+        struct pb_heap_counters hc0, hc;
+        pb_scrub_read_counters(h, &sc0);
+        pb_heap_read_counters(h, &hc0);
+        uint64_t *g = gfn_run(4096, 24, 9);
+        struct pb_xc_stats xc = {0};
+        assert_int_equal(pb_preempt_configure(&every), 0);
+        assert_int_equal(pb_xc_domain_populate_physmap_exact(h, &CONTROL, DOMID, 24, 9, 0, g, &xc),
+                         0);
+        no_preemption();
+        pb_scrub_read_counters(h, &sc);
+        pb_heap_read_counters(h, &hc);
+        /* Nothing scrubbed, verified or stashed; one extent per invocation, no more. */
+        assert_int_equal(sc.on_alloc + sc.domain_build - sc0.on_alloc - sc0.domain_build, 0);
+        assert_int_equal(sc.verified - sc0.verified, 0);
+        assert_int_equal(xc.c.scrub_preemptions + xc.c.stash_hits + xc.c.verify_failures, 0);
+        assert_int_equal(xc.continuations, 23);
+        assert_int_equal(xc.c.flush_filter_skipped, finished ? 0 : 24 * 512);
+        /* Counted as handed out dirty; no longer counted as dirty free memory. */
+        assert_int_equal(hc.dirty_alloc_pages - hc0.dirty_alloc_pages, 24 * 512);
+        assert_int_equal(hc.scrubbed_on_alloc - hc0.scrubbed_on_alloc, 0);
+        assert_int_equal(backlog - pb_scrub_backlog(h), 24 * 512);
+        struct p2m_dump p = dump(d);
+        assert_int_equal(p.n, 24);
+        for (size_t i = 0; i < p.n; i++)
+            for (uint64_t f = 0; f < 512; f++) {
+                assert_false(pb_heap_frame_dirty(h, p.e[i].mfn + f));
+                assert_false(pb_page_is_zero(pb_frame_data(h, p.e[i].mfn + f)));
+            }
+        assert_valid(h);
+        free(p.e);
+        free(g);
+        pb_memop_domain_destroy(h, d);
+        pb_heap_destroy(h);
+    }
+}
+
 static void test_finishing_with_a_stashed_extent_is_ebusy_and_frees_it(void **state)
 {
     (void)state;
@@ -1076,6 +1130,7 @@ int main(void)
         cmocka_unit_test(test_dirty_heap_build_path_scrubs_and_full_verification_finds_zero),
         cmocka_unit_test(test_stash_of_another_order_is_not_resumed),
         cmocka_unit_test(test_finishing_with_a_stashed_extent_is_ebusy_and_frees_it),
+        cmocka_unit_test(test_no_scrub_hands_dirty_frames_out_as_they_are),
         cmocka_unit_test(test_finish_creation_counts_one_batched_flush),
         cmocka_unit_test(test_replacing_a_mapped_gfn_releases_the_old_frame),
         cmocka_unit_test(test_misaligned_gfn_maps_in_smaller_entries),

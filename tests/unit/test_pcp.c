@@ -1,7 +1,8 @@
 /*
  * pcp's own rules (heap.h): batch refills and drains at the watermarks, cached frames counted
  * as free and known to the validator, drain on pressure, exact node honoured, dirty frees
- * bypass the caches.
+ * bypass the caches; each cache's lock is a ranked pb_lock with statistics, and the refills and
+ * drains are counted.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -103,6 +104,10 @@ static void test_free_drains_a_batch_above_high(void **state)
     for (unsigned i = 0; i < 16; i++)
         m[i] = alloc0(h, EXACT(1));
     assert_int_equal(pb_pcp_cached(h, 0, 1, 0), 0); /* 16 = 4 whole batches */
+    struct pb_heap_counters c;
+    pb_heap_read_counters(h, &c);
+    assert_int_equal(c.pcp_refills, 4);
+    assert_int_equal(c.pcp_drains, 0);
     for (unsigned i = 0; i < 6; i++)
         assert_int_equal(pb_free_heap_pages(h, m[i], 0, false), 0);
     assert_int_equal(pb_pcp_cached(h, 0, 1, 0), 6);
@@ -117,6 +122,12 @@ static void test_free_drains_a_batch_above_high(void **state)
     /* m[0..3] = 2047..2044 merged on the lists; m[4..6] are cached, m[7..15] in use. */
     assert_true(pb_heap_free_buddy_at(h, 2044, &o, &fd));
     assert_int_equal(o, 2);
+    pb_heap_read_counters(h, &c);
+    assert_int_equal(c.pcp_drains, 1);
+    pb_pcp_drain_all(h); /* the 3 left, in one batch */
+    pb_heap_read_counters(h, &c);
+    assert_int_equal(c.pcp_refills, 4);
+    assert_int_equal(c.pcp_drains, 2);
     assert_valid(h);
     pb_heap_destroy(h);
 }
@@ -285,6 +296,124 @@ static void test_counters_include_cache_hits(void **state)
     pb_heap_destroy(h);
 }
 
+/* The caches' locks as pb_heap_for_each_lock reports them. */
+struct lock_list {
+    const struct pb_lock *pcp[4], *node[4];
+    unsigned nr_pcp, nr_node;
+};
+
+static void list_lock(void *ctx, const struct pb_lock *lock)
+{
+    struct lock_list *ll = ctx;
+    if (lock->rank == PB_RANK_PCP && ll->nr_pcp < 4)
+        ll->pcp[ll->nr_pcp++] = lock;
+    else if (lock->rank == PB_RANK_HEAP && ll->nr_node < 4)
+        ll->node[ll->nr_node++] = lock;
+}
+
+static struct lock_list heap_locks(const struct pb_heap *h)
+{
+    struct lock_list ll = {0};
+    pb_heap_for_each_lock(h, list_lock, &ll);
+    return ll;
+}
+
+static void test_cache_lock_statistics(void **state)
+{
+    (void)state;
+    struct pb_heap *h = machine(1);
+    struct lock_list ll = heap_locks(h);
+    assert_int_equal(ll.nr_node, 1);
+    assert_int_equal(ll.nr_pcp, 0); /* no CPU has used the heap yet */
+    /* One allocation and one free from the cache: two acquisitions of CPU 0's cache lock. */
+    uint64_t m = alloc0(h, 0);
+    assert_int_equal(pb_free_heap_pages(h, m, 0, false), 0);
+    ll = heap_locks(h);
+    assert_int_equal(ll.nr_pcp, 1);
+    assert_string_equal(ll.pcp[0]->name, "pcp.cpu0");
+    struct pb_lock_stats st;
+    pb_lock_stats_read(ll.pcp[0], &st);
+    assert_int_equal(st.acquisitions, 2);
+    assert_int_equal(st.contended, 0);
+    /* The refill went to the node's lock under the cache's: once. */
+    pb_lock_stats_read(ll.node[0], &st);
+    assert_int_equal(st.acquisitions, 1);
+    /* Another CPU slot's traffic shows as a lock of its own. */
+    pb_set_current_cpu(5);
+    m = alloc0(h, 0);
+    assert_int_equal(pb_free_heap_pages(h, m, 0, false), 0);
+    m = alloc0(h, 0);
+    ll = heap_locks(h);
+    assert_int_equal(ll.nr_pcp, 2);
+    assert_string_equal(ll.pcp[1]->name, "pcp.cpu5");
+    pb_lock_stats_read(ll.pcp[1], &st);
+    assert_int_equal(st.acquisitions, 3);
+    pb_lock_stats_read(ll.pcp[0], &st);
+    assert_int_equal(st.acquisitions, 2);
+    assert_int_equal(pb_free_heap_pages(h, m, 0, false), 0);
+    pb_heap_destroy(h);
+}
+
+static struct {
+    unsigned calls;
+    const struct pb_lock *held, *wanted;
+} rank_seen;
+
+static void record_rank_violation(const struct pb_lock *held, const struct pb_lock *wanted)
+{
+    rank_seen.calls++;
+    rank_seen.held = held;
+    rank_seen.wanted = wanted;
+}
+
+/* A cache's lock ranks before the node locks: taking it under one is a violation. */
+static void test_cache_lock_rank(void **state)
+{
+    (void)state;
+    if (POPBENCH_DEBUG == 0)
+        skip(); /* ranks are checked in checked builds only */
+    struct pb_heap *h = machine(1);
+    uint64_t m = alloc0(h, 0); /* CPU 0's caches exist from here */
+    struct lock_list ll = heap_locks(h);
+    assert_int_equal(ll.nr_pcp, 1);
+    memset(&rank_seen, 0, sizeof(rank_seen));
+    pb_lock_set_rank_hook(record_rank_violation);
+    /* In rank order (the cache, then the node, as a refill takes them): nothing to report. */
+    struct pb_lock *node = (struct pb_lock *)ll.node[0], *cache = (struct pb_lock *)ll.pcp[0];
+    pb_lock_acquire(cache);
+    pb_lock_acquire(node);
+    pb_lock_release(node);
+    pb_lock_release(cache);
+    assert_int_equal(rank_seen.calls, 0);
+    /* The cache under the node's lock. */
+    pb_lock_acquire(node);
+    pb_pcp_cached(h, 0, 0, 0);
+    pb_lock_release(node);
+    pb_lock_set_rank_hook(NULL);
+    assert_int_equal(rank_seen.calls, 1);
+    assert_ptr_equal(rank_seen.held, node);
+    assert_ptr_equal(rank_seen.wanted, cache);
+    assert_int_equal(pb_free_heap_pages(h, m, 0, false), 0);
+    pb_heap_destroy(h);
+}
+
+/* The other variants have no caches: no refills, no drains. */
+static void test_no_cache_counts_elsewhere(void **state)
+{
+    (void)state;
+    struct pb_machine_desc desc = {.nr_nodes = 1, .node_frames = {64}};
+    struct pb_heap *h = NULL;
+    assert_int_equal(pb_heap_create(&desc, "pernode", PB_LOCK_TICKET, &h), 0);
+    uint64_t x;
+    assert_int_equal(pb_alloc_heap_pages(h, ALL_ZONES, 0, 0, NULL, &x), 0);
+    assert_int_equal(pb_free_heap_pages(h, x, 0, false), 0);
+    struct pb_heap_counters c;
+    pb_heap_read_counters(h, &c);
+    assert_int_equal(c.allocs, 1);
+    assert_int_equal(c.pcp_refills + c.pcp_drains, 0);
+    pb_heap_destroy(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +426,9 @@ int main(void)
         cmocka_unit_test(test_drain_on_pressure_serves_a_claimed_allocation),
         cmocka_unit_test(test_validator_sees_cached_frames),
         cmocka_unit_test(test_counters_include_cache_hits),
+        cmocka_unit_test(test_cache_lock_statistics),
+        cmocka_unit_test(test_cache_lock_rank),
+        cmocka_unit_test(test_no_cache_counts_elsewhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

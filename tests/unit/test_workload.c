@@ -200,7 +200,13 @@ static const struct {
     {"bad-unknown-top-key",
      "@/bad-unknown-top-key.yaml:2:1: unknown key 'domain' at the top level (expected one of: "
      "name, description, machine, domains, builders, orders, extents_per_call, preemption, "
-     "churn, p2m_readers, scrub, heap, phases, seed, suite)"},
+     "churn, p2m_readers, scrub, heap, phases, seed, suite, options)"},
+    {"bad-options-unknown",
+     "@/bad-options-unknown.yaml:5:3: unknown key 'pcp_batch' in 'options' (expected one of: "
+     "pcp_batch_order0, pcp_high_order0, pcp_batch_order9, pcp_high_order9, scrub_batch_frames, "
+     "scrub_preempt_frames, scrub_xen_yield_frames)"},
+    {"bad-options-range", "@/bad-options-range.yaml:6:21: 'options.pcp_batch_order0' is '0' "
+                          "(expected an integer from 1 to 255)"},
     {"bad-wrong-type", "@/bad-wrong-type.yaml:3:10: 'machine.nodes' is 'two' (expected an "
                        "integer from 1 to 64)"},
     {"bad-wrong-type-list",
@@ -388,6 +394,7 @@ static void test_defaults(void **state)
     assert_string_equal(wl.description, "One domain of 64MiB, everything else by default");
     assert_string_equal(wl.path, FIXTURES "/good-minimal.yaml");
     assert_int_equal(wl.seed, 1);
+    assert_int_equal(wl.options.set, 0);
     assert_true(wl.machine.from_topology);
     assert_int_equal(wl.machine.nodes, 0);
     assert_int_equal(wl.machine.pages_per_node, 0);
@@ -525,6 +532,13 @@ static void test_every_key(void **state)
     assert_int_equal(wl.phases.measure.ns, 60 * NS_S);
     assert_int_equal(wl.phases.repetitions, 7);
     assert_int_equal(pb_workload_timed_ns(&wl), 7 * 60 * NS_S);
+    /* options: the two given are set, every other keeps its default and is not. */
+    assert_int_equal(wl.options.set,
+                     (1u << PB_OPT_PCP_BATCH_ORDER0) | (1u << PB_OPT_SCRUB_PREEMPT_FRAMES));
+    assert_int_equal(pb_options_get(&wl.options, PB_OPT_PCP_BATCH_ORDER0), 8);
+    assert_int_equal(pb_options_get(&wl.options, PB_OPT_SCRUB_PREEMPT_FRAMES), 64);
+    assert_int_equal(pb_options_get(&wl.options, PB_OPT_PCP_HIGH_ORDER0),
+                     pb_option_desc(PB_OPT_PCP_HIGH_ORDER0)->def);
     pb_workload_free(&wl);
 }
 

@@ -1,0 +1,330 @@
+/*
+ * machine.c: building and tearing down a machine (frame table, nodes and their frame memory,
+ * NUMA placement, locks), and the heap's accessors, counters and introspection (heap.h).
+ */
+#include <errno.h>
+#include <numa.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/heap_impl.h"
+
+static int numa_node_exists(unsigned node)
+{
+    return numa_available() >= 0 && (int)node <= numa_max_node() &&
+           numa_bitmask_isbitset(numa_all_nodes_ptr, node);
+}
+
+static int node_memory_alloc(struct pb_node *nd, bool backed)
+{
+    nd->memory = PB_NODE_MEM_NONE;
+    if (!backed)
+        return 0;
+    nd->data_len = (size_t)(nd->end - nd->start) * PB_PAGE_SIZE;
+    if (numa_node_exists(nd->id)) {
+        nd->data = numa_alloc_onnode(nd->data_len, (int)nd->id);
+        if (!nd->data)
+            return -ENOMEM;
+        /* Fault every frame in now, on its node, so no run measures first touch. */
+        for (size_t off = 0; off < nd->data_len; off += PB_PAGE_SIZE)
+            ((volatile unsigned char *)nd->data)[off] = 0;
+        nd->memory = PB_NODE_MEM_NUMA;
+    } else {
+        void *p = mmap(NULL, nd->data_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (p == MAP_FAILED)
+            return -ENOMEM;
+        nd->data = p;
+        nd->memory = PB_NODE_MEM_PLAIN;
+    }
+    return 0;
+}
+
+static void node_memory_free(struct pb_node *nd)
+{
+    if (nd->memory == PB_NODE_MEM_NUMA)
+        numa_free(nd->data, nd->data_len);
+    else if (nd->memory == PB_NODE_MEM_PLAIN)
+        munmap(nd->data, nd->data_len);
+}
+
+static bool want_backing(const struct pb_machine_desc *desc, uint64_t frames)
+{
+    if (desc->backing == PB_BACKING_REAL)
+        return true;
+    if (desc->backing == PB_BACKING_NONE)
+        return false;
+    /* auto: real when the frames fit in half of this machine's memory */
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psz > 0 && frames * PB_PAGE_SIZE <= (uint64_t)pages * (uint64_t)psz / 2;
+}
+
+int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
+                   enum pb_lock_kind lock_kind, struct pb_heap **out)
+{
+    const struct pb_variant_ops *ops = pb_variant_lookup(variant);
+    if (!desc || !out || !ops || desc->nr_nodes == 0 || desc->nr_nodes > PB_MAX_NODES ||
+        (lock_kind != PB_LOCK_TICKET && lock_kind != PB_LOCK_MUTEX) ||
+        desc->backing > PB_BACKING_NONE)
+        return -EINVAL;
+    uint64_t frames = 0;
+    for (unsigned n = 0; n < desc->nr_nodes; n++) {
+        if (desc->node_frames[n] == 0 || desc->node_frames[n] > PB_MAX_FRAMES)
+            return -EINVAL;
+        frames += desc->node_frames[n];
+    }
+    if (frames < 2 || frames >= PB_MAX_FRAMES)
+        return -EINVAL;
+
+    struct pb_heap *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->ops = ops;
+    pb_options_init(&h->opts);
+    pb_pcp_apply_options(h);
+    h->nr_nodes = desc->nr_nodes;
+    h->nr_frames = frames;
+    h->lock_kind = lock_kind;
+    h->frames_len = frames * sizeof(struct pb_page);
+    void *fp =
+        mmap(NULL, h->frames_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (fp == MAP_FAILED) {
+        free(h);
+        return -ENOMEM;
+    }
+    h->frames = fp;
+    /* mmap gives zeroes: every frame starts free (PGS_FREE == 0), clean, not scrubbing. */
+    for (uint64_t i = 0; i < frames; i++) {
+        h->frames[i].next = h->frames[i].prev = PB_NO_FRAME;
+        h->frames[i].owner = PB_DOMID_NONE;
+    }
+    h->frames[0].state = PGS_OFFLINED;
+    pb_lock_init(&h->global_lock, "heap", PB_RANK_HEAP, lock_kind);
+    pb_lock_init(&h->domtable_lock, "domtable", PB_RANK_DOMTABLE, lock_kind);
+
+    bool backed = want_backing(desc, frames);
+    uint64_t start = 0;
+    int rc = 0;
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        struct pb_node *nd = aligned_alloc(PB_CACHELINE, sizeof(*nd));
+        if (!nd) {
+            rc = -ENOMEM;
+            break;
+        }
+        memset(nd, 0, sizeof(*nd));
+        h->nodes[n] = nd;
+        nd->id = n;
+        nd->start = start;
+        nd->end = start + desc->node_frames[n];
+        start = nd->end;
+        snprintf(nd->lock_name, sizeof(nd->lock_name), "heap.node%u", n);
+        if (ops->global_lock) {
+            nd->heap_lock = &h->global_lock;
+        } else {
+            pb_lock_init(&nd->own_lock, nd->lock_name, PB_RANK_HEAP, lock_kind);
+            nd->heap_lock = &nd->own_lock;
+        }
+        rc = node_memory_alloc(nd, backed);
+        if (rc)
+            break;
+        pb_heap_init_node(h, nd);
+        int64_t avail = (int64_t)pb_ld(&nd->node_avail);
+        atomic_fetch_add(&h->total_avail, avail);
+        atomic_fetch_add(&h->unclaimed, avail);
+    }
+    if (rc) {
+        pb_heap_destroy(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void pb_heap_destroy(struct pb_heap *h)
+{
+    if (!h)
+        return;
+    for (unsigned id = 0; id < PB_MAX_DOMAINS; id++) {
+        struct pb_domain *d = atomic_load(&h->domains[id]);
+        if (d)
+            pb_domain_destroy(d);
+    }
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        struct pb_node *nd = h->nodes[n];
+        if (!nd)
+            continue;
+        node_memory_free(nd);
+        if (nd->heap_lock == &nd->own_lock)
+            pb_lock_destroy(&nd->own_lock);
+        free(nd);
+    }
+    pb_pcp_destroy_all(h);
+    pb_lock_destroy(&h->global_lock);
+    pb_lock_destroy(&h->domtable_lock);
+    munmap(h->frames, h->frames_len);
+    free(h);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Accessors.
+ */
+
+int pb_heap_set_options(struct pb_heap *h, const struct pb_options *o)
+{
+    if (!h || !o)
+        return -EINVAL;
+    if (pb_options_check(o, NULL, 0))
+        return -ERANGE;
+    h->opts = *o;
+    pb_pcp_apply_options(h);
+    return 0;
+}
+
+const struct pb_options *pb_heap_options(const struct pb_heap *h)
+{
+    return &h->opts;
+}
+
+const char *pb_heap_variant(const struct pb_heap *h)
+{
+    return h->ops->name;
+}
+unsigned pb_heap_nr_nodes(const struct pb_heap *h)
+{
+    return h->nr_nodes;
+}
+uint64_t pb_heap_nr_frames(const struct pb_heap *h)
+{
+    return h->nr_frames;
+}
+uint64_t pb_heap_node_start(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? h->nodes[node]->start : 0;
+}
+uint64_t pb_heap_node_frames(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? h->nodes[node]->end - h->nodes[node]->start : 0;
+}
+enum pb_node_memory pb_heap_node_memory(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? h->nodes[node]->memory : PB_NODE_MEM_NONE;
+}
+bool pb_heap_backed(const struct pb_heap *h)
+{
+    return h->nodes[0]->data != NULL;
+}
+
+void *pb_frame_data(const struct pb_heap *h, uint64_t mfn)
+{
+    const struct pb_node *nd = pb_node_of(h, mfn);
+    if (!nd || !nd->data)
+        return NULL;
+    return nd->data + (mfn - nd->start) * PB_PAGE_SIZE;
+}
+
+int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn)
+{
+    const struct pb_node *nd = pb_node_of(h, mfn);
+    return nd ? (int)nd->id : -EINVAL;
+}
+
+uint64_t pb_heap_total_avail(const struct pb_heap *h)
+{
+    return (uint64_t)atomic_load_explicit(&h->total_avail, memory_order_relaxed) +
+           pb_pcp_cached_frames(h, PB_MAX_NODES);
+}
+uint64_t pb_heap_node_avail(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? pb_ld(&h->nodes[node]->node_avail) + pb_pcp_cached_frames(h, node)
+                              : 0;
+}
+uint64_t pb_heap_zone_avail(const struct pb_heap *h, unsigned node, unsigned zone)
+{
+    if (node >= h->nr_nodes || zone >= PB_NR_ZONES)
+        return 0;
+    return pb_ld(&h->nodes[node]->avail[zone]) + pb_pcp_cached_zone(h, node, zone);
+}
+uint64_t pb_heap_node_need_scrub(const struct pb_heap *h, unsigned node)
+{
+    return node < h->nr_nodes ? pb_ld(&h->nodes[node]->need_scrub) : 0;
+}
+uint64_t pb_heap_outstanding_claims(const struct pb_heap *h)
+{
+    return (uint64_t)atomic_load_explicit(&h->outstanding_claims, memory_order_relaxed);
+}
+
+uint64_t pb_heap_node_claims(const struct pb_heap *h, unsigned node)
+{
+    if (!h || node >= h->nr_nodes)
+        return 0;
+    return (uint64_t)atomic_load_explicit(&h->nodes[node]->claimed, memory_order_relaxed);
+}
+
+void pb_heap_read_counters(const struct pb_heap *h, struct pb_heap_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->alloc_failures = pb_ld(&h->alloc_failures);
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        const struct pb_node_counters *c = &h->nodes[n]->ctr;
+        out->allocs += c->allocs;
+        out->frees += c->frees;
+        out->splits += c->splits;
+        out->merges += c->merges;
+        out->dirty_alloc_pages += c->dirty_alloc_pages;
+        out->scrubbed_on_alloc += c->scrubbed_on_alloc;
+        out->tlb_flushes += c->tlb_flushes;
+        out->second_pass += c->second_pass;
+    }
+    pb_pcp_add_counters(h, out);
+}
+
+void pb_heap_for_each_lock(const struct pb_heap *h, pb_lock_visitor visit, void *ctx)
+{
+    if (h->ops->global_lock) {
+        visit(ctx, &h->global_lock);
+        return;
+    }
+    for (unsigned n = 0; n < h->nr_nodes; n++)
+        visit(ctx, &h->nodes[n]->own_lock);
+    pb_pcp_for_each_lock(h, visit, ctx);
+}
+
+bool pb_heap_free_buddy_at(const struct pb_heap *h, uint64_t mfn, unsigned *order,
+                           uint32_t *first_dirty)
+{
+    const struct pb_node *nd = pb_node_of(h, mfn);
+    if (!nd || h->frames[mfn].state != PGS_FREE)
+        return false;
+    for (unsigned o = 0; o <= PB_MAX_ORDER; o++) {
+        const struct pb_list *l = &nd->free[pb_mfn_zone(mfn)][o];
+        for (uint32_t m = l->head; m != PB_NO_FRAME; m = h->frames[m].next)
+            if (m == mfn) {
+                *order = o;
+                *first_dirty = h->frames[m].first_dirty;
+                return true;
+            }
+    }
+    return false;
+}
+
+bool pb_heap_frame_in_use(const struct pb_heap *h, uint64_t mfn, unsigned *owner)
+{
+    if (mfn >= h->nr_frames || h->frames[mfn].state != PGS_INUSE ||
+        h->frames[mfn].owner == PB_OWNER_CACHED)
+        return false;
+    *owner = h->frames[mfn].owner;
+    return true;
+}
+
+bool pb_heap_frame_cached(const struct pb_heap *h, uint64_t mfn)
+{
+    return mfn < h->nr_frames && h->frames[mfn].state == PGS_INUSE &&
+           h->frames[mfn].owner == PB_OWNER_CACHED;
+}
+
+bool pb_heap_frame_dirty(const struct pb_heap *h, uint64_t mfn)
+{
+    return mfn < h->nr_frames && h->frames[mfn].need_scrub;
+}
