@@ -226,7 +226,7 @@ static bool builder_find(struct worker *w)
             return build_open(w, s);
         }
     }
-    if (rn->cycle) {
+    if (builders_cycle(rn)) {
         struct slot *s = take_oldest_built(w);
         if (s)
             return build_open(w, s);

@@ -392,7 +392,7 @@ int runner_setup(struct runner *rn, const struct pb_run_config *cfg, struct pb_r
         .builder_caller = {.privilege = PB_PRIV_CONTROL},
         .until_built = cfg->measure.unit == PB_WL_PHASE_UNTIL_BUILT,
     };
-    rn->cycle = !rn->until_built && cfg->wl->churn.recreate_per_second == 0;
+    rn->cycle = cfg->wl->churn.recreate_per_second == 0;
     rn->pu_threads = calloc(cfg->topo->nr_real_pus, sizeof(*rn->pu_threads));
     if (!rn->pu_threads)
         return -ENOMEM;

@@ -31,7 +31,7 @@ void slot_release(struct runner *rn, struct slot *s, enum slot_state state)
     case SLOT_IDLE:
         if (s->running)
             pb_event_signal(&rn->wake[PB_EV_BALLOON]);
-        else if (rn->cycle)
+        else if (builders_cycle(rn))
             pb_event_signal(&rn->wake[PB_EV_BUILD]);
         break;
     case SLOT_CREATING:

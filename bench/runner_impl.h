@@ -222,7 +222,7 @@ struct runner {
     struct worker *w;
     unsigned nr_workers, nr_builders, nr_balloon, nr_readers, nr_recreate, nr_quota_workers;
     bool pool;        /* builders take any queued domain */
-    bool cycle;       /* builders rebuild built domains when nothing is queued */
+    bool cycle;       /* no recreate churn: builders may cycle (builders_cycle) */
     bool until_built; /* the measure phase ends when every building domain is built */
     struct pb_memop_caller builder_caller;
 
@@ -259,6 +259,16 @@ static inline uint64_t ctr_get(_Atomic uint64_t *c)
 static inline bool measuring(const struct runner *rn)
 {
     return atomic_load_explicit(&rn->phase, memory_order_relaxed) == PHASE_MEASURE;
+}
+
+/*
+ * Builders with nothing queued rebuild the domain built longest ago, in every time- or
+ * ops-bounded phase (the warm-up before an until-built measure phase included) of a workload
+ * without recreate churn. The phase changes only while every worker is parked.
+ */
+static inline bool builders_cycle(const struct runner *rn)
+{
+    return rn->cycle && (!rn->until_built || !measuring(rn));
 }
 
 /* run_worker.c: a worker's thread (pthread_create's start routine; arg: its struct worker). */

@@ -6,13 +6,11 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -23,36 +21,15 @@
 #include "core/memflags.h"
 #include "core/scrub.h"
 
-#define CLEAN    UINT32_MAX
-#define EXACT(n) (MEMF_node(n) | MEMF_exact_node)
+#include "tests/common/heap_fixture.h"
+#include "tests/common/wait.h"
 
-#define FOR_EACH_VARIANT(v)                                                                        \
-    for (const char *const *vp = pb_variant_names(), *v; (v = *vp) != NULL; vp++)
-
-/* nodes x frames, real backing: node n is MFNs [n * frames, (n + 1) * frames). */
-static struct pb_heap *machine(const char *variant, unsigned nodes, uint64_t frames)
+/* nodes x frames with real backing: the frames hold data. */
+static struct pb_heap *backed_machine(const char *variant, unsigned nodes, uint64_t frames)
 {
-    struct pb_machine_desc desc = {.nr_nodes = nodes, .backing = PB_BACKING_REAL};
-    for (unsigned n = 0; n < nodes; n++)
-        desc.node_frames[n] = frames;
-    struct pb_heap *h = NULL;
-    assert_int_equal(pb_heap_create(&desc, variant, PB_LOCK_TICKET, &h), 0);
+    struct pb_heap *h = machine_of(variant, nodes, frames, PB_BACKING_REAL);
     assert_true(pb_heap_backed(h));
     return h;
-}
-
-static void assert_valid(struct pb_heap *h)
-{
-    char msg[256] = "";
-    if (pb_heap_validate(h, msg, sizeof(msg)))
-        fail_msg("validator: %s", msg);
-}
-
-static uint64_t alloc_ok(struct pb_heap *h, struct pb_domain *d, unsigned order, unsigned flags)
-{
-    uint64_t mfn = 0;
-    assert_int_equal(pb_alloc_domheap_pages(h, d, order, flags, &mfn), 0);
-    return mfn;
 }
 
 static bool frame_zero(struct pb_heap *h, uint64_t mfn)
@@ -107,7 +84,7 @@ static void gate_init(struct gate *g, unsigned pause_at)
 {
     memset(g, 0, sizeof(*g));
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+    pb_test_cond_init(&g->cv);
     g->pause_at = pause_at;
 }
 
@@ -122,8 +99,10 @@ static void gate_hook(void *ctx, unsigned node, unsigned worker, uint64_t mfn)
         g->pauses++;
         g->paused_mfn = mfn;
         pthread_cond_broadcast(&g->cv);
+        const struct timespec deadline = pb_test_deadline();
         while (!g->resume)
-            pthread_cond_wait(&g->cv, &g->mu);
+            if (pb_test_cond_wait(&g->cv, &g->mu, &deadline))
+                pb_test_hang("the test to resume the scrubber paused at frame %u", g->frames);
         g->resume = false;
         g->paused = false;
     }
@@ -133,9 +112,13 @@ static void gate_hook(void *ctx, unsigned node, unsigned worker, uint64_t mfn)
 /* Wait for the n-th pause (counting from 1). */
 static uint64_t gate_wait_paused(struct gate *g, unsigned n)
 {
+    const struct timespec deadline = pb_test_deadline();
     pthread_mutex_lock(&g->mu);
     while (!g->paused || g->pauses < n)
-        pthread_cond_wait(&g->cv, &g->mu);
+        if (pb_test_cond_wait(&g->cv, &g->mu, &deadline)) {
+            pthread_mutex_unlock(&g->mu);
+            pb_test_timed_out("pause %u of the scrubber (at frame count %u)", n, g->pause_at);
+        }
     uint64_t mfn = g->paused_mfn;
     pthread_mutex_unlock(&g->mu);
     return mfn;
@@ -173,14 +156,14 @@ static struct pb_scrubber *start(struct pb_heap *h, unsigned workers, struct gat
 
 static void wait_state(struct pb_heap *h, uint64_t mfn, uint8_t state)
 {
-    while (scrub_state(h, mfn) != state)
-        sched_yield();
+    PB_WAIT_UNTIL(scrub_state(h, mfn) == state, "the buddy at mfn %lu to reach scrub state %u",
+                  (unsigned long)mfn, state);
 }
 
 static void wait_drained(struct pb_heap *h)
 {
-    while (pb_scrub_backlog(h) != 0)
-        usleep(200);
+    PB_WAIT_UNTIL(pb_scrub_backlog(h) == 0, "the scrubbers to drain the backlog (%lu frames left)",
+                  (unsigned long)pb_scrub_backlog(h));
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -192,7 +175,7 @@ static void test_dirty_free_writes_data_and_alloc_scrubs_it(void **state)
     (void)state;
     FOR_EACH_VARIANT(v)
     {
-        struct pb_heap *h = machine(v, 2, 1024);
+        struct pb_heap *h = backed_machine(v, 2, 1024);
         uint64_t m = alloc_ok(h, NULL, 10, EXACT(1));
         assert_int_equal(zero_frames(h, m, 1024), 1024);
         assert_int_equal(pb_free_heap_pages(h, m, 10, true), 0);
@@ -218,7 +201,7 @@ static void test_scrub_on_alloc_with_each_clear_method(void **state)
     (void)state;
     FOR_EACH_VARIANT(v)
     {
-        struct pb_heap *h = machine(v, 2, 1024);
+        struct pb_heap *h = backed_machine(v, 2, 1024);
         for (unsigned method = 0; method < PB_CLEAR_NR_METHODS; method++) {
             assert_int_equal(pb_heap_set_clear_method(h, (enum pb_clear_method)method), 0);
             uint64_t m = alloc_ok(h, NULL, 10, EXACT(1));
@@ -240,7 +223,7 @@ static void test_no_scrub_and_keep_scrub(void **state)
     (void)state;
     FOR_EACH_VARIANT(v)
     {
-        struct pb_heap *h = machine(v, 2, 1024);
+        struct pb_heap *h = backed_machine(v, 2, 1024);
         uint64_t m = alloc_ok(h, NULL, 10, EXACT(1));
         assert_int_equal(pb_free_heap_pages(h, m, 10, true), 0);
 
@@ -276,7 +259,7 @@ static void test_verify_counts_frames_and_reports_failures(void **state)
     (void)state;
     FOR_EACH_VARIANT(v)
     {
-        struct pb_heap *h = machine(v, 2, 1024);
+        struct pb_heap *h = backed_machine(v, 2, 1024);
         /* Off: nothing counted. */
         uint64_t m = alloc_ok(h, NULL, 9, EXACT(1));
         assert_int_equal(counters(h).verified, 0);
@@ -353,7 +336,7 @@ static void test_domain_build_scrub_preempted_and_resumed_equals_one_pass(void *
     {
         struct pb_domain_config cfg = {.max_pages = 4096};
         /* One uninterrupted pass. */
-        struct pb_heap *h1 = machine(v, 2, 1024);
+        struct pb_heap *h1 = backed_machine(v, 2, 1024);
         struct pb_domain *d1;
         assert_int_equal(pb_domain_create(h1, 1, &cfg, &d1), 0);
         uint64_t e1 = half_dirty_extent(h1, d1);
@@ -362,7 +345,7 @@ static void test_domain_build_scrub_preempted_and_resumed_equals_one_pass(void *
         assert_int_equal(p1, 1024);
 
         /* Preempted at every check, resumed from the stash each time. */
-        struct pb_heap *h2 = machine(v, 2, 1024);
+        struct pb_heap *h2 = backed_machine(v, 2, 1024);
         struct pb_domain *d2;
         assert_int_equal(pb_domain_create(h2, 1, &cfg, &d2), 0);
         uint64_t e2 = half_dirty_extent(h2, d2);
@@ -408,7 +391,7 @@ static void test_domain_build_scrub_preempted_and_resumed_equals_one_pass(void *
 static void test_domain_build_scrub_bad_arguments(void **state)
 {
     (void)state;
-    struct pb_heap *h = machine("pernode", 2, 1024);
+    struct pb_heap *h = backed_machine("pernode", 2, 1024);
     uint64_t m = alloc_ok(h, NULL, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
     uint64_t p = 513;
     assert_int_equal(pb_scrub_extent_preemptible(h, m, 9, &p, NULL, NULL), -EINVAL);
@@ -429,7 +412,7 @@ static void test_stash_of_another_order_or_node_is_discarded(void **state)
     (void)state;
     FOR_EACH_VARIANT(v)
     {
-        struct pb_heap *h = machine(v, 2, 1024);
+        struct pb_heap *h = backed_machine(v, 2, 1024);
         struct pb_domain_config cfg = {.max_pages = 4096};
         struct pb_domain *d;
         assert_int_equal(pb_domain_create(h, 1, &cfg, &d), 0);
@@ -524,7 +507,7 @@ static void test_allocation_aborts_a_background_scrub(void **state)
     (void)state;
     FOR_EACH_VARIANT(v)
     {
-        struct pb_heap *h = machine(v, 2, 1024);
+        struct pb_heap *h = backed_machine(v, 2, 1024);
         uint64_t lower;
         dirty_upper_half_of_node1(h, &lower);
         struct gate g;
@@ -539,7 +522,7 @@ static void test_allocation_aborts_a_background_scrub(void **state)
         assert_int_equal(pthread_create(&t, NULL, alloc_thread, &a), 0);
         wait_state(h, 1536, PB_SCRUB_ABORT);
         gate_resume(&g, 0);
-        pthread_join(t, NULL);
+        pb_test_join(t, "the allocation that aborts the scrub to return");
         assert_int_equal(a.rc, 0);
         assert_int_equal(a.mfn, 1536);
         assert_int_equal(zero_frames(h, 1536, 512), 512);
@@ -566,7 +549,7 @@ static void test_merge_aborts_a_background_scrub(void **state)
     (void)state;
     FOR_EACH_VARIANT(v)
     {
-        struct pb_heap *h = machine(v, 2, 1024);
+        struct pb_heap *h = backed_machine(v, 2, 1024);
         /* pcp would cache the clean order-9 free (cached frames merge only when drained):
          * this rule is about the merge, so its caches pass every extent through. */
         if (!strcmp(v, "pcp"))
@@ -586,7 +569,7 @@ static void test_merge_aborts_a_background_scrub(void **state)
         gate_resume(&g, 11);
         /* The scrubber gave up at 10 and took the merged buddy from first_dirty 512 + 10. */
         assert_int_equal(gate_wait_paused(&g, 2), 1024 + 522);
-        pthread_join(t, NULL);
+        pb_test_join(t, "the free that merges with the buddy under the scrub to return");
         assert_int_equal(f.rc, 0);
         assert_int_equal(h->frames[1024].order, 10);
         assert_int_equal(h->frames[1024].first_dirty, 522);
@@ -645,7 +628,7 @@ static void test_idle_backlog_drains_and_stop_leaves_nothing_half_owned(void **s
     FOR_EACH_VARIANT(v)
     {
         for (unsigned workers = 1; workers <= 2; workers++) {
-            struct pb_heap *h = machine(v, 2, 4096);
+            struct pb_heap *h = backed_machine(v, 2, 4096);
             uint64_t dirty = dirty_everything(h);
             struct pb_scrubber *s = start(h, workers, NULL);
             wait_drained(h);
@@ -691,7 +674,7 @@ static void test_idle_backlog_drains_and_stop_leaves_nothing_half_owned(void **s
 static void test_scrubber_start_errors(void **state)
 {
     (void)state;
-    struct pb_heap *h = machine("pernode", 2, 1024);
+    struct pb_heap *h = backed_machine("pernode", 2, 1024);
     struct pb_scrub_config cfg = {.workers_per_node = 0, .method = PB_CLEAR_MEMSET};
     struct pb_scrubber *s = NULL;
     assert_int_equal(pb_scrubber_start(h, &cfg, &s), -EINVAL);
@@ -718,7 +701,7 @@ static void test_double_clear_is_detected(void **state)
 {
     (void)state;
 #if POPBENCH_DEBUG >= 1
-    struct pb_heap *h = machine("pernode", 2, 1024);
+    struct pb_heap *h = backed_machine("pernode", 2, 1024);
     uint64_t m = alloc_ok(h, NULL, 0, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
     h->frames[m].need_scrub = 1;
     /* As if another thread were zeroing the frame right now. */
