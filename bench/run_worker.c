@@ -41,11 +41,13 @@ bool worker_sleep_until(struct worker *w, uint64_t deadline)
     struct pb_event *ev = &w->rn->wake[PB_EV_CONTROL];
 
     for (;;) {
-        uint32_t seen = pb_event_arm(ev);
         uint64_t now = pb_clock_ns();
-        if (held_back(w->rn) || now >= deadline) {
+        if (now >= deadline)
+            return true; /* the common case of a worker behind its pace: no shared write */
+        uint32_t seen = pb_event_arm(ev);
+        if (held_back(w->rn)) {
             pb_event_disarm(ev);
-            return now >= deadline;
+            return false;
         }
         pb_event_wait(ev, seen, deadline - now);
     }

@@ -17,12 +17,12 @@
  * A role is a table (struct pb_role_ops): its step does one operation or says why it did
  * none; the runner's loop around it owns checkpoints, operation counts, pacing and idling.
  *
- * Waiting: nothing polls. A worker with nothing to do blocks on the event of its role until a
+ * Waiting: workers never poll. One with nothing to do blocks on the event of its role until a
  * slot changes state (QUEUED, BUILDING or IDLE) or a p2m is published; a parked or pacing
- * worker blocks on the control event (pause, phase, stop); the measuring thread blocks on its
+ * worker blocks on the control event (pause, phase, stop). The measuring thread blocks on its
  * own event (every worker parked, every share of an operation count done, every build done)
- * or until its next sample. Every store that ends a wait is seq_cst and is followed by a signal
- * of the event (bench/event.h).
+ * until its next sample or its next look at the interrupt flag. Every store that ends a wait
+ * is seq_cst and is followed by a signal of the event (bench/event.h).
  */
 #ifndef POPBENCH_BENCH_RUNNER_IMPL_H
 #define POPBENCH_BENCH_RUNNER_IMPL_H
@@ -209,6 +209,7 @@ static inline void worker_hists(struct worker *w, struct pb_hist **hs[WORKER_NR_
  * The run.
  */
 
+/* Read-only after setup unless a comment says otherwise. */
 struct runner {
     const struct pb_run_config *cfg;
     const struct pb_workload *wl;
@@ -232,14 +233,16 @@ struct runner {
     unsigned ready;
     bool go;
 
+    /* Written by the measuring thread (phase only while every worker is parked). */
     _Atomic int phase;
     _Atomic bool pause, stop;
+    uint64_t t_measure0; /* read by nobody else */
+    /* Counted by the workers (scrub_threads: by the scrubbers), read by the measuring thread. */
     _Atomic unsigned parked, quota_done, scrub_threads;
     _Atomic unsigned published;     /* slots whose p2m readers can see */
     _Atomic uint64_t built_measure; /* building-group builds finished (or failed) in measure */
     _Atomic uint64_t last_built_ns;
     _Atomic unsigned *pu_threads; /* threads per real PU */
-    uint64_t t_measure0;
 
     struct pb_event wake[PB_EV_NR]; /* what workers wait for */
     struct pb_event runner_ev;      /* what the measuring thread waits for */
