@@ -49,7 +49,7 @@ static int balloon_init(struct worker *w)
     return worker_alloc_gfns(w);
 }
 
-static enum pb_step balloon_step(struct worker *w)
+static PB_ALWAYS_INLINE enum pb_step balloon_step(struct worker *w)
 {
     const struct pb_wl_balloon *b = &w->rn->wl->churn.balloon;
 
@@ -59,9 +59,12 @@ static enum pb_step balloon_step(struct worker *w)
     return PB_STEP_OP;
 }
 
+PB_ROLE_LOOP(balloon_loop, balloon_step)
+
 const struct pb_role_ops pb_role_balloon = {
     .name = "balloon",
     .idle_event = PB_EV_BALLOON,
     .init = balloon_init,
     .step = balloon_step,
+    .loop = balloon_loop,
 };

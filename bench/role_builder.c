@@ -125,7 +125,7 @@ static void build_close(struct worker *w, struct slot *s, bool ok)
 }
 
 /* One call of the build in w->cur, or closing it. */
-static void build_step(struct worker *w)
+static PB_ALWAYS_INLINE void build_step(struct worker *w)
 {
     struct runner *rn = w->rn;
     struct slot *s = w->cur;
@@ -234,14 +234,14 @@ static bool builder_find(struct worker *w)
     return false;
 }
 
-static enum pb_step builder_step(struct worker *w)
+static PB_ALWAYS_INLINE enum pb_step builder_step(struct worker *w)
 {
     struct runner *rn = w->rn;
     const struct pb_wl_balloon *b = &rn->wl->churn.balloon;
-    double call_pages = (double)((uint64_t)b->extents_per_call << b->order);
 
-    if (b->pacing == PB_WL_BALLOON_RATIO && rn->nr_running > 0 && w->balloon_debt >= call_pages) {
-        w->balloon_debt -= call_pages;
+    if (b->pacing == PB_WL_BALLOON_RATIO && rn->nr_running > 0 &&
+        w->balloon_debt >= (double)((uint64_t)b->extents_per_call << b->order)) {
+        w->balloon_debt -= (double)((uint64_t)b->extents_per_call << b->order);
         return balloon_call(w) ? PB_STEP_OP : PB_STEP_WORK;
     }
     if (w->cur) {
@@ -257,10 +257,13 @@ static void builder_phase_start(struct worker *w)
     w->balloon_debt = 0;
 }
 
+PB_ROLE_LOOP(builder_loop, builder_step)
+
 const struct pb_role_ops pb_role_builder = {
     .name = "builder",
     .idle_event = PB_EV_BUILD,
     .init = worker_alloc_gfns,
     .phase_start = builder_phase_start,
     .step = builder_step,
+    .loop = builder_loop,
 };

@@ -15,7 +15,7 @@ static int reader_init(struct worker *w)
     return 0;
 }
 
-static enum pb_step reader_step(struct worker *w)
+static PB_ALWAYS_INLINE enum pb_step reader_step(struct worker *w)
 {
     struct runner *rn = w->rn;
     struct slot *s = &rn->slots[pb_rng_below(&w->rng, rn->nr_slots)];
@@ -40,9 +40,12 @@ static enum pb_step reader_step(struct worker *w)
     return atomic_load(&rn->published) ? PB_STEP_MISS : PB_STEP_IDLE;
 }
 
+PB_ROLE_LOOP(reader_loop, reader_step)
+
 const struct pb_role_ops pb_role_reader = {
     .name = "p2m-reader",
     .idle_event = PB_EV_P2M,
     .init = reader_init,
     .step = reader_step,
+    .loop = reader_loop,
 };

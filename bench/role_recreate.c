@@ -5,7 +5,7 @@
  */
 #include "bench/runner_impl.h"
 
-static enum pb_step recreate_step(struct worker *w)
+static PB_ALWAYS_INLINE enum pb_step recreate_step(struct worker *w)
 {
     struct runner *rn = w->rn;
     double rate = rn->wl->churn.recreate_per_second;
@@ -27,8 +27,11 @@ static enum pb_step recreate_step(struct worker *w)
     return PB_STEP_WORK;
 }
 
+PB_ROLE_LOOP(recreate_loop, recreate_step)
+
 const struct pb_role_ops pb_role_recreate = {
     .name = "recreate",
     .idle_event = PB_EV_CONTROL, /* never idle: it paces itself */
     .step = recreate_step,
+    .loop = recreate_loop,
 };

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <urcu/urcu-memb.h>
 
-#include "core/memflags.h"
 #include "core/tsan.h"
 
 char run_rcu_tsan_sync;
@@ -141,43 +140,4 @@ void slot_destroy(struct runner *rn, struct slot *s)
     /* Waits for a grace period: readers that saw the p2m are done with it afterwards. */
     pb_memop_domain_destroy(rn->h, s->d);
     s->d = NULL;
-}
-
-/*
- * vNUMA: the gfn space is split in vnuma equal ranges of memory / vnuma pages; the last range
- * also takes the rest and everything above (1 GiB extents of mixed orders sit at the top).
- * The parser guarantees memory >= vnuma.
- */
-unsigned slot_vnode(const struct slot *s, uint64_t gfn)
-{
-    uint64_t v = gfn / (s->memory / s->vnuma);
-    return v >= s->vnuma ? s->vnuma - 1 : (unsigned)v;
-}
-
-uint64_t vnode_end(const struct slot *s, unsigned v)
-{
-    return v + 1 < s->vnuma ? (uint64_t)(v + 1) * (s->memory / s->vnuma) : UINT64_MAX;
-}
-
-unsigned call_mem_flags(const struct runner *rn, const struct slot *s, uint64_t gfn)
-{
-    if (!s->vnuma)
-        return 0;
-    return XENMEMF_node(slot_vnode(s, gfn) % pb_heap_nr_nodes(rn->h));
-}
-
-/*
- * How many of `nr` extents of `order` from gfn one call may carry: a vNUMA domain's calls stop
- * where an extent would start in the next vnode, as the toolstack populates each vnode with
- * calls of its own node.
- */
-unsigned vnode_extents(const struct slot *s, uint64_t gfn, unsigned order, unsigned nr)
-{
-    if (!s->vnuma)
-        return nr;
-    uint64_t end = vnode_end(s, slot_vnode(s, gfn));
-    if (end == UINT64_MAX)
-        return nr;
-    uint64_t ext = UINT64_C(1) << order, fit = (end - gfn + ext - 1) / ext;
-    return fit < nr ? (unsigned)fit : nr;
 }

@@ -1,9 +1,10 @@
 /*
  * run_worker.c: a worker's thread. It pins itself, waits at the start gate with the others,
- * then loops over its role's step between checkpoints: at a checkpoint it parks while the
- * measuring thread holds the workers back (pause) and exits once it stops them; the loop counts
- * operations against an ops-bounded phase (parking when its share is done), paces the step, and
- * blocks when the role has nothing to do.
+ * then runs its role's loop (PB_ROLE_LOOP, runner_impl.h): the role's step between two
+ * checkpoints. At a checkpoint it parks while the measuring thread holds the workers back
+ * (pause) and exits once it stops them; after a step it counts the operation against an
+ * ops-bounded phase (parking when its share is done), paces, or blocks when the role has
+ * nothing to do. Here: everything but the loop's fast path, which is inline.
  */
 #include "bench/runner_impl.h"
 
@@ -96,38 +97,23 @@ static bool park(struct worker *w, bool quota_done)
     return false;
 }
 
-/* Between two operations: true when the worker must exit. */
-static bool checkpoint(struct worker *w)
+bool worker_checkpoint_slow(struct worker *w)
 {
-    struct runner *rn = w->rn;
-
-    if (pb_likely(!atomic_load_explicit(&rn->pause, memory_order_relaxed) &&
-                  !atomic_load_explicit(&rn->stop, memory_order_relaxed)))
-        return false;
-    if (atomic_load(&rn->stop))
+    if (atomic_load(&w->rn->stop))
         return true;
     return park(w, false);
 }
 
-/* Counts one memop operation against an ops-bounded phase; parks when the share is done. */
-static bool count_op(struct worker *w)
+bool worker_share_done(struct worker *w)
 {
     struct runner *rn = w->rn;
 
-    if (w->quota == UINT64_MAX)
-        return false;
-    if (w->quota > 0 && --w->quota > 0)
-        return false;
     if (atomic_fetch_add(&rn->quota_done, 1) + 1 >= rn->nr_quota_workers)
         pb_event_signal(&rn->runner_ev);
     return park(w, true);
 }
 
-/*
- * A step found nothing to do: block on the role's event, after one more look announced on it
- * (IDLE), or for a short back-off (MISS). Returns what the second look did.
- */
-static enum pb_step wait_for_work(struct worker *w, enum pb_step r)
+enum pb_step worker_wait_for_work(struct worker *w, enum pb_step r)
 {
     struct pb_event *ev = &w->rn->wake[w->ops->idle_event];
     uint32_t seen = pb_event_arm(ev);
@@ -145,20 +131,11 @@ static enum pb_step wait_for_work(struct worker *w, enum pb_step r)
     return r;
 }
 
-static void worker_loop(struct worker *w)
+void worker_pace(struct worker *w)
 {
-    while (!checkpoint(w)) {
-        w->step_units = 0;
-        enum pb_step r = w->ops->step(w);
-        if (r == PB_STEP_IDLE || r == PB_STEP_MISS)
-            r = wait_for_work(w, r);
-        if (r == PB_STEP_OP && count_op(w))
-            return;
-        if (w->pace_rate) {
-            w->pace_units += w->step_units;
-            worker_sleep_until(w, pb_pace_due_ns(w->pace_t0, w->pace_units, w->pace_rate));
-        }
-    }
+    w->pace_units += w->step_units;
+    w->step_units = 0;
+    worker_sleep_until(w, pb_pace_due_ns(w->pace_t0, w->pace_units, w->pace_rate));
 }
 
 void *worker_main(void *arg)
@@ -188,7 +165,7 @@ void *worker_main(void *arg)
     pthread_mutex_unlock(&rn->gate);
     w->pace_t0 = pb_clock_ns();
 
-    worker_loop(w);
+    w->ops->loop(w);
     /* Whatever we were building stays as it is: the measuring thread tears it down. */
     w->cpu_ns = thread_cpu_ns() - w->cpu_start;
     pb_preempt_counters_read(&w->pc);

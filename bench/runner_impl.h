@@ -15,7 +15,9 @@
  *   run_overhead.c  the harness's own cost (popbench run --self-test-overhead)
  *
  * A role is a table (struct pb_role_ops): its step does one operation or says why it did
- * none; the runner's loop around it owns checkpoints, operation counts, pacing and idling.
+ * none; the runner's part around it (checkpoints, operation counts, pacing, idling) is
+ * worker_checkpoint and worker_after_step, which PB_ROLE_LOOP puts around the step in the
+ * role's own file, so that the loop costs no more than the hand-written one of each role did.
  *
  * Waiting: workers never poll. One with nothing to do blocks on the event of its role until a
  * slot changes state (QUEUED, BUILDING or IDLE) or a p2m is published; a parked or pacing
@@ -38,6 +40,7 @@
 #include "bench/stream.h"
 #include "core/clock.h"
 #include "core/domain.h"
+#include "core/memflags.h"
 #include "core/memop.h"
 #include "core/p2m.h"
 #include "core/pb.h"
@@ -122,7 +125,7 @@ struct recorder {
     struct pb_memop_counts mc;
 };
 
-/* What one step of a role did. */
+/* What one step of a role did (IDLE and MISS last: the loop tests them with one compare). */
 enum pb_step {
     PB_STEP_OP,   /* a populate or decrease call: it counts against an ops-bounded phase */
     PB_STEP_WORK, /* something else (a lookup, a recreation, a build opened or closed) */
@@ -151,6 +154,7 @@ struct pb_role_ops {
     int (*init)(struct worker *w);          /* setup, before the threads start: 0 or -errno */
     void (*phase_start)(struct worker *w);  /* its state at the start of each phase */
     enum pb_step (*step)(struct worker *w); /* one operation */
+    void (*loop)(struct worker *w);         /* PB_ROLE_LOOP(loop, step) */
 };
 
 extern const struct pb_role_ops pb_role_builder, pb_role_balloon, pb_role_reader, pb_role_recreate;
@@ -276,6 +280,48 @@ static inline bool builders_cycle(const struct runner *rn)
 
 /* run_worker.c: a worker's thread (pthread_create's start routine; arg: its struct worker). */
 void *worker_main(void *arg);
+/* The slow paths of a role's loop: held back (park, or true to exit), the share of an
+ * ops-bounded phase done (park; true to exit), nothing to do (block; what a second look
+ * did), paced (sleep until due). */
+bool worker_checkpoint_slow(struct worker *w);
+bool worker_share_done(struct worker *w);
+enum pb_step worker_wait_for_work(struct worker *w, enum pb_step r);
+void worker_pace(struct worker *w);
+
+/* Between two operations: true when the worker must exit. */
+static inline bool worker_checkpoint(struct worker *w)
+{
+    if (pb_likely(!atomic_load_explicit(&w->rn->pause, memory_order_relaxed) &&
+                  !atomic_load_explicit(&w->rn->stop, memory_order_relaxed)))
+        return false;
+    return worker_checkpoint_slow(w);
+}
+
+/* The runner's part after each step; true when the worker must exit. */
+static inline bool worker_after_step(struct worker *w, enum pb_step r)
+{
+    if (pb_unlikely(r >= PB_STEP_IDLE))
+        r = worker_wait_for_work(w, r);
+    if (r == PB_STEP_OP && w->quota != UINT64_MAX && (w->quota == 0 || --w->quota == 0) &&
+        worker_share_done(w))
+        return true;
+    if (w->pace_rate)
+        worker_pace(w);
+    return false;
+}
+
+/*
+ * A role's loop: its step between two checkpoints, the runner's part after each. Generated in
+ * the role's file, where the step is PB_ALWAYS_INLINE, so that a loop costs what a hand-written
+ * one would.
+ */
+#define PB_ROLE_LOOP(loop, step)                                                                   \
+    static void loop(struct worker *w)                                                             \
+    {                                                                                              \
+        while (!worker_checkpoint(w))                                                              \
+            if (worker_after_step(w, step(w)))                                                     \
+                return;                                                                            \
+    }
 /* Records the worker's first unexpected failure (the validator reports it). */
 void worker_fail(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Sleeps until `deadline` (pb_clock_ns) unless the runner pauses or stops the workers first:
@@ -306,11 +352,46 @@ void slot_lock_stats(struct slot *s, struct pb_lock_stats *dom, struct pb_lock_s
 /* acc += now - base (the max fields: now's). */
 void stats_sub_into(struct pb_lock_stats *acc, const struct pb_lock_stats *now,
                     const struct pb_lock_stats *base);
-/* vNUMA: the vnode of a gfn, the end of vnode v's range, a call's mem_flags and extent cap. */
-unsigned slot_vnode(const struct slot *s, uint64_t gfn);
-uint64_t vnode_end(const struct slot *s, unsigned v);
-unsigned call_mem_flags(const struct runner *rn, const struct slot *s, uint64_t gfn);
-unsigned vnode_extents(const struct slot *s, uint64_t gfn, unsigned order, unsigned nr);
+
+/*
+ * vNUMA: the gfn space is split in vnuma equal ranges of memory / vnuma pages; the last range
+ * also takes the rest and everything above (1 GiB extents of mixed orders sit at the top).
+ * The parser guarantees memory >= vnuma.
+ */
+static inline unsigned slot_vnode(const struct slot *s, uint64_t gfn)
+{
+    uint64_t v = gfn / (s->memory / s->vnuma);
+    return v >= s->vnuma ? s->vnuma - 1 : (unsigned)v;
+}
+
+static inline uint64_t vnode_end(const struct slot *s, unsigned v)
+{
+    return v + 1 < s->vnuma ? (uint64_t)(v + 1) * (s->memory / s->vnuma) : UINT64_MAX;
+}
+
+static inline unsigned call_mem_flags(const struct runner *rn, const struct slot *s, uint64_t gfn)
+{
+    if (!s->vnuma)
+        return 0;
+    return XENMEMF_node(slot_vnode(s, gfn) % pb_heap_nr_nodes(rn->h));
+}
+
+/*
+ * How many of `nr` extents of `order` from gfn one call may carry: a vNUMA domain's calls stop
+ * where an extent would start in the next vnode, as the toolstack populates each vnode with
+ * calls of its own node.
+ */
+static inline unsigned vnode_extents(const struct slot *s, uint64_t gfn, unsigned order,
+                                     unsigned nr)
+{
+    if (!s->vnuma)
+        return nr;
+    uint64_t end = vnode_end(s, slot_vnode(s, gfn));
+    if (end == UINT64_MAX)
+        return nr;
+    uint64_t ext = UINT64_C(1) << order, fit = (end - gfn + ext - 1) / ext;
+    return fit < nr ? (unsigned)fit : nr;
+}
 
 /* run_timed.c: timed calls into the worker's recorder and histograms. Return the extents
  * done; *error the reason of a short count. */
