@@ -26,10 +26,10 @@
 #include <string.h>
 #include <valgrind/callgrind.h>
 
+#include "bench/heap_prep.h"
 #include "core/domain.h"
 #include "core/heap.h"
 #include "core/lock.h"
-#include "core/memflags.h"
 #include "core/memop.h"
 #include "core/p2m.h"
 #include "core/pb.h"
@@ -51,44 +51,15 @@ static void die(const char *what, int rc)
     exit(1);
 }
 
-static uint64_t xorshift(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-/* Seeded ageing: take the lower half of every node as single frames, give a random half back. */
-static void fragment(struct pb_heap *h)
-{
-    uint64_t seed = 42, mfn;
-    for (unsigned n = 0; n < NODES; n++) {
-        uint64_t want = NODE_FRAMES / 2, nr = 0;
-        uint64_t *got = malloc(want * sizeof(*got));
-        if (!got)
-            die("fragment", -ENOMEM);
-        while (nr < want && pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, 0,
-                                                MEMF_node(n) | MEMF_exact_node, NULL, &mfn) == 0)
-            got[nr++] = mfn;
-        for (uint64_t i = 0; i < nr; i++)
-            if (xorshift(&seed) & 1)
-                pb_free_heap_pages(h, got[i], 0, false);
-        free(got);
-    }
-}
-
 static struct pb_heap *make_heap(const char *variant, bool fragmented)
 {
-    struct pb_machine_desc desc = {.nr_nodes = NODES, .backing = PB_BACKING_NONE};
-    for (unsigned n = 0; n < NODES; n++)
-        desc.node_frames[n] = NODE_FRAMES;
     struct pb_heap *h;
-    int rc = pb_heap_create(&desc, variant, PB_LOCK_TICKET, &h);
+    int rc = pb_heap_prep_machine(NODES, NODE_FRAMES, variant, PB_LOCK_TICKET, &h);
     if (rc)
         die("pb_heap_create", rc);
-    if (fragmented)
-        fragment(h);
+    /* Seeded holes: many small free buddies below, the big ones above. */
+    if (fragmented && (rc = pb_heap_prep_holes(h, 42)) != 0)
+        die("fragment", rc);
     return h;
 }
 
@@ -125,12 +96,10 @@ static void alloc_free(struct pb_heap *h, const char *op, const char *variant, u
 static void populate(struct pb_heap *h, const char *variant, uint64_t ops)
 {
     static uint64_t gpfns[EXTENTS];
-    struct pb_domain_config cfg = {.max_pages = 1u << 20};
     struct pb_domain *d;
-    int rc = pb_memop_domain_create(h, 1, &cfg, 1u << 20, PB_LOCK_TICKET, &d);
+    int rc = pb_heap_prep_live_domain(h, 1, 1u << 20, 1u << 20, PB_LOCK_TICKET, &d);
     if (rc)
         die("pb_memop_domain_create", rc);
-    pb_domain_finish_creation(d);
     for (unsigned i = 0; i < EXTENTS; i++)
         gpfns[i] = i;
     struct pb_memop_caller caller = {.privilege = PB_PRIV_CONTROL};

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bench/gbench/pbgb.h"
+#include "bench/heap_prep.h"
 #include "core/clear.h"
 #include "core/domain.h"
 #include "core/heap.h"
@@ -22,6 +23,7 @@
 #include "core/memflags.h"
 #include "core/memop.h"
 #include "core/p2m.h"
+#include "core/prng.h"
 
 #define NODE_FRAMES (1u << 19) /* 2 GiB a node: order-18 buddies exist */
 #define NODES       2
@@ -34,14 +36,6 @@ static void pin_thread(int index)
     hwloc_obj_t pu = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU, (unsigned)(index % nr_pus));
     if (pu)
         hwloc_set_cpubind(topo, pu->cpuset, HWLOC_CPUBIND_THREAD);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
 }
 
 /* ---- heaps: one per variant x lock kind x state, built before the run ---- */
@@ -58,38 +52,15 @@ struct heap_case {
     struct pb_heap *h;
 };
 
-/*
- * Fragment a heap with a seeded ageing pass: take the lower half of every node as order-0
- * frames, give back a random half of them. Allocations then find many small free buddies
- * below and the big ones above.
- */
-static void fragment(struct pb_heap *h)
-{
-    uint64_t seed = 42, mfn;
-    for (unsigned n = 0; n < pb_heap_nr_nodes(h); n++) {
-        uint64_t want = pb_heap_node_frames(h, n) / 2;
-        uint64_t *got = malloc(want * sizeof(*got));
-        uint64_t nr = 0;
-        while (nr < want && pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, 0,
-                                                MEMF_node(n) | MEMF_exact_node, NULL, &mfn) == 0)
-            got[nr++] = mfn;
-        for (uint64_t i = 0; i < nr; i++)
-            if (xorshift(&seed) & 1)
-                pb_free_heap_pages(h, got[i], 0, false);
-        free(got);
-    }
-}
-
+/* Fragmented: seeded holes in every node's lower half (bench/heap_prep.h); allocations then
+ * find many small free buddies below and the big ones above. */
 static struct pb_heap *make_heap(const char *variant, enum pb_lock_kind kind, enum heap_state st)
 {
-    struct pb_machine_desc desc = {.nr_nodes = NODES, .backing = PB_BACKING_NONE};
-    for (unsigned n = 0; n < NODES; n++)
-        desc.node_frames[n] = NODE_FRAMES;
     struct pb_heap *h;
-    if (pb_heap_create(&desc, variant, kind, &h))
+    if (pb_heap_prep_machine(NODES, NODE_FRAMES, variant, kind, &h))
         abort();
-    if (st == FRAGMENTED)
-        fragment(h);
+    if (st == FRAGMENTED && pb_heap_prep_holes(h, 42))
+        abort();
     return h;
 }
 
@@ -289,11 +260,13 @@ static void bm_p2m_lookup(pbgb_state *st, void *user)
     struct p2m *p = user;
     pin_thread(0);
     pb_rcu_register_thread();
-    uint64_t seed = 7, sum = 0;
+    uint64_t sum = 0;
+    struct pb_rng rng;
     struct p2m_entry e;
+    pb_rng_seed(&rng, 7);
     PBGB_LOOP(st)
     {
-        p2m_lookup(p, xorshift(&seed) & (P2M_GFNS - 1), &e);
+        p2m_lookup(p, pb_rng_next(&rng) & (P2M_GFNS - 1), &e);
         sum += e.mfn;
     }
     pbgb_do_not_optimize(sum);
@@ -305,10 +278,11 @@ static void bm_p2m_update(pbgb_state *st, void *user)
     struct p2m *p = user;
     pin_thread(0);
     pb_rcu_register_thread();
-    uint64_t seed = 11;
+    struct pb_rng rng;
+    pb_rng_seed(&rng, 11);
     PBGB_LOOP(st)
     {
-        uint64_t gfn = xorshift(&seed) & (P2M_GFNS - 1);
+        uint64_t gfn = pb_rng_next(&rng) & (P2M_GFNS - 1);
         p2m_set(p, gfn, gfn + 1, 0, P2M_RAM_RW, NULL, NULL);
     }
     pb_rcu_unregister_thread();
@@ -392,12 +366,10 @@ int main(int argc, char **argv)
                 }
                 if (s == FRESH) {
                     struct populate_case *p = calloc(1, sizeof(*p));
-                    struct pb_domain_config cfg = {.max_pages = 1u << 20};
                     p->h = h;
                     pb_rcu_register_thread();
-                    must(pb_memop_domain_create(h, 1, &cfg, 1u << 20, kinds[k], &p->d));
+                    must(pb_heap_prep_live_domain(h, 1, 1u << 20, 1u << 20, kinds[k], &p->d));
                     pb_rcu_unregister_thread();
-                    pb_domain_finish_creation(p->d);
                     for (unsigned i = 0; i < 512; i++)
                         p->gpfns[i] = i;
                     snprintf(name, sizeof(name), "populate_512x4k/%s/%s", *v, kn);

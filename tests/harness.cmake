@@ -8,9 +8,15 @@ pb_test(test_harness_report SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_
   LIBS pb_harness m LABELS unit)
 pb_test(test_harness_runner SOURCES ${CMAKE_CURRENT_LIST_DIR}/stress/test_harness_runner.c
   LIBS pb_harness LABELS stress)
+# The worker roles one step at a time, on the test's thread (bench/runner_impl.h).
+pb_test(test_harness_roles SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_roles.c
+  LIBS pb_harness LABELS unit)
+# The event count workers block on; also under the sanitizers.
+pb_test(test_harness_event SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_event.c
+  LIBS pb_harness LABELS "unit;stress")
 
 # Reads what `popbench run` wrote, for the shell tests.
-add_executable(harness_results_check ${CMAKE_CURRENT_LIST_DIR}/unit/harness_results_check.c)
+add_executable(harness_results_check ${CMAKE_CURRENT_LIST_DIR}/common/harness_results_check.c)
 target_link_libraries(harness_results_check PRIVATE pb_results pb_warnings)
 
 # pb_harness_shell_test(name script LABELS ...): script POPBENCH CHECKER WORKLOADS_DIR.

@@ -17,9 +17,13 @@
 
 #include <cmocka.h>
 
+#include "core/prng.h"
+
 #include "core/domain.h"
 #include "core/heap.h"
 #include "core/memflags.h"
+
+#include "tests/common/wait.h"
 
 #define NODES       4
 #define NODE_FRAMES (1u << 19) /* 2 GiB a node: room for order-18 buddies */
@@ -42,19 +46,11 @@ struct worker {
     struct pb_heap *h;
     struct pb_domain **doms;
     unsigned index;
-    uint64_t seed;
+    struct pb_rng rng;
     struct extent held[HELD_MAX];
     unsigned nheld;
     uint64_t allocs, failures, frees, violations, restaked;
 };
-
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 /* What this thread got must still be in use and owned by the domain it went to. */
 static void check_owned(struct worker *w, const struct extent *e)
@@ -82,7 +78,7 @@ static void *work(void *arg)
     struct worker *w = arg;
     pb_set_current_node(w->index % NODES);
     for (unsigned op = 0; op < STRESS_OPS; op++) {
-        uint64_t r = rnd(&w->seed);
+        uint64_t r = pb_rng_next(&w->rng);
         if (w->index == 0 && op % 97 == 96) {
             /* Release a node claim while others allocate against it, then stake it again
              * (-EINVAL once the domain holds too much for it, -ENOMEM when memory is short). */
@@ -97,11 +93,11 @@ static void *work(void *arg)
         }
         bool do_free = w->nheld == HELD_MAX || (w->nheld && (r & 1));
         if (do_free) {
-            unsigned i = (unsigned)(rnd(&w->seed) % w->nheld);
+            unsigned i = (unsigned)(pb_rng_next(&w->rng) % w->nheld);
             struct extent e = w->held[i];
             w->held[i] = w->held[--w->nheld];
             check_owned(w, &e);
-            bool dirty = rnd(&w->seed) & 1;
+            bool dirty = pb_rng_next(&w->rng) & 1;
             if (pb_free_domheap_pages(w->h, e.d, e.mfn, e.order, dirty) != 0)
                 w->violations++;
             w->frees++;
@@ -157,12 +153,13 @@ static void run_stress(const char *variant, enum pb_lock_kind kind)
         w[t].h = h;
         w[t].doms = doms;
         w[t].index = t;
-        w[t].seed = 0x9e3779b97f4a7c15ull * (t + 1);
+        pb_rng_seed(&w[t].rng, pb_rng_stream_seed(0x9e3779b97f4a7c15ull, t));
         assert_int_equal(pthread_create(&w[t].tid, NULL, work, &w[t]), 0);
     }
     uint64_t allocs = 0, violations = 0;
     for (unsigned t = 0; t < THREADS; t++) {
-        pthread_join(w[t].tid, NULL);
+        pb_test_join(w[t].tid, "stress thread %u (%s/%s) to finish its operations", t, variant,
+                     pb_lock_kind_name(kind));
         allocs += w[t].allocs;
         violations += w[t].violations;
     }

@@ -16,15 +16,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
+
+#include "core/prng.h"
 
 #include "core/clear.h"
 #include "core/domain.h"
 #include "core/heap.h"
 #include "core/memflags.h"
 #include "core/scrub.h"
+
+#include "tests/common/wait.h"
 
 #define NODES       4
 #define NODE_FRAMES 4096u /* 16 MiB a node */
@@ -46,19 +49,11 @@ struct worker {
     struct pb_heap *h;
     struct pb_domain *d; /* this thread's domain: the only one that uses its stash */
     unsigned index;
-    uint64_t seed;
+    struct pb_rng rng;
     struct extent held[HELD_MAX];
     unsigned nheld;
     uint64_t allocs, built, restarts, discards, failures, violations;
 };
-
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 /* Every frame must read zero; counted as violations otherwise. */
 static void check_zero(struct worker *w, uint64_t mfn, unsigned order)
@@ -70,7 +65,7 @@ static void check_zero(struct worker *w, uint64_t mfn, unsigned order)
 
 static bool preempt_sometimes(void *ctx)
 {
-    return rnd(ctx) % 2 == 0;
+    return pb_rng_next(ctx) % 2 == 0;
 }
 
 /* The domain-build path: allocate dirty, scrub preemptibly, resuming through the stash. */
@@ -86,11 +81,11 @@ static void build_extent(struct worker *w, unsigned order, unsigned flags)
     }
     uint64_t progress = 0;
     while ((rc = pb_scrub_extent_preemptible(w->h, mfn, order, &progress, preempt_sometimes,
-                                             &w->seed)) == -ERESTART) {
+                                             &w->rng)) == -ERESTART) {
         w->restarts++;
         int node = pb_mfn_to_node(w->h, mfn);
         pb_scrub_stash_put(w->d, mfn, order, progress);
-        if (rnd(&w->seed) % 16 == 0) {
+        if (pb_rng_next(&w->rng) % 16 == 0) {
             /* A continuation for another order: the stash is freed dirty. */
             uint64_t m2, p2;
             if (pb_scrub_stash_take(w->d, order + 1, node, &m2, &p2) != -ENOENT)
@@ -99,7 +94,8 @@ static void build_extent(struct worker *w, unsigned order, unsigned flags)
             return;
         }
         uint64_t m2;
-        if (pb_scrub_stash_take(w->d, order, rnd(&w->seed) & 1 ? node : -1, &m2, &progress) ||
+        if (pb_scrub_stash_take(w->d, order, pb_rng_next(&w->rng) & 1 ? node : -1, &m2,
+                                &progress) ||
             m2 != mfn)
             w->violations++;
     }
@@ -115,9 +111,9 @@ static void *work(void *arg)
     struct worker *w = arg;
     pb_set_current_node(w->index % NODES);
     for (unsigned op = 0; op < STRESS_OPS; op++) {
-        uint64_t r = rnd(&w->seed);
+        uint64_t r = pb_rng_next(&w->rng);
         if (w->nheld == HELD_MAX || (w->nheld && (r & 1))) {
-            unsigned i = (unsigned)(rnd(&w->seed) % w->nheld);
+            unsigned i = (unsigned)(pb_rng_next(&w->rng) % w->nheld);
             struct extent e = w->held[i];
             w->held[i] = w->held[--w->nheld];
             if (pb_free_domheap_pages(w->h, e.d, e.mfn, e.order, (r >> 1) & 1))
@@ -175,12 +171,13 @@ static void run_stress(const char *variant, enum pb_lock_kind kind)
         assert_int_equal(pb_domain_create(h, t + 1, &dc, &w[t].d), 0);
         w[t].h = h;
         w[t].index = t;
-        w[t].seed = 0x9e3779b97f4a7c15ull * (t + 1);
+        pb_rng_seed(&w[t].rng, pb_rng_stream_seed(0x9e3779b97f4a7c15ull, t));
         assert_int_equal(pthread_create(&w[t].tid, NULL, work, &w[t]), 0);
     }
     uint64_t allocs = 0, built = 0, restarts = 0, violations = 0;
     for (unsigned t = 0; t < THREADS; t++) {
-        pthread_join(w[t].tid, NULL);
+        pb_test_join(w[t].tid, "stress thread %u (%s/%s) to finish its operations", t, variant,
+                     pb_lock_kind_name(kind));
         allocs += w[t].allocs;
         built += w[t].built;
         restarts += w[t].restarts;
@@ -212,8 +209,9 @@ static void run_stress(const char *variant, enum pb_lock_kind kind)
                                                    w[t].held[i].order, true),
                              0);
     assert_int_equal(pb_scrubber_start(h, &cfg, &s), 0);
-    while (pb_scrub_backlog(h) != 0)
-        usleep(500);
+    PB_WAIT_UNTIL(pb_scrub_backlog(h) == 0,
+                  "the scrubbers to drain an idle %s/%s machine (%lu frames left)", variant,
+                  pb_lock_kind_name(kind), (unsigned long)pb_scrub_backlog(h));
     pb_scrubber_stop(s);
     assert_int_equal(pb_heap_total_avail(h), NODES * NODE_FRAMES - 1);
     for (uint64_t m = 1; m < NODES * NODE_FRAMES; m++)

@@ -16,7 +16,7 @@
 #include "core/heap_impl.h" /* the validator tests corrupt a heap on purpose */
 #include "core/memflags.h"
 
-#include "tests/unit/heap_fixture.h"
+#include "tests/common/heap_fixture.h"
 
 static void test_fresh_heap_holds_every_frame_but_mfn0(void **state)
 {

@@ -15,7 +15,7 @@
 
 #include "core/heap_impl.h" /* the validator test corrupts a heap on purpose */
 
-#include "tests/unit/heap_fixture.h"
+#include "tests/common/heap_fixture.h"
 
 #define ALL_ZONES 1, PB_NR_ZONES - 1
 

@@ -6,13 +6,11 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -23,36 +21,27 @@
 #include "core/memflags.h"
 #include "core/scrub.h"
 
-#define CLEAN    UINT32_MAX
-#define EXACT(n) (MEMF_node(n) | MEMF_exact_node)
+#include "tests/common/heap_fixture.h"
+#include "tests/common/wait.h"
 
-#define FOR_EACH_VARIANT(v)                                                                        \
-    for (const char *const *vp = pb_variant_names(), *v; (v = *vp) != NULL; vp++)
-
-/* nodes x frames, real backing: node n is MFNs [n * frames, (n + 1) * frames). */
-static struct pb_heap *machine(const char *variant, unsigned nodes, uint64_t frames)
+/* nodes x frames with real backing: the frames hold data. */
+static struct pb_heap *backed_machine(const char *variant, unsigned nodes, uint64_t frames)
 {
-    struct pb_machine_desc desc = {.nr_nodes = nodes, .backing = PB_BACKING_REAL};
-    for (unsigned n = 0; n < nodes; n++)
-        desc.node_frames[n] = frames;
-    struct pb_heap *h = NULL;
-    assert_int_equal(pb_heap_create(&desc, variant, PB_LOCK_TICKET, &h), 0);
+    struct pb_heap *h = machine_of(variant, nodes, frames, PB_BACKING_REAL);
     assert_true(pb_heap_backed(h));
     return h;
 }
 
-static void assert_valid(struct pb_heap *h)
+/* Runs body on a fresh backed 2 x 1024 machine of every variant, then checks the heap. */
+static void on_every_variant(void (*body)(struct pb_heap *h))
 {
-    char msg[256] = "";
-    if (pb_heap_validate(h, msg, sizeof(msg)))
-        fail_msg("validator: %s", msg);
-}
-
-static uint64_t alloc_ok(struct pb_heap *h, struct pb_domain *d, unsigned order, unsigned flags)
-{
-    uint64_t mfn = 0;
-    assert_int_equal(pb_alloc_domheap_pages(h, d, order, flags, &mfn), 0);
-    return mfn;
+    FOR_EACH_VARIANT(v)
+    {
+        struct pb_heap *h = backed_machine(v, 2, 1024);
+        body(h);
+        assert_valid(h);
+        pb_heap_destroy(h);
+    }
 }
 
 static bool frame_zero(struct pb_heap *h, uint64_t mfn)
@@ -107,7 +96,7 @@ static void gate_init(struct gate *g, unsigned pause_at)
 {
     memset(g, 0, sizeof(*g));
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+    pb_test_cond_init(&g->cv);
     g->pause_at = pause_at;
 }
 
@@ -122,8 +111,10 @@ static void gate_hook(void *ctx, unsigned node, unsigned worker, uint64_t mfn)
         g->pauses++;
         g->paused_mfn = mfn;
         pthread_cond_broadcast(&g->cv);
+        const struct timespec deadline = pb_test_deadline();
         while (!g->resume)
-            pthread_cond_wait(&g->cv, &g->mu);
+            if (pb_test_cond_wait(&g->cv, &g->mu, &deadline))
+                pb_test_hang("the test to resume the scrubber paused at frame %u", g->frames);
         g->resume = false;
         g->paused = false;
     }
@@ -133,9 +124,13 @@ static void gate_hook(void *ctx, unsigned node, unsigned worker, uint64_t mfn)
 /* Wait for the n-th pause (counting from 1). */
 static uint64_t gate_wait_paused(struct gate *g, unsigned n)
 {
+    const struct timespec deadline = pb_test_deadline();
     pthread_mutex_lock(&g->mu);
     while (!g->paused || g->pauses < n)
-        pthread_cond_wait(&g->cv, &g->mu);
+        if (pb_test_cond_wait(&g->cv, &g->mu, &deadline)) {
+            pthread_mutex_unlock(&g->mu);
+            pb_test_timed_out("pause %u of the scrubber (at frame count %u)", n, g->pause_at);
+        }
     uint64_t mfn = g->paused_mfn;
     pthread_mutex_unlock(&g->mu);
     return mfn;
@@ -173,154 +168,151 @@ static struct pb_scrubber *start(struct pb_heap *h, unsigned workers, struct gat
 
 static void wait_state(struct pb_heap *h, uint64_t mfn, uint8_t state)
 {
-    while (scrub_state(h, mfn) != state)
-        sched_yield();
+    PB_WAIT_UNTIL(scrub_state(h, mfn) == state, "the buddy at mfn %lu to reach scrub state %u",
+                  (unsigned long)mfn, state);
 }
 
 static void wait_drained(struct pb_heap *h)
 {
-    while (pb_scrub_backlog(h) != 0)
-        usleep(200);
+    PB_WAIT_UNTIL(pb_scrub_backlog(h) == 0, "the scrubbers to drain the backlog (%lu frames left)",
+                  (unsigned long)pb_scrub_backlog(h));
 }
 
 /* ------------------------------------------------------------------------------------------
  * Dirty frames, scrub on allocation, flags.
  */
 
+static void dirty_free_writes_data_and_alloc_scrubs_it(struct pb_heap *h)
+{
+    uint64_t m = alloc_ok(h, NULL, 10, EXACT(1));
+    assert_int_equal(zero_frames(h, m, 1024), 1024);
+    assert_int_equal(pb_free_heap_pages(h, m, 10, true), 0);
+    assert_int_equal(zero_frames(h, m, 1024), 0);
+    assert_int_equal(pb_heap_node_need_scrub(h, 1), 1024);
+    assert_int_equal(pb_scrub_backlog(h), 1024);
+
+    m = alloc_ok(h, NULL, 9, EXACT(1));
+    assert_int_equal(zero_frames(h, m, 512), 512);
+    /* The half left on the list keeps its data and its flags. */
+    assert_int_equal(zero_frames(h, m - 512, 512), 0);
+    assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
+    struct pb_scrub_counters c = counters(h);
+    assert_int_equal(c.on_alloc, 512);
+    assert_int_equal(c.background + c.domain_build, 0);
+}
+
 static void test_dirty_free_writes_data_and_alloc_scrubs_it(void **state)
 {
     (void)state;
-    FOR_EACH_VARIANT(v)
-    {
-        struct pb_heap *h = machine(v, 2, 1024);
-        uint64_t m = alloc_ok(h, NULL, 10, EXACT(1));
-        assert_int_equal(zero_frames(h, m, 1024), 1024);
-        assert_int_equal(pb_free_heap_pages(h, m, 10, true), 0);
-        assert_int_equal(zero_frames(h, m, 1024), 0);
-        assert_int_equal(pb_heap_node_need_scrub(h, 1), 1024);
-        assert_int_equal(pb_scrub_backlog(h), 1024);
+    on_every_variant(dirty_free_writes_data_and_alloc_scrubs_it);
+}
 
-        m = alloc_ok(h, NULL, 9, EXACT(1));
-        assert_int_equal(zero_frames(h, m, 512), 512);
-        /* The half left on the list keeps its data and its flags. */
-        assert_int_equal(zero_frames(h, m - 512, 512), 0);
-        assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
-        struct pb_scrub_counters c = counters(h);
-        assert_int_equal(c.on_alloc, 512);
-        assert_int_equal(c.background + c.domain_build, 0);
-        assert_valid(h);
-        pb_heap_destroy(h);
+static void scrub_on_alloc_with_each_clear_method(struct pb_heap *h)
+{
+    for (unsigned method = 0; method < PB_CLEAR_NR_METHODS; method++) {
+        assert_int_equal(pb_heap_set_clear_method(h, (enum pb_clear_method)method), 0);
+        uint64_t m = alloc_ok(h, NULL, 10, EXACT(1));
+        assert_int_equal(pb_free_heap_pages(h, m, 10, true), 0);
+        m = alloc_ok(h, NULL, 10, EXACT(1));
+        assert_int_equal(zero_frames(h, m, 1024), 1024);
+        assert_int_equal(pb_free_heap_pages(h, m, 10, false), 0);
     }
+    assert_int_equal(counters(h).on_alloc, 1024 * PB_CLEAR_NR_METHODS);
+    assert_int_equal(pb_heap_set_clear_method(h, PB_CLEAR_NR_METHODS), -EINVAL);
+    assert_int_equal(pb_heap_set_clear_method(NULL, PB_CLEAR_MEMSET), -EINVAL);
 }
 
 static void test_scrub_on_alloc_with_each_clear_method(void **state)
 {
     (void)state;
-    FOR_EACH_VARIANT(v)
-    {
-        struct pb_heap *h = machine(v, 2, 1024);
-        for (unsigned method = 0; method < PB_CLEAR_NR_METHODS; method++) {
-            assert_int_equal(pb_heap_set_clear_method(h, (enum pb_clear_method)method), 0);
-            uint64_t m = alloc_ok(h, NULL, 10, EXACT(1));
-            assert_int_equal(pb_free_heap_pages(h, m, 10, true), 0);
-            m = alloc_ok(h, NULL, 10, EXACT(1));
-            assert_int_equal(zero_frames(h, m, 1024), 1024);
-            assert_int_equal(pb_free_heap_pages(h, m, 10, false), 0);
-        }
-        assert_int_equal(counters(h).on_alloc, 1024 * PB_CLEAR_NR_METHODS);
-        assert_int_equal(pb_heap_set_clear_method(h, PB_CLEAR_NR_METHODS), -EINVAL);
-        assert_int_equal(pb_heap_set_clear_method(NULL, PB_CLEAR_MEMSET), -EINVAL);
-        assert_valid(h);
-        pb_heap_destroy(h);
-    }
+    on_every_variant(scrub_on_alloc_with_each_clear_method);
+}
+
+static void no_scrub_and_keep_scrub(struct pb_heap *h)
+{
+    uint64_t m = alloc_ok(h, NULL, 10, EXACT(1));
+    assert_int_equal(pb_free_heap_pages(h, m, 10, true), 0);
+
+    /* no_scrub: handed over dirty, flags dropped, nothing scrubbed. */
+    uint64_t a = alloc_ok(h, NULL, 9, EXACT(1) | MEMF_no_scrub);
+    assert_int_equal(zero_frames(h, a, 512), 0);
+    for (unsigned i = 0; i < 512; i++)
+        assert_false(pb_heap_frame_dirty(h, a + i));
+    /* keep_scrub: dirty, flags kept for the caller. */
+    uint64_t b = alloc_ok(h, NULL, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
+    for (unsigned i = 0; i < 512; i++)
+        assert_true(pb_heap_frame_dirty(h, b + i));
+    assert_int_equal(pb_heap_node_need_scrub(h, 1), 0);
+    assert_int_equal(counters(h).on_alloc, 0);
+    struct pb_heap_counters hc;
+    pb_heap_read_counters(h, &hc);
+    assert_int_equal(hc.dirty_alloc_pages, 1024);
+
+    /* A frame never scrubbed stays dirty when freed clean. */
+    assert_int_equal(pb_free_heap_pages(h, b, 9, false), 0);
+    assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
 }
 
 static void test_no_scrub_and_keep_scrub(void **state)
 {
     (void)state;
-    FOR_EACH_VARIANT(v)
-    {
-        struct pb_heap *h = machine(v, 2, 1024);
-        uint64_t m = alloc_ok(h, NULL, 10, EXACT(1));
-        assert_int_equal(pb_free_heap_pages(h, m, 10, true), 0);
-
-        /* no_scrub: handed over dirty, flags dropped, nothing scrubbed. */
-        uint64_t a = alloc_ok(h, NULL, 9, EXACT(1) | MEMF_no_scrub);
-        assert_int_equal(zero_frames(h, a, 512), 0);
-        for (unsigned i = 0; i < 512; i++)
-            assert_false(pb_heap_frame_dirty(h, a + i));
-        /* keep_scrub: dirty, flags kept for the caller. */
-        uint64_t b = alloc_ok(h, NULL, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
-        for (unsigned i = 0; i < 512; i++)
-            assert_true(pb_heap_frame_dirty(h, b + i));
-        assert_int_equal(pb_heap_node_need_scrub(h, 1), 0);
-        assert_int_equal(counters(h).on_alloc, 0);
-        struct pb_heap_counters hc;
-        pb_heap_read_counters(h, &hc);
-        assert_int_equal(hc.dirty_alloc_pages, 1024);
-
-        /* A frame never scrubbed stays dirty when freed clean. */
-        assert_int_equal(pb_free_heap_pages(h, b, 9, false), 0);
-        assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
-        assert_valid(h);
-        pb_heap_destroy(h);
-    }
+    on_every_variant(no_scrub_and_keep_scrub);
 }
 
 /* ------------------------------------------------------------------------------------------
  * Verification.
  */
 
+static void verify_counts_frames_and_reports_failures(struct pb_heap *h)
+{
+    /* Off: nothing counted. */
+    uint64_t m = alloc_ok(h, NULL, 9, EXACT(1));
+    assert_int_equal(counters(h).verified, 0);
+    assert_int_equal(pb_free_heap_pages(h, m, 9, true), 0);
+
+    assert_int_equal(pb_heap_set_verify(h, PB_VERIFY_FULL), 0);
+    m = alloc_ok(h, NULL, 9, EXACT(1));
+    assert_int_equal(counters(h).verified, 512);
+    assert_int_equal(counters(h).verify_failures, 0);
+    /* no_scrub extents are the caller's to scrub: not verified. */
+    uint64_t d = alloc_ok(h, NULL, 9, EXACT(1) | MEMF_no_scrub);
+    assert_int_equal(counters(h).verified, 512);
+
+    /* A frame that should be clean but is not: the allocation fails with -EIO. */
+    for (unsigned i = 0; i < 512; i++)
+        pb_dirty_fill(pb_frame_data(h, d + i));
+    assert_int_equal(pb_free_heap_pages(h, d, 9, false), 0); /* data left behind */
+    uint64_t got = 0;
+    assert_int_equal(pb_alloc_domheap_pages(h, NULL, 9, EXACT(1), &got), -EIO);
+    assert_int_equal(counters(h).verify_failures, 512);
+    /* ... and the extent went back dirty, so the next allocation scrubs it. */
+    assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
+    got = alloc_ok(h, NULL, 9, EXACT(1));
+    assert_int_equal(counters(h).verify_failures, 512);
+
+    /* Sampled catches every dirty-filled frame; one stray byte only if its line is drawn. */
+    assert_int_equal(pb_heap_set_verify(h, PB_VERIFY_SAMPLED), 0);
+    assert_int_equal(pb_verify_extent(h, got, 9), 0);
+    pb_dirty_fill(pb_frame_data(h, got + 3));
+    uint64_t before = counters(h).verify_failures;
+    assert_int_equal(pb_verify_extent(h, got, 9), -EIO);
+    assert_int_equal(counters(h).verify_failures, before + 1);
+    assert_int_equal(pb_heap_set_verify(h, PB_VERIFY_FULL), 0);
+    memset(pb_frame_data(h, got + 3), 0, PB_PAGE_SIZE);
+    ((unsigned char *)pb_frame_data(h, got + 5))[4095] = 1;
+    assert_int_equal(pb_verify_extent(h, got, 9), -EIO);
+    assert_int_equal(counters(h).verify_failures, before + 2);
+
+    assert_int_equal(pb_verify_extent(h, got + 1, 9), -EINVAL);
+    assert_int_equal(pb_verify_extent(h, 0, 0), -EINVAL);
+    assert_int_equal(pb_verify_extent(h, 1024, 11), -EINVAL);
+    assert_int_equal(pb_heap_set_verify(h, PB_VERIFY_FULL + 1), -EINVAL);
+}
+
 static void test_verify_counts_frames_and_reports_failures(void **state)
 {
     (void)state;
-    FOR_EACH_VARIANT(v)
-    {
-        struct pb_heap *h = machine(v, 2, 1024);
-        /* Off: nothing counted. */
-        uint64_t m = alloc_ok(h, NULL, 9, EXACT(1));
-        assert_int_equal(counters(h).verified, 0);
-        assert_int_equal(pb_free_heap_pages(h, m, 9, true), 0);
-
-        assert_int_equal(pb_heap_set_verify(h, PB_VERIFY_FULL), 0);
-        m = alloc_ok(h, NULL, 9, EXACT(1));
-        assert_int_equal(counters(h).verified, 512);
-        assert_int_equal(counters(h).verify_failures, 0);
-        /* no_scrub extents are the caller's to scrub: not verified. */
-        uint64_t d = alloc_ok(h, NULL, 9, EXACT(1) | MEMF_no_scrub);
-        assert_int_equal(counters(h).verified, 512);
-
-        /* A frame that should be clean but is not: the allocation fails with -EIO. */
-        for (unsigned i = 0; i < 512; i++)
-            pb_dirty_fill(pb_frame_data(h, d + i));
-        assert_int_equal(pb_free_heap_pages(h, d, 9, false), 0); /* data left behind */
-        uint64_t got = 0;
-        assert_int_equal(pb_alloc_domheap_pages(h, NULL, 9, EXACT(1), &got), -EIO);
-        assert_int_equal(counters(h).verify_failures, 512);
-        /* ... and the extent went back dirty, so the next allocation scrubs it. */
-        assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
-        got = alloc_ok(h, NULL, 9, EXACT(1));
-        assert_int_equal(counters(h).verify_failures, 512);
-
-        /* Sampled catches every dirty-filled frame; one stray byte only if its line is drawn. */
-        assert_int_equal(pb_heap_set_verify(h, PB_VERIFY_SAMPLED), 0);
-        assert_int_equal(pb_verify_extent(h, got, 9), 0);
-        pb_dirty_fill(pb_frame_data(h, got + 3));
-        uint64_t before = counters(h).verify_failures;
-        assert_int_equal(pb_verify_extent(h, got, 9), -EIO);
-        assert_int_equal(counters(h).verify_failures, before + 1);
-        assert_int_equal(pb_heap_set_verify(h, PB_VERIFY_FULL), 0);
-        memset(pb_frame_data(h, got + 3), 0, PB_PAGE_SIZE);
-        ((unsigned char *)pb_frame_data(h, got + 5))[4095] = 1;
-        assert_int_equal(pb_verify_extent(h, got, 9), -EIO);
-        assert_int_equal(counters(h).verify_failures, before + 2);
-
-        assert_int_equal(pb_verify_extent(h, got + 1, 9), -EINVAL);
-        assert_int_equal(pb_verify_extent(h, 0, 0), -EINVAL);
-        assert_int_equal(pb_verify_extent(h, 1024, 11), -EINVAL);
-        assert_int_equal(pb_heap_set_verify(h, PB_VERIFY_FULL + 1), -EINVAL);
-        pb_heap_destroy(h);
-    }
+    on_every_variant(verify_counts_frames_and_reports_failures);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -353,7 +345,7 @@ static void test_domain_build_scrub_preempted_and_resumed_equals_one_pass(void *
     {
         struct pb_domain_config cfg = {.max_pages = 4096};
         /* One uninterrupted pass. */
-        struct pb_heap *h1 = machine(v, 2, 1024);
+        struct pb_heap *h1 = backed_machine(v, 2, 1024);
         struct pb_domain *d1;
         assert_int_equal(pb_domain_create(h1, 1, &cfg, &d1), 0);
         uint64_t e1 = half_dirty_extent(h1, d1);
@@ -362,7 +354,7 @@ static void test_domain_build_scrub_preempted_and_resumed_equals_one_pass(void *
         assert_int_equal(p1, 1024);
 
         /* Preempted at every check, resumed from the stash each time. */
-        struct pb_heap *h2 = machine(v, 2, 1024);
+        struct pb_heap *h2 = backed_machine(v, 2, 1024);
         struct pb_domain *d2;
         assert_int_equal(pb_domain_create(h2, 1, &cfg, &d2), 0);
         uint64_t e2 = half_dirty_extent(h2, d2);
@@ -408,7 +400,7 @@ static void test_domain_build_scrub_preempted_and_resumed_equals_one_pass(void *
 static void test_domain_build_scrub_bad_arguments(void **state)
 {
     (void)state;
-    struct pb_heap *h = machine("pernode", 2, 1024);
+    struct pb_heap *h = backed_machine("pernode", 2, 1024);
     uint64_t m = alloc_ok(h, NULL, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
     uint64_t p = 513;
     assert_int_equal(pb_scrub_extent_preemptible(h, m, 9, &p, NULL, NULL), -EINVAL);
@@ -424,66 +416,65 @@ static void test_domain_build_scrub_bad_arguments(void **state)
     pb_heap_destroy(h);
 }
 
+static void stash_of_another_order_or_node_is_discarded(struct pb_heap *h)
+{
+    struct pb_domain_config cfg = {.max_pages = 4096};
+    struct pb_domain *d;
+    assert_int_equal(pb_domain_create(h, 1, &cfg, &d), 0);
+    uint64_t mfn, p;
+    assert_int_equal(pb_scrub_stash_take(d, 9, -1, &mfn, &p), -ENOENT);
+
+    /* Another order: freed dirty, every frame, and counted. */
+    uint64_t e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
+    pb_scrub_stash_put(d, e, 9, 100);
+    assert_int_equal(pb_domain_tot_pages(d), 512);
+    assert_int_equal(pb_scrub_stash_take(d, 8, -1, &mfn, &p), -ENOENT);
+    assert_int_equal(pb_domain_tot_pages(d), 0);
+    assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
+    assert_int_equal(zero_frames(h, e, 512), 0);
+    assert_int_equal(counters(h).stash_discards, 1);
+    assert_int_equal(pb_scrub_stash_take(d, 9, -1, &mfn, &p), -ENOENT);
+    assert_valid(h);
+
+    /* Another node likewise; the right node (or any) takes it. */
+    e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
+    pb_scrub_stash_put(d, e, 9, 7);
+    assert_int_equal(pb_scrub_stash_take(d, 9, 1, &mfn, &p), 0);
+    assert_int_equal(mfn, e);
+    assert_int_equal(p, 7);
+    pb_scrub_stash_put(d, e, 9, 8);
+    assert_int_equal(pb_scrub_stash_take(d, 9, -1, &mfn, &p), 0);
+    assert_int_equal(p, 8);
+    pb_scrub_stash_put(d, e, 9, 9);
+    assert_int_equal(pb_scrub_stash_take(d, 9, 0, &mfn, &p), -ENOENT);
+    assert_int_equal(counters(h).stash_discards, 2);
+    assert_int_equal(pb_domain_tot_pages(d), 0);
+    assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
+
+    /* Bad arguments change nothing. */
+    e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
+    pb_scrub_stash_put(d, e, 9, 1);
+    assert_int_equal(pb_scrub_stash_take(d, 9, 2, &mfn, &p), -EINVAL);
+    assert_int_equal(pb_scrub_stash_take(d, PB_MAX_ORDER + 1, -1, &mfn, &p), -EINVAL);
+    assert_int_equal(pb_scrub_stash_take(NULL, 9, -1, &mfn, &p), -EINVAL);
+
+    /* A second put discards the first stash. */
+    uint64_t e2 = alloc_ok(h, d, 0, EXACT(0));
+    pb_scrub_stash_put(d, e2, 0, 0);
+    assert_int_equal(counters(h).stash_discards, 3);
+    assert_int_equal(pb_domain_tot_pages(d), 1);
+
+    /* Destroy with a stash: its frames go back once, with the rest. */
+    uint64_t before = pb_heap_total_avail(h);
+    pb_domain_destroy(d);
+    assert_int_equal(pb_heap_total_avail(h), before + 1);
+    assert_int_equal(counters(h).stash_discards, 3);
+}
+
 static void test_stash_of_another_order_or_node_is_discarded(void **state)
 {
     (void)state;
-    FOR_EACH_VARIANT(v)
-    {
-        struct pb_heap *h = machine(v, 2, 1024);
-        struct pb_domain_config cfg = {.max_pages = 4096};
-        struct pb_domain *d;
-        assert_int_equal(pb_domain_create(h, 1, &cfg, &d), 0);
-        uint64_t mfn, p;
-        assert_int_equal(pb_scrub_stash_take(d, 9, -1, &mfn, &p), -ENOENT);
-
-        /* Another order: freed dirty, every frame, and counted. */
-        uint64_t e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
-        pb_scrub_stash_put(d, e, 9, 100);
-        assert_int_equal(pb_domain_tot_pages(d), 512);
-        assert_int_equal(pb_scrub_stash_take(d, 8, -1, &mfn, &p), -ENOENT);
-        assert_int_equal(pb_domain_tot_pages(d), 0);
-        assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
-        assert_int_equal(zero_frames(h, e, 512), 0);
-        assert_int_equal(counters(h).stash_discards, 1);
-        assert_int_equal(pb_scrub_stash_take(d, 9, -1, &mfn, &p), -ENOENT);
-        assert_valid(h);
-
-        /* Another node likewise; the right node (or any) takes it. */
-        e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
-        pb_scrub_stash_put(d, e, 9, 7);
-        assert_int_equal(pb_scrub_stash_take(d, 9, 1, &mfn, &p), 0);
-        assert_int_equal(mfn, e);
-        assert_int_equal(p, 7);
-        pb_scrub_stash_put(d, e, 9, 8);
-        assert_int_equal(pb_scrub_stash_take(d, 9, -1, &mfn, &p), 0);
-        assert_int_equal(p, 8);
-        pb_scrub_stash_put(d, e, 9, 9);
-        assert_int_equal(pb_scrub_stash_take(d, 9, 0, &mfn, &p), -ENOENT);
-        assert_int_equal(counters(h).stash_discards, 2);
-        assert_int_equal(pb_domain_tot_pages(d), 0);
-        assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
-
-        /* Bad arguments change nothing. */
-        e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
-        pb_scrub_stash_put(d, e, 9, 1);
-        assert_int_equal(pb_scrub_stash_take(d, 9, 2, &mfn, &p), -EINVAL);
-        assert_int_equal(pb_scrub_stash_take(d, PB_MAX_ORDER + 1, -1, &mfn, &p), -EINVAL);
-        assert_int_equal(pb_scrub_stash_take(NULL, 9, -1, &mfn, &p), -EINVAL);
-
-        /* A second put discards the first stash. */
-        uint64_t e2 = alloc_ok(h, d, 0, EXACT(0));
-        pb_scrub_stash_put(d, e2, 0, 0);
-        assert_int_equal(counters(h).stash_discards, 3);
-        assert_int_equal(pb_domain_tot_pages(d), 1);
-
-        /* Destroy with a stash: its frames go back once, with the rest. */
-        uint64_t before = pb_heap_total_avail(h);
-        pb_domain_destroy(d);
-        assert_int_equal(pb_heap_total_avail(h), before + 1);
-        assert_int_equal(counters(h).stash_discards, 3);
-        assert_valid(h);
-        pb_heap_destroy(h);
-    }
+    on_every_variant(stash_of_another_order_or_node_is_discarded);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -519,100 +510,103 @@ static void *free_thread(void *p)
     return NULL;
 }
 
+/* Node 1's upper half dirty, one scrubber on it, paused after its 10th frame (1536 + 9). */
+static struct pb_scrubber *scrub_upper_half_until_frame_10(struct pb_heap *h, struct gate *g,
+                                                           uint64_t *lower)
+{
+    dirty_upper_half_of_node1(h, lower);
+    gate_init(g, 10);
+    struct pb_scrubber *s = start(h, 1, g);
+    assert_int_equal(gate_wait_paused(g, 1), 1536 + 9);
+    return s;
+}
+
+static void allocation_aborts_a_background_scrub(struct pb_heap *h)
+{
+    uint64_t lower;
+    struct gate g;
+    struct pb_scrubber *s = scrub_upper_half_until_frame_10(h, &g, &lower);
+    assert_int_equal(scrub_state(h, 1536), PB_SCRUBBING);
+
+    /* The only order-9 buddy of node 1 is under the scrub: the allocation stops it. */
+    struct alloc_arg a = {.h = h, .order = 9, .flags = EXACT(1)};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, alloc_thread, &a), 0);
+    wait_state(h, 1536, PB_SCRUB_ABORT);
+    gate_resume(&g, 0);
+    pb_test_join(t, "the allocation that aborts the scrub to return");
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(a.mfn, 1536);
+    assert_int_equal(zero_frames(h, 1536, 512), 512);
+    pb_scrubber_stop(s);
+
+    /* 10 frames by the scrubber, the other 502 from first_dirty 10 by the allocator. */
+    struct pb_scrub_counters c = counters(h);
+    assert_int_equal(c.background, 10);
+    assert_int_equal(c.on_alloc, 502);
+    assert_int_equal(c.aborts, 1);
+    assert_int_equal(c.double_clears, 0);
+    struct pb_heap_counters hc;
+    pb_heap_read_counters(h, &hc);
+    assert_int_equal(hc.dirty_alloc_pages, 502);
+    assert_int_equal(pb_heap_node_need_scrub(h, 1), 0);
+    gate_destroy(&g);
+}
+
 static void test_allocation_aborts_a_background_scrub(void **state)
 {
     (void)state;
-    FOR_EACH_VARIANT(v)
-    {
-        struct pb_heap *h = machine(v, 2, 1024);
-        uint64_t lower;
-        dirty_upper_half_of_node1(h, &lower);
-        struct gate g;
-        gate_init(&g, 10);
-        struct pb_scrubber *s = start(h, 1, &g);
-        assert_int_equal(gate_wait_paused(&g, 1), 1536 + 9);
-        assert_int_equal(scrub_state(h, 1536), PB_SCRUBBING);
+    on_every_variant(allocation_aborts_a_background_scrub);
+}
 
-        /* The only order-9 buddy of node 1 is under the scrub: the allocation stops it. */
-        struct alloc_arg a = {.h = h, .order = 9, .flags = EXACT(1)};
-        pthread_t t;
-        assert_int_equal(pthread_create(&t, NULL, alloc_thread, &a), 0);
-        wait_state(h, 1536, PB_SCRUB_ABORT);
-        gate_resume(&g, 0);
-        pthread_join(t, NULL);
-        assert_int_equal(a.rc, 0);
-        assert_int_equal(a.mfn, 1536);
-        assert_int_equal(zero_frames(h, 1536, 512), 512);
-        pb_scrubber_stop(s);
+static void merge_aborts_a_background_scrub(struct pb_heap *h)
+{
+    /* pcp would cache the clean order-9 free (cached frames merge only when drained):
+     * this rule is about the merge, so its caches pass every extent through. */
+    if (!strcmp(pb_heap_variant(h), "pcp"))
+        assert_int_equal(pb_pcp_set_watermarks(h, 9, 1, 0), 0);
+    uint64_t lower;
+    struct gate g;
+    struct pb_scrubber *s = scrub_upper_half_until_frame_10(h, &g, &lower);
 
-        /* 10 frames by the scrubber, the other 502 from first_dirty 10 by the allocator. */
-        struct pb_scrub_counters c = counters(h);
-        assert_int_equal(c.background, 10);
-        assert_int_equal(c.on_alloc, 502);
-        assert_int_equal(c.aborts, 1);
-        assert_int_equal(c.double_clears, 0);
-        struct pb_heap_counters hc;
-        pb_heap_read_counters(h, &hc);
-        assert_int_equal(hc.dirty_alloc_pages, 502);
-        assert_int_equal(pb_heap_node_need_scrub(h, 1), 0);
-        assert_valid(h);
-        gate_destroy(&g);
-        pb_heap_destroy(h);
-    }
+    /* Freeing the clean lower half merges with the buddy under the scrub. */
+    struct free_arg f = {.h = h, .mfn = lower, .order = 9, .dirty = false};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, free_thread, &f), 0);
+    wait_state(h, 1536, PB_SCRUB_ABORT);
+    gate_resume(&g, 11);
+    /* The scrubber gave up at 10 and took the merged buddy from first_dirty 512 + 10. */
+    assert_int_equal(gate_wait_paused(&g, 2), 1024 + 522);
+    pb_test_join(t, "the free that merges with the buddy under the scrub to return");
+    assert_int_equal(f.rc, 0);
+    assert_int_equal(h->frames[1024].order, 10);
+    assert_int_equal(h->frames[1024].first_dirty, 522);
+    assert_int_equal(scrub_state(h, 1024), PB_SCRUBBING);
+    assert_int_equal(pb_heap_node_need_scrub(h, 1), 502);
+    struct pb_scrub_counters c = counters(h);
+    assert_int_equal(c.background, 10);
+    assert_int_equal(c.aborts, 1);
+
+    gate_resume(&g, 0);
+    wait_drained(h);
+    pb_scrubber_stop(s);
+    unsigned order;
+    uint32_t fd;
+    assert_true(pb_heap_free_buddy_at(h, 1024, &order, &fd));
+    assert_int_equal(order, 10);
+    assert_int_equal(fd, CLEAN);
+    assert_int_equal(zero_frames(h, 1024, 1024), 1024);
+    c = counters(h);
+    assert_int_equal(c.background, 512);
+    assert_int_equal(c.aborts, 1);
+    assert_int_equal(c.on_alloc, 0);
+    gate_destroy(&g);
 }
 
 static void test_merge_aborts_a_background_scrub(void **state)
 {
     (void)state;
-    FOR_EACH_VARIANT(v)
-    {
-        struct pb_heap *h = machine(v, 2, 1024);
-        /* pcp would cache the clean order-9 free (cached frames merge only when drained):
-         * this rule is about the merge, so its caches pass every extent through. */
-        if (!strcmp(v, "pcp"))
-            assert_int_equal(pb_pcp_set_watermarks(h, 9, 1, 0), 0);
-        uint64_t lower;
-        dirty_upper_half_of_node1(h, &lower);
-        struct gate g;
-        gate_init(&g, 10);
-        struct pb_scrubber *s = start(h, 1, &g);
-        assert_int_equal(gate_wait_paused(&g, 1), 1536 + 9);
-
-        /* Freeing the clean lower half merges with the buddy under the scrub. */
-        struct free_arg f = {.h = h, .mfn = lower, .order = 9, .dirty = false};
-        pthread_t t;
-        assert_int_equal(pthread_create(&t, NULL, free_thread, &f), 0);
-        wait_state(h, 1536, PB_SCRUB_ABORT);
-        gate_resume(&g, 11);
-        /* The scrubber gave up at 10 and took the merged buddy from first_dirty 512 + 10. */
-        assert_int_equal(gate_wait_paused(&g, 2), 1024 + 522);
-        pthread_join(t, NULL);
-        assert_int_equal(f.rc, 0);
-        assert_int_equal(h->frames[1024].order, 10);
-        assert_int_equal(h->frames[1024].first_dirty, 522);
-        assert_int_equal(scrub_state(h, 1024), PB_SCRUBBING);
-        assert_int_equal(pb_heap_node_need_scrub(h, 1), 502);
-        struct pb_scrub_counters c = counters(h);
-        assert_int_equal(c.background, 10);
-        assert_int_equal(c.aborts, 1);
-
-        gate_resume(&g, 0);
-        wait_drained(h);
-        pb_scrubber_stop(s);
-        unsigned order;
-        uint32_t fd;
-        assert_true(pb_heap_free_buddy_at(h, 1024, &order, &fd));
-        assert_int_equal(order, 10);
-        assert_int_equal(fd, CLEAN);
-        assert_int_equal(zero_frames(h, 1024, 1024), 1024);
-        c = counters(h);
-        assert_int_equal(c.background, 512);
-        assert_int_equal(c.aborts, 1);
-        assert_int_equal(c.on_alloc, 0);
-        assert_valid(h);
-        gate_destroy(&g);
-        pb_heap_destroy(h);
-    }
+    on_every_variant(merge_aborts_a_background_scrub);
 }
 
 /* Allocate every frame of h in order-0 frames, then free them all dirty. */
@@ -645,7 +639,7 @@ static void test_idle_backlog_drains_and_stop_leaves_nothing_half_owned(void **s
     FOR_EACH_VARIANT(v)
     {
         for (unsigned workers = 1; workers <= 2; workers++) {
-            struct pb_heap *h = machine(v, 2, 4096);
+            struct pb_heap *h = backed_machine(v, 2, 4096);
             uint64_t dirty = dirty_everything(h);
             struct pb_scrubber *s = start(h, workers, NULL);
             wait_drained(h);
@@ -691,7 +685,7 @@ static void test_idle_backlog_drains_and_stop_leaves_nothing_half_owned(void **s
 static void test_scrubber_start_errors(void **state)
 {
     (void)state;
-    struct pb_heap *h = machine("pernode", 2, 1024);
+    struct pb_heap *h = backed_machine("pernode", 2, 1024);
     struct pb_scrub_config cfg = {.workers_per_node = 0, .method = PB_CLEAR_MEMSET};
     struct pb_scrubber *s = NULL;
     assert_int_equal(pb_scrubber_start(h, &cfg, &s), -EINVAL);
@@ -718,7 +712,7 @@ static void test_double_clear_is_detected(void **state)
 {
     (void)state;
 #if POPBENCH_DEBUG >= 1
-    struct pb_heap *h = machine("pernode", 2, 1024);
+    struct pb_heap *h = backed_machine("pernode", 2, 1024);
     uint64_t m = alloc_ok(h, NULL, 0, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
     h->frames[m].need_scrub = 1;
     /* As if another thread were zeroing the frame right now. */

@@ -1,6 +1,6 @@
 /*
  * heap_fixture.h: small machines, domains and checks shared by the heap's rule tests
- * (test_heap.c, test_node_claims.c). Include after <cmocka.h>.
+ * (test_heap.c, test_node_claims.c, test_scrub.c). Include after <cmocka.h>.
  */
 #ifndef POPBENCH_TESTS_HEAP_FIXTURE_H
 #define POPBENCH_TESTS_HEAP_FIXTURE_H
@@ -13,14 +13,22 @@
 
 #define NODE_FRAMES 1024u /* node n = MFNs [n*1024, (n+1)*1024): node 1 is one order-10 buddy */
 
-static inline struct pb_heap *machine(const char *variant, unsigned nodes)
+/* nodes x frames: node n is MFNs [n * frames, (n + 1) * frames). */
+static inline struct pb_heap *machine_of(const char *variant, unsigned nodes, uint64_t frames,
+                                         enum pb_backing backing)
 {
-    struct pb_machine_desc desc = {.nr_nodes = nodes, .backing = PB_BACKING_NONE};
+    struct pb_machine_desc desc = {.nr_nodes = nodes, .backing = backing};
     for (unsigned n = 0; n < nodes; n++)
-        desc.node_frames[n] = NODE_FRAMES;
+        desc.node_frames[n] = frames;
     struct pb_heap *h = NULL;
     assert_int_equal(pb_heap_create(&desc, variant, PB_LOCK_TICKET, &h), 0);
     return h;
+}
+
+/* nodes x NODE_FRAMES, metadata only. */
+static inline struct pb_heap *machine(const char *variant, unsigned nodes)
+{
+    return machine_of(variant, nodes, NODE_FRAMES, PB_BACKING_NONE);
 }
 
 /*
