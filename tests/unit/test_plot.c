@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "results/cli.h"
+#include "cli/cli.h"
 #include "results/history.h"
-#include "tests/unit/compare_fixture.h"
+#include "tests/unit/results_fixture.h"
 
 #ifndef PB_TEST_DATA_DIR
 #error "PB_TEST_DATA_DIR must name tests/data/compare"
