@@ -82,18 +82,12 @@ void pb_cmp_opts_default(struct pb_cmp_opts *o)
 
 const char *pb_verdict_name(enum pb_verdict v)
 {
-    switch (v) {
-    case PB_VERDICT_BETTER:
-        return "better";
-    case PB_VERDICT_WORSE:
-        return "worse";
-    case PB_VERDICT_NOISE:
-        return "noise";
-    case PB_VERDICT_INSUFFICIENT:
-        return "insufficient";
-    }
-    PB_BUG_ON(1);
-    return "?";
+    static const char *const names[] = {[PB_VERDICT_BETTER] = "better",
+                                        [PB_VERDICT_WORSE] = "worse",
+                                        [PB_VERDICT_NOISE] = "noise",
+                                        [PB_VERDICT_INSUFFICIENT] = "insufficient"};
+    PB_BUG_ON((size_t)v >= PB_ARRAY_SIZE(names));
+    return names[v];
 }
 
 static double ratio_of(double b, double a)

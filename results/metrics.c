@@ -82,30 +82,20 @@ bool pb_metric_is_text(const char *name)
 
 const char *pb_metric_direction_name(enum pb_metric_direction d)
 {
-    switch (d) {
-    case PB_METRIC_LOWER:
-        return "lower";
-    case PB_METRIC_HIGHER:
-        return "higher";
-    case PB_METRIC_INFO:
-        return "informational";
-    }
-    PB_BUG_ON(1);
-    return "?";
+    static const char *const names[] = {[PB_METRIC_LOWER] = "lower",
+                                        [PB_METRIC_HIGHER] = "higher",
+                                        [PB_METRIC_INFO] = "informational"};
+    PB_BUG_ON((size_t)d >= PB_ARRAY_SIZE(names));
+    return names[d];
 }
 
 const char *pb_metric_tier_name(enum pb_metric_tier t)
 {
-    switch (t) {
-    case PB_TIER_DETERMINISTIC:
-        return "deterministic";
-    case PB_TIER_WALLCLOCK:
-        return "wallclock";
-    case PB_TIER_UNGATED:
-        return "ungated";
-    }
-    PB_BUG_ON(1);
-    return "?";
+    static const char *const names[] = {[PB_TIER_DETERMINISTIC] = "deterministic",
+                                        [PB_TIER_WALLCLOCK] = "wallclock",
+                                        [PB_TIER_UNGATED] = "ungated"};
+    PB_BUG_ON((size_t)t >= PB_ARRAY_SIZE(names));
+    return names[t];
 }
 
 json_t *pb_metric_table_json(void)

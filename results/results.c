@@ -286,26 +286,27 @@ const char *pb_results_context_string(const struct pb_results *doc, const char *
     return json_string_value(json_object_get(doc->context, key));
 }
 
-int pb_results_context_number(const struct pb_results *doc, const char *key, double *value)
+int pb_results_number(const json_t *obj, const char *key, double *value)
 {
-    if (!doc || !key || !value)
-        return -EINVAL;
-    json_t *v = json_object_get(doc->context, key);
+    json_t *v = key && value ? json_object_get(obj, key) : NULL;
     if (!v)
-        return -ENOENT;
+        return key && value ? -ENOENT : -EINVAL;
     if (!json_is_number(v))
         return -EINVAL;
     *value = json_number_value(v);
     return 0;
 }
 
+int pb_results_context_number(const struct pb_results *doc, const char *key, double *value)
+{
+    return doc ? pb_results_number(doc->context, key, value) : -EINVAL;
+}
+
 int pb_results_context_bool(const struct pb_results *doc, const char *key, bool *value)
 {
-    if (!doc || !key || !value)
-        return -EINVAL;
-    json_t *v = json_object_get(doc->context, key);
+    json_t *v = doc && key && value ? json_object_get(doc->context, key) : NULL;
     if (!v)
-        return -ENOENT;
+        return doc && key && value ? -ENOENT : -EINVAL;
     if (!json_is_boolean(v))
         return -EINVAL;
     *value = json_is_true(v);

@@ -60,6 +60,8 @@ bool pb_results_valid_backing(const char *v); /* "real", "none" or "mixed" */
 bool pb_results_is_uint(const json_t *v);
 /* A string field of an object, NULL when absent; a count field of a checked object. */
 const char *pb_results_str(const json_t *obj, const char *key);
+/* A number field of an object: 0, -ENOENT when absent, -EINVAL when not a number. */
+int pb_results_number(const json_t *obj, const char *key, double *value);
 uint64_t pb_results_uint(const json_t *obj, const char *key);
 
 /*

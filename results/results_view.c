@@ -87,15 +87,7 @@ double pb_results_bench_cpu_time(const struct pb_results_bench *b)
 
 int pb_results_bench_counter(const struct pb_results_bench *b, const char *name, double *value)
 {
-    if (!b || !name || !value)
-        return -EINVAL;
-    json_t *v = json_object_get(b->entry, name);
-    if (!v)
-        return -ENOENT;
-    if (!json_is_number(v))
-        return -EINVAL;
-    *value = json_number_value(v);
-    return 0;
+    return b ? pb_results_number(b->entry, name, value) : -EINVAL;
 }
 
 const char *pb_results_bench_string(const struct pb_results_bench *b, const char *name)
