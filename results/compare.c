@@ -26,7 +26,8 @@ void pb_strv_free(char **v)
     free(v);
 }
 
-int pb_strv_push(char ***v, const char *s)
+/* A copy of s appended to a NULL-ended vector; 0 or -ENOMEM. */
+static int strv_push(char ***v, const char *s)
 {
     size_t n = 0;
     while (*v && (*v)[n])
@@ -50,7 +51,7 @@ static int env_diff_str(char ***v, const struct pb_results *a, const struct pb_r
         return 0;
     char line[512];
     snprintf(line, sizeof(line), "%s: '%s' vs '%s'", key, x ? x : "(absent)", y ? y : "(absent)");
-    return pb_strv_push(v, line);
+    return strv_push(v, line);
 }
 
 char **pb_env_mismatch(const struct pb_results *a, const struct pb_results *b, bool with_cpu_model,
@@ -67,7 +68,7 @@ char **pb_env_mismatch(const struct pb_results *a, const struct pb_results *b, b
     if (with_num_cpus && na != nb) {
         char line[128];
         snprintf(line, sizeof(line), "num_cpus: %.0f vs %.0f", na, nb);
-        pb_strv_push(&v, line);
+        strv_push(&v, line);
     }
     return v;
 }
@@ -249,12 +250,12 @@ int pb_compare_files(const struct pb_results *a, const struct pb_results *b,
     for (size_t i = 0; i < pb_results_group_count(a) && rc == 0; i++) {
         const struct pb_results_group *ga = pb_results_group_at(a, i);
         const struct pb_results_group *gb = pb_results_find_group(b, ga->name);
-        rc = gb ? compare_bench(out, ga->name, ga, gb, o) : pb_strv_push(&out->only_a, ga->name);
+        rc = gb ? compare_bench(out, ga->name, ga, gb, o) : strv_push(&out->only_a, ga->name);
     }
     for (size_t i = 0; i < pb_results_group_count(b) && rc == 0; i++) {
         const struct pb_results_group *gb = pb_results_group_at(b, i);
         if (!pb_results_find_group(a, gb->name))
-            rc = pb_strv_push(&out->only_b, gb->name);
+            rc = strv_push(&out->only_b, gb->name);
     }
     finish_geomean(out);
     if (rc)
@@ -287,7 +288,7 @@ int pb_compare_variants(const struct pb_results *f, const char *va, const char *
         any_a |= is_a;
         any_b |= is_b;
         if (!partner) {
-            rc = pb_strv_push(is_a ? &out->only_a : &out->only_b, g->name);
+            rc = strv_push(is_a ? &out->only_a : &out->only_b, g->name);
         } else if (is_a) {
             snprintf(buf, sizeof(buf), "%s/threads:%u", g->workload, g->threads);
             rc = compare_bench(out, buf, g, partner, o);

@@ -26,8 +26,6 @@
 char **pb_env_mismatch(const struct pb_results *a, const struct pb_results *b, bool with_cpu_model,
                        bool with_num_cpus);
 void pb_strv_free(char **v);
-/* A copy of s appended to a NULL-ended vector; 0 or -ENOMEM. */
-int pb_strv_push(char ***v, const char *s);
 
 struct pb_cmp_opts {
     double min_effect;          /* smallest relative change that is a verdict, e.g. 0.05 */

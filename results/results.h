@@ -1,7 +1,8 @@
 /*
  * results.h: the results document of one `popbench run` (format version 1, described field by
  * field in results/FORMAT.md, as a JSON Schema in results/schema-v1.json): build it, write it
- * (JSON, CSV, terminal table) and read it back.
+ * (JSON, CSV, terminal table) and read it back. This is the one reader of results files:
+ * compare, gate, history and the tests all load through pb_results_load().
  *
  * Glossary:
  *   document   one run's results: a context (environment and settings), one benchmark entry per
@@ -9,6 +10,9 @@
  *   bench      one benchmark entry; its identity is its name "workload/variant/threads:N" plus
  *              its repetition index
  *   counter    a numeric field of a bench entry beyond the fixed ones ("pages_per_second", ...)
+ *   metric     a counter, or a fixed field that measures (iterations, real_time, cpu_time);
+ *              metrics.h says what each one is
+ *   group      a benchmark with all its repetitions: the per-metric view's unit
  *
  * Threads: a document belongs to one thread at a time (the harness builds it after the workers
  * have stopped); nothing in it is shared, nothing locks.
@@ -107,7 +111,7 @@ int pb_results_add_bench(struct pb_results *doc, const struct pb_results_bench_s
 int pb_results_bench_set_counter(struct pb_results_bench *b, const char *name, double value);
 /* The same for counts, written as JSON integers (<= INT64_MAX). */
 int pb_results_bench_set_count(struct pb_results_bench *b, const char *name, uint64_t value);
-/* The one string counter: "lock_hottest". */
+/* A string counter: a metric whose unit is "name" (lock_hottest). */
 int pb_results_bench_set_string(struct pb_results_bench *b, const char *name, const char *value);
 
 /* ---- popbench run sections (one per bench entry, made on first use) ----------------------- */
@@ -192,9 +196,6 @@ double pb_results_bench_cpu_time(const struct pb_results_bench *b);
 int pb_results_bench_counter(const struct pb_results_bench *b, const char *name, double *value);
 /* A string field ("lock_hottest", "lock_kind", ...); NULL when absent or not a string. */
 const char *pb_results_bench_string(const struct pb_results_bench *b, const char *name);
-/* Counter names (not the fixed fields) in document order: fills up to max, returns how many. */
-size_t pb_results_bench_counter_names(const struct pb_results_bench *b, const char **names,
-                                      size_t max);
 /* The entry and its popbench run section (NULL if it has none), read-only. */
 const json_t *pb_results_bench_json(const struct pb_results_bench *b);
 const json_t *pb_results_bench_run_json(const struct pb_results_bench *b);

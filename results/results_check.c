@@ -632,6 +632,7 @@ int pb_results_load(const char *path, struct pb_results **out, char *err, size_t
         if (k)
             free(heap);
     }
+    rc = rc ? rc : pb_results_make_view(doc);
     if (rc) {
         pb_results_free(doc);
         pb_errf(err, errsz, "%s: out of memory", what);

@@ -95,25 +95,6 @@ const char *pb_results_bench_string(const struct pb_results_bench *b, const char
     return b && name ? pb_results_str(b->entry, name) : NULL;
 }
 
-size_t pb_results_bench_counter_names(const struct pb_results_bench *b, const char **names,
-                                      size_t max)
-{
-    size_t n = 0;
-    const char *key;
-    json_t *v;
-    if (!b || (max && !names))
-        return 0;
-    json_object_foreach(b->entry, key, v)
-    {
-        if (pb_results_is_fixed_field(key))
-            continue;
-        if (n < max)
-            names[n] = key;
-        n++;
-    }
-    return n;
-}
-
 const json_t *pb_results_bench_json(const struct pb_results_bench *b)
 {
     return b ? b->entry : NULL;
