@@ -27,73 +27,98 @@
  * Atomic writes
  * ========================================================================================== */
 
-static void test_atomic_write_unwritable_dir(void **state)
+/*
+ * pb_results_write_json(doc, path) in a child process, once setup(arg) has made it fail there
+ * (it returns false when it cannot: the caller skips). Returns the child's exit status (77:
+ * set-up impossible), with the write's result and message in *rc and err.
+ */
+static int write_in_child(const struct pb_results *doc, const char *path,
+                          bool (*setup)(const char *), const char *arg, int *rc,
+                          char err[PB_RESULTS_ERR_LEN])
 {
-    (void)state;
-    char *dir = fx_tmpdir(), *sub = fx_path(dir, "ro"), *p;
-    assert_int_equal(mkdir(sub, 0755), 0);
-    p = fx_path(sub, "results.json");
-    struct pb_results *doc = fx_sample_doc(1.0, false, true);
-    assert_int_equal(pb_results_write_json(doc, p, NULL, 0), 0);
-    char *old = fx_slurp(p);
-    assert_int_equal(pb_results_set_partial(doc, true), 0); /* the new content differs */
-
-    /* Root writes anywhere: the writer runs as nobody in a child instead. */
-    if (geteuid() != 0)
-        assert_int_equal(chmod(sub, 0555), 0);
-    int pfd[2];
+    int pfd[2], status;
     assert_int_equal(pipe(pfd), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         close(pfd[0]);
-        if (geteuid() == 0 && (setgid(65534) || setuid(65534)))
+        if (!setup(arg))
             _exit(77);
-        if (access(sub, W_OK) == 0 || access(sub, X_OK) != 0)
-            _exit(77);
-        char err[PB_RESULTS_ERR_LEN] = "";
-        int rc = pb_results_write_json(doc, p, err, sizeof(err));
-        if (write(pfd[1], &rc, sizeof(rc)) != sizeof(rc) ||
-            write(pfd[1], err, sizeof(err)) != sizeof(err))
+        *rc = pb_results_write_json(doc, path, err, PB_RESULTS_ERR_LEN);
+        if (write(pfd[1], rc, sizeof(*rc)) != sizeof(*rc) ||
+            write(pfd[1], err, PB_RESULTS_ERR_LEN) != PB_RESULTS_ERR_LEN)
             _exit(1);
         _exit(0);
     }
     close(pfd[1]);
-    int rc = 0;
-    char err[PB_RESULTS_ERR_LEN] = "";
-    ssize_t got = read(pfd[0], &rc, sizeof(rc));
-    got += read(pfd[0], err, sizeof(err));
+    ssize_t got = read(pfd[0], rc, sizeof(*rc));
+    got += read(pfd[0], err, PB_RESULTS_ERR_LEN);
     close(pfd[0]);
-    int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    chmod(sub, 0755);
     assert_true(WIFEXITED(status));
-    if (WEXITSTATUS(status) == 77) {
-        free(old);
-        pb_results_free(doc);
-        free(p);
-        free(sub);
-        fx_rmtree(dir);
-        skip(); /* no way to make a directory unwritable here */
-    }
-    assert_int_equal(WEXITSTATUS(status), 0);
-    assert_int_equal(got, (ssize_t)(sizeof(rc) + sizeof(err)));
-    assert_int_equal(rc, -EACCES);
-    char want[600];
-    snprintf(want, sizeof(want), "cannot write results to '%s': creating a temporary file", p);
-    assert_non_null(strstr(err, want));
-    char *now = fx_slurp(p);
-    assert_string_equal(now, old);
-    char *ls = fx_dir_listing(sub);
-    assert_string_equal(ls, "results.json");
+    if (WEXITSTATUS(status) == 0)
+        assert_int_equal(got, (ssize_t)(sizeof(*rc) + PB_RESULTS_ERR_LEN));
+    return WEXITSTATUS(status);
+}
 
+/* Root writes anywhere: the writer runs as nobody, in a directory it cannot write. */
+static bool as_nobody(const char *dir)
+{
+    if (geteuid() == 0 && (setgid(65534) || setuid(65534)))
+        return false;
+    return access(dir, W_OK) != 0 && access(dir, X_OK) == 0;
+}
+
+/* Files stop growing at 4 KiB. */
+static bool small_files(const char *unused)
+{
+    (void)unused;
+    struct rlimit lim = {4096, 4096};
+    signal(SIGXFSZ, SIG_IGN);
+    return setrlimit(RLIMIT_FSIZE, &lim) == 0;
+}
+
+/* A write that fails leaves the old file whole and nothing beside it; the message names the
+ * file and the step. */
+static void assert_failed_write(const char *dir, const char *path, const char *old, int rc,
+                                const char *err, int want_rc, const char *step)
+{
+    char want[600];
+    assert_int_equal(rc, want_rc);
+    snprintf(want, sizeof(want), "cannot write results to '%s': %s", path, step);
+    assert_non_null(strstr(err, want));
+    char *now = fx_slurp(path), *ls = fx_dir_listing(dir);
+    assert_string_equal(now, old);
+    assert_string_equal(ls, "results.json");
     free(ls);
     free(now);
+}
+
+static void test_atomic_write_unwritable_dir(void **state)
+{
+    (void)state;
+    char *dir = fx_tmpdir(), *sub = fx_path(dir, "ro"), *p = fx_path(sub, "results.json");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    struct pb_results *doc = fx_sample_doc(1.0, false, true);
+    assert_int_equal(pb_results_write_json(doc, p, NULL, 0), 0);
+    char *old = fx_slurp(p), err[PB_RESULTS_ERR_LEN] = "";
+    assert_int_equal(pb_results_set_partial(doc, true), 0); /* the new content differs */
+
+    if (geteuid() != 0)
+        assert_int_equal(chmod(sub, 0555), 0);
+    int rc = 0, status = write_in_child(doc, p, as_nobody, sub, &rc, err);
+    chmod(sub, 0755);
+    if (status != 77) {
+        assert_int_equal(status, 0);
+        assert_failed_write(sub, p, old, rc, err, -EACCES, "creating a temporary file");
+    }
     free(old);
     pb_results_free(doc);
     free(p);
     free(sub);
     fx_rmtree(dir);
+    if (status == 77)
+        skip(); /* no way to make a directory unwritable here */
 }
 
 /* A write that fails halfway (the file-size limit) leaves the old file whole. */
@@ -103,48 +128,13 @@ static void test_atomic_write_fails_midway(void **state)
     char *dir = fx_tmpdir(), *p = fx_path(dir, "results.json");
     struct pb_results *doc = fx_sample_doc(1.0, true, true);
     assert_int_equal(pb_results_write_json(doc, p, NULL, 0), 0);
-    char *old = fx_slurp(p);
+    char *old = fx_slurp(p), err[PB_RESULTS_ERR_LEN] = "";
     assert_true(strlen(old) > 4096);
     assert_int_equal(pb_results_set_partial(doc, true), 0);
 
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        struct rlimit lim = {4096, 4096};
-        signal(SIGXFSZ, SIG_IGN);
-        if (setrlimit(RLIMIT_FSIZE, &lim))
-            _exit(77);
-        char err[PB_RESULTS_ERR_LEN] = "";
-        int rc = pb_results_write_json(doc, p, err, sizeof(err));
-        if (write(pfd[1], &rc, sizeof(rc)) != sizeof(rc) ||
-            write(pfd[1], err, sizeof(err)) != sizeof(err))
-            _exit(1);
-        _exit(0);
-    }
-    close(pfd[1]);
-    int rc = 0, status;
-    char err[PB_RESULTS_ERR_LEN] = "";
-    ssize_t got = read(pfd[0], &rc, sizeof(rc));
-    got += read(pfd[0], err, sizeof(err));
-    close(pfd[0]);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    assert_int_equal(got, (ssize_t)(sizeof(rc) + sizeof(err)));
-    assert_int_equal(rc, -EFBIG);
-    char want[600];
-    snprintf(want, sizeof(want), "cannot write results to '%s': writing the temporary file", p);
-    assert_non_null(strstr(err, want));
-    char *now = fx_slurp(p);
-    assert_string_equal(now, old);
-    char *ls = fx_dir_listing(dir);
-    assert_string_equal(ls, "results.json");
-
-    free(ls);
-    free(now);
+    int rc = 0;
+    assert_int_equal(write_in_child(doc, p, small_files, NULL, &rc, err), 0);
+    assert_failed_write(dir, p, old, rc, err, -EFBIG, "writing the temporary file");
     free(old);
     pb_results_free(doc);
     free(p);
