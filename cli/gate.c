@@ -21,8 +21,6 @@
 
 static const char *const cmd = "gate";
 
-/* ==== Baselines =========================================================================== */
-
 static const char *or_unknown(const char *s)
 {
     return s ? s : "?";
@@ -35,6 +33,8 @@ static void fmt(char *buf, size_t len, double v, const char *format)
     else
         snprintf(buf, len, format, v);
 }
+
+/* ==== Baselines =========================================================================== */
 
 /* DIR_OR_FILE: an existing directory (or a path ending in '/') holds NAME.json named after
  * the results file; anything else is the baseline file itself. Returns malloc'd path. */
