@@ -15,8 +15,7 @@
  *   popbench-instr report --out RESULTS.json CALLGRIND_OUT...
  *       Reads the dumps of the main thread and writes one entry per dump, named
  *       callgrind/<op>.<variant>/threads:1, whose `instructions` counter is the dump's total
- *       Ir divided by its operation count. The results format needs pages_per_second; there is
- *       no clock here, so it is 0.
+ *       Ir divided by its operation count.
  * Exit status: 0, 1 when an operation fails, 2 for bad usage or input.
  */
 #include <errno.h>
@@ -211,7 +210,6 @@ static int report(const char *out, int nfiles, char **files, int argc, char **ar
                                              .repetitions = 1,
                                              .iterations = d.ops};
         rc = pb_results_add_bench(doc, &spec, &b);
-        rc = rc ? rc : pb_results_bench_set_counter(b, "pages_per_second", 0);
         rc =
             rc ? rc : pb_results_bench_set_counter(b, "instructions", (double)d.ir / (double)d.ops);
         if (rc) {

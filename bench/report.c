@@ -126,25 +126,33 @@ static int hist_to_results(struct pb_results_bench *b, const char *name, const s
     return rc;
 }
 
-static int set_percentiles(struct pb_results_bench *b, const char *prefix, const struct pb_hist *h)
+/* A latency's six metrics from its histogram: the table's rows from p50 on (p50 ... p99.99,
+ * then the maximum). */
+static int set_percentiles(struct pb_results_bench *b, enum pb_metric_id p50,
+                           const struct pb_hist *h)
 {
-    static const struct {
-        const char *suffix;
-        double p;
-    } pct[] = {{"p50", 50}, {"p90", 90}, {"p99", 99}, {"p999", 99.9}, {"p9999", 99.99}};
-    char name[64];
-    uint64_t v;
     int rc = 0;
 
     if (!h || pb_hist_count(h) == 0)
         return 0;
-    for (size_t i = 0; i < PB_ARRAY_SIZE(pct) && !rc; i++) {
-        pb_hist_percentile(h, pct[i].p, &v);
-        snprintf(name, sizeof(name), "%s_%s_ns", prefix, pct[i].suffix);
-        rc = pb_results_bench_set_counter(b, name, (double)v);
+    for (enum pb_metric_id id = p50; id < p50 + 6 && !rc; id++) {
+        uint64_t v = pb_hist_max(h);
+        if (pb_metrics[id].percentile < 100)
+            pb_hist_percentile(h, pb_metrics[id].percentile, &v);
+        rc = pb_results_bench_set_counter(b, pb_metrics[id].name, (double)v);
     }
-    snprintf(name, sizeof(name), "%s_max_ns", prefix);
-    return rc ? rc : pb_results_bench_set_counter(b, name, (double)pb_hist_max(h));
+    return rc;
+}
+
+/* A counter and a count, named by the metric table. */
+static int set(struct pb_results_bench *b, enum pb_metric_id id, double v)
+{
+    return pb_results_bench_set_counter(b, pb_metrics[id].name, v);
+}
+
+static int count(struct pb_results_bench *b, enum pb_metric_id id, uint64_t v)
+{
+    return pb_results_bench_set_count(b, pb_metrics[id].name, v);
 }
 
 static double per(double a, double b)
@@ -158,15 +166,12 @@ static int add_counters(struct pb_results_bench *b, const struct pb_run_result *
     double pages = (double)res->pages;
     int rc = 0;
 
-    rc = rc ? rc : pb_results_bench_set_counter(b, "pages_per_second", per(pages, secs));
-    rc = rc ? rc : pb_results_bench_set_counter(b, "gib_per_second", per(pages / 262144.0, secs));
-    rc =
-        rc ? rc
-           : pb_results_bench_set_counter(b, "extents_per_second", per((double)res->extents, secs));
-    rc = rc ? rc
-            : pb_results_bench_set_counter(b, "calls_per_second", per((double)res->calls, secs));
-    rc = rc ? rc : set_percentiles(b, "call", res->call_h);
-    rc = rc ? rc : set_percentiles(b, "invocation", res->invocation_h);
+    rc = rc ? rc : set(b, PB_M_pages_per_second, per(pages, secs));
+    rc = rc ? rc : set(b, PB_M_gib_per_second, per(pages / 262144.0, secs));
+    rc = rc ? rc : set(b, PB_M_extents_per_second, per((double)res->extents, secs));
+    rc = rc ? rc : set(b, PB_M_calls_per_second, per((double)res->calls, secs));
+    rc = rc ? rc : set_percentiles(b, PB_M_call_p50_ns, res->call_h);
+    rc = rc ? rc : set_percentiles(b, PB_M_invocation_p50_ns, res->invocation_h);
 
     /* Locks: the classes' totals per page; contended % of the class that waited most. */
     uint64_t acq = 0, wait = 0;
@@ -181,89 +186,74 @@ static int add_counters(struct pb_results_bench *b, const struct pb_run_result *
             hot = c;
     }
     if (res->pages > 0) {
-        rc =
-            rc ? rc : pb_results_bench_set_counter(b, "lock_acq_per_page", per((double)acq, pages));
-        rc =
-            rc ? rc
-               : pb_results_bench_set_counter(b, "lock_wait_ns_per_page", per((double)wait, pages));
+        rc = rc ? rc : set(b, PB_M_lock_acq_per_page, per((double)acq, pages));
+        rc = rc ? rc : set(b, PB_M_lock_wait_ns_per_page, per((double)wait, pages));
     }
     if (hot && hot->st.acquisitions > 0) {
         rc = rc ? rc
-                : pb_results_bench_set_counter(b, "lock_contended_pct",
-                                               100.0 * (double)hot->st.contended /
-                                                   (double)hot->st.acquisitions);
-        rc = rc ? rc : pb_results_bench_set_string(b, "lock_hottest", hot->name);
+                : set(b, PB_M_lock_contended_pct,
+                      100.0 * (double)hot->st.contended / (double)hot->st.acquisitions);
+        rc =
+            rc ? rc : pb_results_bench_set_string(b, pb_metrics[PB_M_lock_hottest].name, hot->name);
     }
     uint64_t scrubbed = res->scrub.on_alloc + res->scrub.background + res->scrub.domain_build;
     if (res->pages > 0)
-        rc = rc ? rc
-                : pb_results_bench_set_counter(b, "scrub_pages_per_page",
-                                               per((double)scrubbed, pages));
-    rc = rc ? rc : pb_results_bench_set_count(b, "scrub_backlog_max_pages", res->scrub_backlog_max);
+        rc = rc ? rc : set(b, PB_M_scrub_pages_per_page, per((double)scrubbed, pages));
+    rc = rc ? rc : count(b, PB_M_scrub_backlog_max_pages, res->scrub_backlog_max);
     if (res->calls > 0)
         rc = rc ? rc
-                : pb_results_bench_set_counter(b, "continuations_per_call",
-                                               per((double)res->continuations, (double)res->calls));
-    rc = rc ? rc : pb_results_bench_set_count(b, "pages_populated", res->pages);
-    rc = rc ? rc : pb_results_bench_set_count(b, "extents", res->extents);
-    rc = rc ? rc : pb_results_bench_set_count(b, "calls", res->calls);
-    rc = rc ? rc : pb_results_bench_set_count(b, "continuations", res->continuations);
+                : set(b, PB_M_continuations_per_call,
+                      per((double)res->continuations, (double)res->calls));
+    rc = rc ? rc : count(b, PB_M_pages_populated, res->pages);
+    rc = rc ? rc : count(b, PB_M_extents, res->extents);
+    rc = rc ? rc : count(b, PB_M_calls, res->calls);
+    rc = rc ? rc : count(b, PB_M_continuations, res->continuations);
 
     /* popbench's own, beyond the format's list. */
-    rc = rc ? rc : pb_results_bench_set_count(b, "measure_ns", res->measure_ns);
-    rc = rc ? rc : pb_results_bench_set_count(b, "decrease_calls", res->decrease_calls);
-    rc = rc ? rc : pb_results_bench_set_count(b, "pages_decreased", res->decrease_pages);
-    rc = rc ? rc : pb_results_bench_set_count(b, "domains_built", res->domains_built);
-    rc = rc ? rc : pb_results_bench_set_count(b, "build_failures", res->build_failures);
-    rc = rc ? rc : pb_results_bench_set_count(b, "claim_failures", res->claim_failures);
-    rc = rc ? rc : pb_results_bench_set_count(b, "recreations", res->recreations);
+    rc = rc ? rc : count(b, PB_M_measure_ns, res->measure_ns);
+    rc = rc ? rc : count(b, PB_M_decrease_calls, res->decrease_calls);
+    rc = rc ? rc : count(b, PB_M_pages_decreased, res->decrease_pages);
+    rc = rc ? rc : count(b, PB_M_domains_built, res->domains_built);
+    rc = rc ? rc : count(b, PB_M_build_failures, res->build_failures);
+    rc = rc ? rc : count(b, PB_M_claim_failures, res->claim_failures);
+    rc = rc ? rc : count(b, PB_M_recreations, res->recreations);
     if (res->locality_counted) {
-        rc = rc ? rc
-                : pb_results_bench_set_count(b, "node_claim_fallbacks", res->node_claim_fallbacks);
-        rc = rc ? rc : pb_results_bench_set_count(b, "locality_domains", res->locality_domains);
-        rc = rc ? rc
-                : pb_results_bench_set_count(b, "remote_pages",
-                                             res->locality_pages - res->local_pages);
+        rc = rc ? rc : count(b, PB_M_node_claim_fallbacks, res->node_claim_fallbacks);
+        rc = rc ? rc : count(b, PB_M_locality_domains, res->locality_domains);
+        rc = rc ? rc : count(b, PB_M_remote_pages, res->locality_pages - res->local_pages);
         /* A fraction of no pages is neither 0 nor 1: left out. */
         if (res->locality_pages > 0) {
             rc = rc ? rc
-                    : pb_results_bench_set_counter(
-                          b, "locality", (double)res->local_pages / (double)res->locality_pages);
-            rc = rc ? rc : pb_results_bench_set_counter(b, "locality_min", res->locality_min);
+                    : set(b, PB_M_locality, (double)res->local_pages / (double)res->locality_pages);
+            rc = rc ? rc : set(b, PB_M_locality_min, res->locality_min);
         }
     }
-    rc = rc ? rc : pb_results_bench_set_count(b, "preempt_checks", res->preempt_checks);
-    rc = rc ? rc : pb_results_bench_set_count(b, "preemptions", res->preemptions);
-    rc = rc ? rc : pb_results_bench_set_count(b, "scrub_preemptions", res->scrub_preemptions);
-    rc = rc ? rc : pb_results_bench_set_count(b, "stash_hits", res->stash_hits);
-    rc = rc ? rc : pb_results_bench_set_count(b, "heap_allocs", res->heap.allocs);
-    rc = rc ? rc : pb_results_bench_set_count(b, "heap_alloc_failures", res->heap.alloc_failures);
-    rc = rc ? rc : pb_results_bench_set_count(b, "heap_second_pass", res->heap.second_pass);
-    rc = rc ? rc : pb_results_bench_set_count(b, "heap_splits", res->heap.splits);
-    rc = rc ? rc : pb_results_bench_set_count(b, "heap_merges", res->heap.merges);
-    rc = rc ? rc : pb_results_bench_set_count(b, "dirty_alloc_pages", res->heap.dirty_alloc_pages);
-    rc = rc ? rc : pb_results_bench_set_count(b, "tlb_flushes", res->heap.tlb_flushes);
-    rc = rc ? rc : pb_results_bench_set_count(b, "max_threads_per_pu", res->max_threads_per_pu);
-    rc = rc ? rc : pb_results_bench_set_count(b, "total_threads", res->total_threads);
+    rc = rc ? rc : count(b, PB_M_preempt_checks, res->preempt_checks);
+    rc = rc ? rc : count(b, PB_M_preemptions, res->preemptions);
+    rc = rc ? rc : count(b, PB_M_scrub_preemptions, res->scrub_preemptions);
+    rc = rc ? rc : count(b, PB_M_stash_hits, res->stash_hits);
+    rc = rc ? rc : count(b, PB_M_heap_allocs, res->heap.allocs);
+    rc = rc ? rc : count(b, PB_M_heap_alloc_failures, res->heap.alloc_failures);
+    rc = rc ? rc : count(b, PB_M_heap_second_pass, res->heap.second_pass);
+    rc = rc ? rc : count(b, PB_M_heap_splits, res->heap.splits);
+    rc = rc ? rc : count(b, PB_M_heap_merges, res->heap.merges);
+    rc = rc ? rc : count(b, PB_M_dirty_alloc_pages, res->heap.dirty_alloc_pages);
+    rc = rc ? rc : count(b, PB_M_tlb_flushes, res->heap.tlb_flushes);
+    rc = rc ? rc : count(b, PB_M_max_threads_per_pu, res->max_threads_per_pu);
+    rc = rc ? rc : count(b, PB_M_total_threads, res->total_threads);
     if (res->thread_pps_max > 0) {
-        rc = rc ? rc
-                : pb_results_bench_set_counter(b, "thread_min_pages_per_second",
-                                               res->thread_pps_min);
-        rc = rc ? rc
-                : pb_results_bench_set_counter(b, "thread_max_pages_per_second",
-                                               res->thread_pps_max);
+        rc = rc ? rc : set(b, PB_M_thread_min_pages_per_second, res->thread_pps_min);
+        rc = rc ? rc : set(b, PB_M_thread_max_pages_per_second, res->thread_pps_max);
     }
     if (res->lookups > 0) {
-        rc = rc ? rc : pb_results_bench_set_count(b, "p2m_lookups", res->lookups);
-        rc = rc ? rc
-                : pb_results_bench_set_counter(b, "p2m_lookups_per_second",
-                                               per((double)res->lookups, secs));
-        rc = rc ? rc : set_percentiles(b, "p2m_lookup", res->lookup_h);
+        rc = rc ? rc : count(b, PB_M_p2m_lookups, res->lookups);
+        rc = rc ? rc : set(b, PB_M_p2m_lookups_per_second, per((double)res->lookups, secs));
+        rc = rc ? rc : set_percentiles(b, PB_M_p2m_lookup_p50_ns, res->lookup_h);
     }
     if (res->decrease_calls > 0)
-        rc = rc ? rc : set_percentiles(b, "decrease", res->decrease_h);
+        rc = rc ? rc : set_percentiles(b, PB_M_decrease_p50_ns, res->decrease_h);
     if (res->build_h && pb_hist_count(res->build_h) > 0)
-        rc = rc ? rc : set_percentiles(b, "build", res->build_h);
+        rc = rc ? rc : set_percentiles(b, PB_M_build_p50_ns, res->build_h);
     return rc;
 }
 
@@ -399,9 +389,9 @@ int pb_report_finish(struct pb_report *r, bool partial)
             continue;
         double speedup = e->pps / base->pps;
         double linear = (double)e->threads / (double)base->threads;
-        rc = pb_results_bench_set_counter(e->b, "speedup", speedup);
-        rc = rc ? rc : pb_results_bench_set_counter(e->b, "scaling_efficiency", speedup / linear);
-        rc = rc ? rc : pb_results_bench_set_count(e->b, "speedup_base_threads", base->threads);
+        rc = set(e->b, PB_M_speedup, speedup);
+        rc = rc ? rc : set(e->b, PB_M_scaling_efficiency, speedup / linear);
+        rc = rc ? rc : count(e->b, PB_M_speedup_base_threads, base->threads);
     }
     return rc;
 }

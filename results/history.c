@@ -1,12 +1,13 @@
+/*
+ * history.c: the results history in SQLite (history.h): opening it, importing results files
+ * through the results reader, listing them, and the trend of a metric with its change point.
+ */
 #include "results/history.h"
 
-#include "results/cli.h"
-#include "results/cli_internal.h"
-#include "results/compare.h"
-#include "results/compare_table.h"
+#include "core/pb.h"
+#include "results/results.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -186,25 +187,27 @@ struct import_stmts {
     sqlite3_stmt *file, *run, *metric;
 };
 
-static int import_one(struct pb_history *h, struct import_stmts *s, const struct pb_rfile *rf,
+static int import_one(struct pb_history *h, struct import_stmts *s, const struct pb_results *rf,
                       const char *hash, struct pb_import_stats *st)
 {
-    int64_t now = (int64_t)time(NULL), date = parse_date(rf->env.date);
+    const char *rf_date = pb_results_context_string(rf, "date");
+    int64_t now = (int64_t)time(NULL), date = parse_date(rf_date);
     if (date < 0)
         date = now;
-    const char *commit = or_unknown(rf->env.git_commit), *host = or_unknown(rf->env.host_name);
-    const char *cpu = or_unknown(rf->env.cpu_model);
+    const char *commit = or_unknown(pb_results_context_string(rf, "git_commit"));
+    const char *host = or_unknown(pb_results_context_string(rf, "host_name"));
+    const char *cpu = or_unknown(pb_results_context_string(rf, "cpu_model"));
 
     sqlite3_reset(s->file);
     sqlite3_bind_text(s->file, 1, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->file, 2, rf->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->file, 2, pb_results_path(rf), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->file, 3, now);
-    sqlite3_bind_text(s->file, 4, rf->env.date, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->file, 4, rf_date, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->file, 5, date);
     sqlite3_bind_text(s->file, 6, commit, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->file, 7, host, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->file, 8, cpu, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s->file, 9, rf->env.partial);
+    sqlite3_bind_int(s->file, 9, pb_results_is_partial(rf));
     if (sqlite3_step(s->file) != SQLITE_DONE)
         return -EIO;
     if (sqlite3_changes(h->db) == 0) {
@@ -214,8 +217,8 @@ static int import_one(struct pb_history *h, struct import_stmts *s, const struct
     st->files_new++;
     sqlite3_int64 file_id = sqlite3_last_insert_rowid(h->db);
 
-    for (size_t b = 0; b < rf->nbench; b++) {
-        const struct pb_rbench *bench = &rf->bench[b];
+    for (size_t b = 0; b < pb_results_group_count(rf); b++) {
+        const struct pb_results_group *bench = pb_results_group_at(rf, b);
         for (size_t r = 0; r < bench->nrep; r++) {
             sqlite3_reset(s->run);
             sqlite3_bind_int64(s->run, 1, file_id);
@@ -259,11 +262,11 @@ int pb_history_import(struct pb_history *h, const char *const *paths, size_t n,
         return -EINVAL;
     *st = (struct pb_import_stats){0};
     /* Read and check every file before the database sees any of them. */
-    struct pb_rfile **rf = calloc(n + 1, sizeof(*rf));
+    struct pb_results **rf = calloc(n + 1, sizeof(*rf));
     char(*hash)[17] = calloc(n + 1, sizeof(*hash));
     int rc = rf && hash ? 0 : -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = pb_rfile_load(paths[i], &rf[i], err, errlen);
+        rc = pb_results_load(paths[i], &rf[i], err, errlen);
         if (rc == 0 && (rc = file_hash(paths[i], hash[i])))
             pb_errf(err, errlen, "%s: cannot read: %s", paths[i], strerror(-rc));
     }
@@ -304,7 +307,7 @@ int pb_history_import(struct pb_history *h, const char *const *paths, size_t n,
         pb_errf(err, errlen, "out of memory");
     }
     for (size_t i = 0; rf && i < n; i++)
-        pb_rfile_free(rf[i]);
+        pb_results_free(rf[i]);
     free(rf);
     free(hash);
     return rc;
@@ -334,6 +337,82 @@ int pb_history_counts(struct pb_history *h, long *files, long *runs, long *metri
 
 /* ==== Trends ============================================================================== */
 
+static char *col_dup(sqlite3_stmt *st, int col)
+{
+    const char *v = (const char *)sqlite3_column_text(st, col);
+    return strdup(v ? v : "");
+}
+
+/* ==== Listing ============================================================================= */
+
+int pb_history_files(struct pb_history *h, struct pb_history_file **out, size_t *n, char *err,
+                     size_t errlen)
+{
+    if (!h || !out || !n)
+        return -EINVAL;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT f.id, f.date_epoch, f.git_commit, f.host, f.cpu_model,"
+                           " (SELECT count(*) FROM runs r WHERE r.file_id = f.id), f.partial,"
+                           " f.path FROM files f ORDER BY f.date_epoch, f.id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        pb_errf(err, errlen, "%s: %s", h->path, sqlite3_errmsg(h->db));
+        return -EIO;
+    }
+    struct pb_history_file *f = NULL;
+    size_t cap = 0;
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct pb_history_file *nf = realloc(f, cap * sizeof(*nf));
+            if (!nf) {
+                rc = -ENOMEM;
+                break;
+            }
+            f = nf;
+        }
+        struct pb_history_file *x = &f[(*n)++];
+        *x = (struct pb_history_file){.id = sqlite3_column_int64(st, 0),
+                                      .date = sqlite3_column_int64(st, 1),
+                                      .commit = col_dup(st, 2),
+                                      .host = col_dup(st, 3),
+                                      .cpu_model = col_dup(st, 4),
+                                      .runs = sqlite3_column_int64(st, 5),
+                                      .partial = sqlite3_column_int(st, 6) != 0,
+                                      .path = col_dup(st, 7)};
+        if (!x->commit || !x->host || !x->cpu_model || !x->path)
+            rc = -ENOMEM;
+    }
+    if (rc == 0 && step != SQLITE_DONE) {
+        pb_errf(err, errlen, "%s: %s", h->path, sqlite3_errmsg(h->db));
+        rc = -EIO;
+    }
+    sqlite3_finalize(st);
+    if (rc == -ENOMEM)
+        pb_errf(err, errlen, "%s: out of memory", h->path);
+    if (rc) {
+        pb_history_files_free(f, *n);
+        *n = 0;
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+void pb_history_files_free(struct pb_history_file *f, size_t n)
+{
+    for (size_t i = 0; f && i < n; i++) {
+        free(f[i].commit);
+        free(f[i].host);
+        free(f[i].cpu_model);
+        free(f[i].path);
+    }
+    free(f);
+}
+
 void pb_trend_opts_default(struct pb_trend_opts *o)
 {
     *o = (struct pb_trend_opts){
@@ -357,12 +436,6 @@ static bool same_text(sqlite3_stmt *st, int col, const char *s)
 {
     const char *v = (const char *)sqlite3_column_text(st, col);
     return v && s && strcmp(v, s) == 0;
-}
-
-static char *col_dup(sqlite3_stmt *st, int col)
-{
-    const char *v = (const char *)sqlite3_column_text(st, col);
-    return strdup(v ? v : "");
 }
 
 /* Turns a point's collected values into its median and range. */
@@ -489,244 +562,4 @@ int pb_history_trend(struct pb_history *h, const char *metric, const char *bench
     *out = t;
     *n = nt;
     return 0;
-}
-
-/* ==== The command ========================================================================= */
-
-static const char *const cmd = "history";
-
-static void history_usage(FILE *out)
-{
-    fputs("usage: popbench history [--db PATH] import FILE.json [...]\n"
-          "       popbench history [--db PATH] list\n"
-          "       popbench history [--db PATH] trend METRIC [--benchmark NAME] [options]\n"
-          "\n"
-          "Keeps every imported run in an SQLite database keyed by commit, machine (host and\n"
-          "cpu_model), workload, variant, threads and repetition: importing a file twice adds\n"
-          "nothing, and a re-run of an imported commit on the same machine keeps the first.\n"
-          "trend prints a metric per commit (median over repetitions) for each machine and\n"
-          "benchmark, ordered by the run's date, and the single change point that maximises\n"
-          "the pooled two-sample t over splits, tested by a seeded permutation test of that\n"
-          "maximum; it names the first commit after the change.\n"
-          "\n"
-          "options:\n"
-          "  --db PATH            database (default results/history.sqlite)\n"
-          "  --benchmark NAME     trend: only this benchmark (workload/variant/threads:N)\n"
-          "  --min-shift F        trend: smallest shift of the mean that counts (default 5%)\n"
-          "  --alpha F            trend: significance level (default 0.05)\n"
-          "  --permutations N     trend: permutation rounds (default 999)\n"
-          "  --seed N             trend: permutation seed (default 1)\n"
-          "  -h, --help           this text\n"
-          "Exit status: 0 done, 2 bad input or error.\n",
-          out);
-}
-
-static void fmt_date(char *buf, size_t len, int64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm))
-        strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    else
-        snprintf(buf, len, "?");
-}
-
-static int history_list(struct pb_history *h)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(h->db,
-                           "SELECT f.id, f.date_epoch, f.git_commit, f.host, f.cpu_model,"
-                           " (SELECT count(*) FROM runs r WHERE r.file_id = f.id), f.partial,"
-                           " f.path FROM files f ORDER BY f.date_epoch, f.id",
-                           -1, &st, NULL) != SQLITE_OK) {
-        pb_cli_error(cmd, "%s: %s", h->path, sqlite3_errmsg(h->db));
-        return PB_EXIT_USAGE;
-    }
-    struct pb_ctable t;
-    pb_ctable_init(&t, 8);
-    pb_ctable_add(&t, "id", "date", "commit", "host", "cpu_model", "new runs", "partial", "path");
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        char id[32], date[40], runs[32];
-        snprintf(id, sizeof(id), "%lld", (long long)sqlite3_column_int64(st, 0));
-        fmt_date(date, sizeof(date), sqlite3_column_int64(st, 1));
-        snprintf(runs, sizeof(runs), "%lld", (long long)sqlite3_column_int64(st, 5));
-        char commit[13];
-        snprintf(commit, sizeof(commit), "%s", (const char *)sqlite3_column_text(st, 2));
-        pb_ctable_add(&t, id, date, commit, (const char *)sqlite3_column_text(st, 3),
-                      (const char *)sqlite3_column_text(st, 4), runs,
-                      sqlite3_column_int(st, 6) ? "yes" : "no",
-                      (const char *)sqlite3_column_text(st, 7));
-    }
-    sqlite3_finalize(st);
-    pb_ctable_print(&t, false, stdout);
-    pb_ctable_free(&t);
-    long files, runs, metrics;
-    if (pb_history_counts(h, &files, &runs, &metrics) == 0)
-        printf("\n%ld files, %ld runs, %ld metric values in %s\n", files, runs, metrics, h->path);
-    return PB_EXIT_OK;
-}
-
-static void print_trend(const struct pb_trend *t, const char *metric, const struct pb_trend_opts *o)
-{
-    printf("%s of %s on %s (%s):\n", metric, t->bench, t->host, t->cpu_model);
-    struct pb_ctable tab;
-    pb_ctable_init(&tab, 6);
-    pb_ctable_add(&tab, "date", "commit", "reps", "median", "min", "max");
-    for (size_t i = 0; i < t->npoint; i++) {
-        const struct pb_trend_point *p = &t->point[i];
-        char date[40], reps[24], med[32], lo[32], hi[32];
-        fmt_date(date, sizeof(date), p->date);
-        snprintf(reps, sizeof(reps), "%zu", p->nrep);
-        snprintf(med, sizeof(med), "%.6g", p->median);
-        snprintf(lo, sizeof(lo), "%.6g", p->min);
-        snprintf(hi, sizeof(hi), "%.6g", p->max);
-        pb_ctable_add(&tab, date, p->commit, reps, med, lo, hi);
-    }
-    pb_ctable_print(&tab, false, stdout);
-    pb_ctable_free(&tab);
-    if (!t->tested) {
-        printf("change point: too few commits to look for one (%zu, need %zu)\n\n", t->npoint,
-               2 * (o->min_seg ? o->min_seg : 1));
-        return;
-    }
-    const struct pb_changepoint *cp = &t->cp;
-    double shift = cp->mean_before != 0 ? 100 * (cp->mean_after / cp->mean_before - 1) : NAN;
-    printf("%s at commit %s (point %zu of %zu): mean %.6g -> %.6g (%+.1f%%), t=%.3g, "
-           "permutation p=%.3g%s\n\n",
-           t->change ? "CHANGE POINT" : "no change point: best split", t->point[cp->index].commit,
-           cp->index + 1, t->npoint, cp->mean_before, cp->mean_after, shift, cp->t, cp->p,
-           t->change ? "" : " (not significant or below --min-shift)");
-}
-
-static int history_trend(struct pb_history *h, const char *metric, const char *bench,
-                         const struct pb_trend_opts *o)
-{
-    struct pb_trend *t;
-    size_t n;
-    int rc = pb_history_trend(h, metric, bench, o, &t, &n);
-    if (rc) {
-        pb_cli_error(cmd, "%s: trend of %s failed: %s", h->path, metric, strerror(-rc));
-        return PB_EXIT_USAGE;
-    }
-    if (n == 0) {
-        pb_cli_error(cmd, "%s: no values of metric '%s'%s%s", h->path, metric,
-                     bench ? " for --benchmark " : "", bench ? bench : "");
-        return PB_EXIT_USAGE;
-    }
-    for (size_t i = 0; i < n; i++)
-        print_trend(&t[i], metric, o);
-    pb_trends_free(t, n);
-    return PB_EXIT_OK;
-}
-
-int pb_cmd_history(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"benchmark", required_argument, NULL, 'b'},
-        {"min-shift", required_argument, NULL, 's'},
-        {"alpha", required_argument, NULL, 'a'},
-        {"permutations", required_argument, NULL, 'p'},
-        {"seed", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *db = "results/history.sqlite", *bench = NULL;
-    struct pb_trend_opts to;
-    pb_trend_opts_default(&to);
-    uint64_t u;
-    int c, rc = 0;
-    bool trend_flags = false;
-    optind = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            db = optarg;
-            break;
-        case 'b':
-            bench = optarg;
-            trend_flags = true;
-            break;
-        case 's':
-            rc = pb_cli_double(cmd, "--min-shift", optarg, 0, 10, true, &to.min_shift);
-            trend_flags = true;
-            break;
-        case 'a':
-            rc = pb_cli_double(cmd, "--alpha", optarg, 1e-9, 0.5, false, &to.alpha);
-            trend_flags = true;
-            break;
-        case 'p':
-            rc = pb_cli_u64(cmd, "--permutations", optarg, 19, 1000000, &u);
-            to.permutations = (unsigned)u;
-            trend_flags = true;
-            break;
-        case 'S':
-            rc = pb_cli_u64(cmd, "--seed", optarg, 0, UINT64_MAX, &to.seed);
-            trend_flags = true;
-            break;
-        case 'h':
-            history_usage(stdout);
-            return PB_EXIT_OK;
-        default:
-            rc = -EINVAL;
-            break;
-        }
-    }
-    const char *sub = optind < argc ? argv[optind] : NULL;
-    int nargs = argc - optind - 1;
-    if (rc == 0) {
-        if (!sub) {
-            pb_cli_error(cmd, "expected a subcommand: import, list or trend");
-            rc = -EINVAL;
-        } else if (strcmp(sub, "import") == 0  ? nargs < 1
-                   : strcmp(sub, "list") == 0  ? nargs != 0
-                   : strcmp(sub, "trend") == 0 ? nargs != 1
-                                               : true) {
-            if (strcmp(sub, "import") == 0)
-                pb_cli_error(cmd, "import: expected results files");
-            else if (strcmp(sub, "list") == 0)
-                pb_cli_error(cmd, "list: takes no arguments");
-            else if (strcmp(sub, "trend") == 0)
-                pb_cli_error(cmd, "trend: expected one METRIC");
-            else
-                pb_cli_error(cmd, "'%s': expected a subcommand: import, list or trend", sub);
-            rc = -EINVAL;
-        } else if (trend_flags && strcmp(sub, "trend") != 0) {
-            pb_cli_error(cmd, "--benchmark, --min-shift, --alpha, --permutations and --seed "
-                              "apply to trend only");
-            rc = -EINVAL;
-        }
-    }
-    if (rc) {
-        fprintf(stderr, "Try 'popbench history --help'.\n");
-        return PB_EXIT_USAGE;
-    }
-
-    struct pb_history *h;
-    char err[1024];
-    bool import = strcmp(sub, "import") == 0;
-    if ((rc = pb_history_open(db, import, &h, err, sizeof(err)))) {
-        pb_cli_error(cmd, "--db %s", err);
-        return PB_EXIT_USAGE;
-    }
-    int exit_code = PB_EXIT_OK;
-    if (import) {
-        struct pb_import_stats st;
-        if (pb_history_import(h, (const char *const *)&argv[optind + 1], (size_t)nargs, &st, err,
-                              sizeof(err))) {
-            pb_cli_error(cmd, "%s (nothing imported)", err);
-            exit_code = PB_EXIT_USAGE;
-        } else {
-            printf("imported into %s: %zu new file%s (%zu seen before), %zu new runs (%zu "
-                   "already present)\n",
-                   db, st.files_new, st.files_new == 1 ? "" : "s", st.files_seen, st.runs_new,
-                   st.runs_seen);
-        }
-    } else if (strcmp(sub, "list") == 0) {
-        exit_code = history_list(h);
-    } else {
-        exit_code = history_trend(h, argv[optind + 1], bench, &to);
-    }
-    pb_history_close(h);
-    return exit_code;
 }

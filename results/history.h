@@ -50,6 +50,19 @@ int pb_history_import(struct pb_history *h, const char *const *paths, size_t n,
 
 int pb_history_counts(struct pb_history *h, long *files, long *runs, long *metrics);
 
+/* One imported file. */
+struct pb_history_file {
+    long long id;
+    int64_t date; /* Unix seconds of its run */
+    char *commit, *host, *cpu_model, *path;
+    long long runs; /* the runs it added (its others were there before) */
+    bool partial;
+};
+/* Every imported file, by date then import order. 0, -EIO (err says why) or -ENOMEM. */
+int pb_history_files(struct pb_history *h, struct pb_history_file **out, size_t *n, char *err,
+                     size_t errlen);
+void pb_history_files_free(struct pb_history_file *f, size_t n);
+
 struct pb_trend_point {
     char *commit;
     int64_t date; /* Unix seconds of the earliest run of the commit */

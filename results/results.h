@@ -1,7 +1,8 @@
 /*
  * results.h: the results document of one `popbench run` (format version 1, described field by
  * field in results/FORMAT.md, as a JSON Schema in results/schema-v1.json): build it, write it
- * (JSON, CSV, terminal table) and read it back.
+ * (JSON, CSV, terminal table) and read it back. This is the one reader of results files:
+ * compare, gate, history and the tests all load through pb_results_load().
  *
  * Glossary:
  *   document   one run's results: a context (environment and settings), one benchmark entry per
@@ -9,6 +10,9 @@
  *   bench      one benchmark entry; its identity is its name "workload/variant/threads:N" plus
  *              its repetition index
  *   counter    a numeric field of a bench entry beyond the fixed ones ("pages_per_second", ...)
+ *   metric     a counter, or a fixed field that measures (iterations, real_time, cpu_time);
+ *              metrics.h says what each one is
+ *   group      a benchmark with all its repetitions: the per-metric view's unit
  *
  * Threads: a document belongs to one thread at a time (the harness builds it after the workers
  * have stopped); nothing in it is shared, nothing locks.
@@ -20,6 +24,8 @@
  */
 #ifndef POPBENCH_RESULTS_RESULTS_H
 #define POPBENCH_RESULTS_RESULTS_H
+
+#include "results/metrics.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -36,7 +42,8 @@ struct pb_results_bench;
 
 /* ---- the document ---------------------------------------------------------------------- */
 
-/* A new document: version, popbench_version and partial=false set, no benchmarks. */
+/* A new document: version, popbench_version, partial=false and the metric table
+ * (context.metrics) set, no benchmarks. */
 int pb_results_create(struct pb_results **out);
 void pb_results_free(struct pb_results *doc);
 /* Same content (key order aside). */
@@ -111,7 +118,7 @@ int pb_results_add_bench(struct pb_results *doc, const struct pb_results_bench_s
 int pb_results_bench_set_counter(struct pb_results_bench *b, const char *name, double value);
 /* The same for counts, written as JSON integers (<= INT64_MAX). */
 int pb_results_bench_set_count(struct pb_results_bench *b, const char *name, uint64_t value);
-/* The one string counter: "lock_hottest". */
+/* A string counter: a metric whose unit is "name" (lock_hottest). */
 int pb_results_bench_set_string(struct pb_results_bench *b, const char *name, const char *value);
 
 /* ---- popbench run sections (one per bench entry, made on first use) ----------------------- */
@@ -168,9 +175,11 @@ int pb_results_bench_set_validator(struct pb_results_bench *b, const char *verdi
 /*
  * Loads and checks a results file: its version must be PB_RESULTS_VERSION and every required
  * field present with its type (-EINVAL, the message names file and field); -errno when the
- * file cannot be read.
+ * file cannot be read. Time and memory are linear in the file.
  */
 int pb_results_load(const char *path, struct pb_results **out, char *err, size_t errsz);
+/* The path it was loaded from; NULL for a document built here. */
+const char *pb_results_path(const struct pb_results *doc);
 
 /* Entries in document order. */
 size_t pb_results_bench_count(const struct pb_results *doc);
@@ -194,28 +203,63 @@ double pb_results_bench_cpu_time(const struct pb_results_bench *b);
 int pb_results_bench_counter(const struct pb_results_bench *b, const char *name, double *value);
 /* A string field ("lock_hottest", "lock_kind", ...); NULL when absent or not a string. */
 const char *pb_results_bench_string(const struct pb_results_bench *b, const char *name);
-/* Counter names (not the fixed fields) in document order: fills up to max, returns how many. */
-size_t pb_results_bench_counter_names(const struct pb_results_bench *b, const char **names,
-                                      size_t max);
 /* The entry and its popbench run section (NULL if it has none), read-only. */
 const json_t *pb_results_bench_json(const struct pb_results_bench *b);
 const json_t *pb_results_bench_run_json(const struct pb_results_bench *b);
 
-enum pb_results_direction {
-    PB_RESULTS_LOWER_IS_BETTER,  /* latencies, costs per page, times, instructions */
-    PB_RESULTS_HIGHER_IS_BETTER, /* *_per_second */
-    PB_RESULTS_INFORMATIONAL,    /* plain counts and the entry's identity */
+/* ---- reading: the per-metric view ------------------------------------------------------- */
+
+/*
+ * The entries grouped by benchmark (one group per name workload/variant/threads:N, in order of
+ * first appearance), each with its repetitions and, per metric, one value per repetition. A
+ * metric is any number of an entry but its identity (repetitions, repetition_index, threads,
+ * family_index, per_family_instance_index): the counters, iterations, real_time and cpu_time.
+ *
+ * The view is made on first use and kept until the document changes; everything it hands out
+ * lives until then. Its making can only fail for memory: then it is empty, and
+ * pb_results_make_view() says so (pb_results_load() has made it already).
+ */
+struct pb_results_metric {
+    const char *name; /* borrowed from the document */
+    double *val;      /* [group's nrep]: the value of each repetition, NAN where it lacks one */
 };
-enum pb_results_direction pb_results_metric_direction(const char *name);
+
+struct pb_results_group {
+    const char *name; /* workload/variant/threads:N */
+    const char *workload;
+    const char *variant;
+    unsigned threads;
+    size_t nrep;
+    const unsigned *rep_index;                 /* [nrep], ascending */
+    const struct pb_results_bench *const *rep; /* [nrep], the entries in that order */
+    size_t nmetric;
+    const struct pb_results_metric *metric; /* [nmetric], in report order (pb_metric_rank) */
+};
+
+int pb_results_make_view(const struct pb_results *doc); /* 0 or -ENOMEM */
+size_t pb_results_group_count(const struct pb_results *doc);
+const struct pb_results_group *pb_results_group_at(const struct pb_results *doc, size_t i);
+/* NULL when absent. */
+const struct pb_results_group *pb_results_find_group(const struct pb_results *doc,
+                                                     const char *name);
+const struct pb_results_group *pb_results_find_variant(const struct pb_results *doc,
+                                                       const char *workload, const char *variant,
+                                                       unsigned threads);
+const struct pb_results_metric *pb_results_group_metric(const struct pb_results_group *g,
+                                                        const char *name);
+/* The finite values of a metric, in repetition order, into out (room for g->nrep); how many. */
+size_t pb_results_metric_values(const struct pb_results_group *g, const struct pb_results_metric *m,
+                                double *out);
 
 /* ---- writers ---------------------------------------------------------------------------- */
 
 /*
- * Writes the document as JSON, atomically: a temporary file beside path, fsync, rename. On
- * failure the old file is untouched and no temporary file is left. A document missing a
+ * Writes the document as JSON, atomically (pb_file_write_atomic). A document missing a
  * required field is refused (-EINVAL) rather than written unreadable.
  */
 int pb_results_write_json(const struct pb_results *doc, const char *path, char *err, size_t errsz);
+/* The same JSON to a stream. */
+int pb_results_print_json(const struct pb_results *doc, FILE *out, char *err, size_t errsz);
 /*
  * CSV of the flat figures: one row per entry; columns name, workload, variant, lock_kind,
  * threads, repetition_index, repetitions, iterations, real_time, cpu_time, time_unit, then the
@@ -225,9 +269,10 @@ int pb_results_print_csv(const struct pb_results *doc, FILE *out);
 int pb_results_write_csv(const struct pb_results *doc, const char *path, char *err,
                          size_t errsz); /* atomically, as write_json */
 /*
- * The terminal summary: one row per workload x variant x threads, the median over its
- * repetitions of pages/s, call p50/p99/p99.9, and of the hottest lock's contended % and wait
- * per page (the hottest lock named is the one most repetitions report).
+ * The terminal summary: one row per workload x variant x threads, and a column per metric the
+ * table places there (pages/s, call p50/p99/p99.9, the hottest lock, its contended % and the
+ * wait per page, locality) that some entry has: the median over the repetitions, or for the
+ * hottest lock the one most repetitions name.
  */
 int pb_results_print_table(const struct pb_results *doc, FILE *out);
 
@@ -235,5 +280,17 @@ int pb_results_print_table(const struct pb_results *doc, FILE *out);
 const char *pb_results_fmt_rate(double value, char buf[PB_RESULTS_FMT_LEN]);
 /* "812ns", "1.25us", "3.40ms", "1.20s". */
 const char *pb_results_fmt_ns(double ns, char buf[PB_RESULTS_FMT_LEN]);
+
+/* ---- files ------------------------------------------------------------------------------ */
+
+/*
+ * Replaces path with data: a temporary file beside it, fsync, rename over path, fsync of the
+ * directory. A reader sees the old file or the new one, never a torn one; on failure the old
+ * file is untouched and no temporary file is left. A replaced file keeps its mode, a new one
+ * is 0644. The message names path and the step that failed.
+ */
+int pb_file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errsz);
+/* The bytes of src, so written over dst. */
+int pb_file_copy_atomic(const char *src, const char *dst, char *err, size_t errsz);
 
 #endif

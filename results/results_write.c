@@ -1,10 +1,12 @@
 /*
  * results_write.c: the writers: JSON and CSV files (written atomically), the terminal table,
- * and the human-friendly number formats.
+ * the human-friendly number formats, and the one atomic file writer.
  */
 #include "results/results_internal.h"
 
 #include "core/pb.h"
+#include "results/metrics.h"
+#include "results/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,11 +34,8 @@ static void sync_dir_of(const char *path)
     }
 }
 
-/*
- * Writes data to a temporary file beside path and renames it over path, so a reader sees the
- * old file or the new one, never a torn one; a crash leaves at worst a stray temporary file.
- */
-static int write_atomic(const char *path, const char *data, size_t len, char *err, size_t errsz)
+/* A crash between the creation and the rename leaves at worst a stray temporary file. */
+int pb_file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errsz)
 {
     char *tmp;
     if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
@@ -57,7 +56,7 @@ static int write_atomic(const char *path, const char *data, size_t len, char *er
         goto fail;
     step = "writing the temporary file";
     for (size_t done = 0; done < len;) {
-        ssize_t n = write(fd, data + done, len - done);
+        ssize_t n = write(fd, (const char *)data + done, len - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -89,6 +88,40 @@ fail:;
     return -e;
 }
 
+int pb_file_copy_atomic(const char *src, const char *dst, char *err, size_t errsz)
+{
+    FILE *in = fopen(src, "rbe");
+    if (!in) {
+        int e = errno;
+        pb_errf(err, errsz, "cannot read '%s': %s", src, strerror(e));
+        return -e;
+    }
+    char *data = NULL;
+    size_t len = 0, cap = 0, n;
+    int rc = 0;
+    do {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 65536;
+            char *d = realloc(data, cap);
+            if (!d) {
+                rc = -ENOMEM;
+                break;
+            }
+            data = d;
+        }
+        len += n = fread(data + len, 1, cap - len, in);
+    } while (n > 0);
+    if (rc == 0 && ferror(in))
+        rc = -EIO;
+    fclose(in);
+    if (rc)
+        pb_errf(err, errsz, "cannot read '%s': %s", src, strerror(-rc));
+    else
+        rc = pb_file_write_atomic(dst, data, len, err, errsz);
+    free(data);
+    return rc;
+}
+
 /* ============================================================================================
  * JSON
  * ========================================================================================== */
@@ -113,9 +146,13 @@ static int emit_scalar(FILE *f, const json_t *v)
     return 0;
 }
 
+/* Objects of at most this many scalars stay on one line: a lock, a thread, a metric. */
+#define FLAT_OBJECT_MAX 8
+
 /*
- * Indented like Google Benchmark's output, except that arrays of scalars stay on one line, so
- * a histogram bucket [lo, hi, count] or a time series does not take a line per number.
+ * Indented like Google Benchmark's output, except that arrays of scalars and small objects of
+ * scalars stay on one line, so a histogram bucket [lo, hi, count], a time series or a row of
+ * the metric table does not take a line per number.
  */
 static int emit_json(FILE *f, const json_t *v, int depth)
 {
@@ -124,12 +161,15 @@ static int emit_json(FILE *f, const json_t *v, int depth)
     if (json_is_object(v) && json_object_size(v)) {
         const char *key;
         json_t *x;
+        bool flat = json_object_size(v) <= FLAT_OBJECT_MAX;
+        json_object_foreach((json_t *)v, key, x) flat &= is_scalar(x);
         n = 0;
-        fputs("{\n", f);
+        fputs(flat ? "{" : "{\n", f);
         json_object_foreach((json_t *)v, key, x)
         {
             json_t *k = json_string(key);
-            fprintf(f, "%*s", 2 * (depth + 1), "");
+            if (!flat)
+                fprintf(f, "%*s", 2 * (depth + 1), "");
             rc = k ? emit_scalar(f, k) : -ENOMEM;
             json_decref(k);
             if (rc)
@@ -137,9 +177,13 @@ static int emit_json(FILE *f, const json_t *v, int depth)
             fputs(": ", f);
             if ((rc = emit_json(f, x, depth + 1)))
                 return rc;
-            fputs(++n < json_object_size(v) ? ",\n" : "\n", f);
+            if (++n < json_object_size(v))
+                fputs(flat ? ", " : ",\n", f);
         }
-        fprintf(f, "%*s}", 2 * depth, "");
+        if (flat)
+            fputc('}', f);
+        else
+            fprintf(f, "\n%*s}", 2 * depth, "");
     } else if (json_is_array(v) && json_array_size(v)) {
         json_t *x;
         bool flat = true;
@@ -168,21 +212,15 @@ static int emit_json(FILE *f, const json_t *v, int depth)
     return rc;
 }
 
-int pb_results_write_json(const struct pb_results *doc, const char *path, char *err, size_t errsz)
+/* The document as JSON into a new string *data of *len bytes. */
+static int json_text(const struct pb_results *doc, const char *what, char **data, size_t *len,
+                     char *err, size_t errsz)
 {
-    if (!doc || !path || !*path) {
-        pb_errf(err, errsz, "pb_results_write_json: no document or no path");
-        return -EINVAL;
-    }
-    char what[PB_RESULTS_ERR_LEN];
-    snprintf(what, sizeof(what), "cannot write results to '%s'", path);
-    int rc = pb_results_check(doc->root, what, err, errsz);
+    int rc = pb_results_check(doc->root, what, NULL, err, errsz);
     if (rc)
         return rc;
     json_t *ordered = pb_results_ordered_root(doc);
-    char *data = NULL;
-    size_t len = 0;
-    FILE *f = ordered ? open_memstream(&data, &len) : NULL;
+    FILE *f = ordered ? open_memstream(data, len) : NULL;
     rc = f ? emit_json(f, ordered, 0) : -ENOMEM;
     if (f) {
         fputc('\n', f);
@@ -191,13 +229,152 @@ int pb_results_write_json(const struct pb_results *doc, const char *path, char *
     }
     json_decref(ordered);
     if (rc) {
-        free(data);
-        pb_errf(err, errsz, "cannot write results to '%s': out of memory", path);
-        return rc;
+        if (f)
+            free(*data);
+        *data = NULL;
+        pb_errf(err, errsz, "%s: out of memory", what);
     }
-    rc = write_atomic(path, data, len, err, errsz);
+    return rc;
+}
+
+int pb_results_write_json(const struct pb_results *doc, const char *path, char *err, size_t errsz)
+{
+    if (!doc || !path || !*path) {
+        pb_errf(err, errsz, "pb_results_write_json: no document or no path");
+        return -EINVAL;
+    }
+    char what[PB_RESULTS_ERR_LEN];
+    snprintf(what, sizeof(what), "cannot write results to '%s'", path);
+    size_t len = 0;
+    char *data = NULL;
+    int rc = json_text(doc, what, &data, &len, err, errsz);
+    if (rc)
+        return rc;
+    rc = pb_file_write_atomic(path, data, len, err, errsz);
     free(data);
     return rc;
+}
+
+int pb_results_print_json(const struct pb_results *doc, FILE *out, char *err, size_t errsz)
+{
+    if (!doc || !out) {
+        pb_errf(err, errsz, "pb_results_print_json: no document or no stream");
+        return -EINVAL;
+    }
+    size_t len = 0;
+    char *data = NULL;
+    int rc = json_text(doc, "cannot print the results", &data, &len, err, errsz);
+    if (rc)
+        return rc;
+    rc = fwrite(data, 1, len, out) == len ? 0 : -EIO;
+    free(data);
+    if (rc)
+        pb_errf(err, errsz, "cannot print the results: %s", strerror(EIO));
+    return rc;
+}
+
+/* ============================================================================================
+ * Key order for writing: the format's order, then whatever else in insertion order
+ * ========================================================================================== */
+
+static const char *const run_order[] = {
+    "name",       "repetition_index", "histograms", "locks",
+    "timeseries", "threads",          "scrub",      "validator",
+};
+static const char *const histogram_order[] = {"call_ns", "invocation_ns", "p2m_lookup_ns"};
+static const char *const timeseries_order[] = {"interval_ms", "t_ms", "pages", "scrub_backlog"};
+
+/* A copy of in (sharing the values) with the keys of order first, then the others as they
+ * come, and last (when not NULL) at the end. */
+static json_t *ordered(const json_t *in, const char *const *order, size_t n, const char *last)
+{
+    json_t *out = json_object(), *v;
+    for (size_t i = 0; out && i < n; i++)
+        if ((v = json_object_get(in, order[i])) && json_object_set(out, order[i], v))
+            goto fail;
+    const char *key;
+    json_object_foreach((json_t *)in, key, v)
+    {
+        if (out && !json_object_get(out, key) && json_object_set(out, key, v))
+            goto fail;
+    }
+    if (out && last && (v = json_object_get(out, last))) {
+        json_incref(v);
+        if (json_object_del(out, last) || json_object_set_new(out, last, v))
+            goto fail;
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+static json_t *ordered_run(const json_t *run)
+{
+    json_t *out = ordered(run, run_order, PB_ARRAY_SIZE(run_order), NULL);
+    const json_t *h = json_object_get(run, "histograms");
+    const json_t *ts = json_object_get(run, "timeseries");
+    if (out && h &&
+        json_object_set_new(out, "histograms",
+                            ordered(h, histogram_order, PB_ARRAY_SIZE(histogram_order), NULL)))
+        goto fail;
+    if (out && ts &&
+        json_object_set_new(out, "timeseries",
+                            ordered(ts, timeseries_order, PB_ARRAY_SIZE(timeseries_order), NULL)))
+        goto fail;
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+json_t *pb_results_ordered_root(const struct pb_results *doc)
+{
+    /* The context's keys, its metric table last; an entry's fixed fields, then the table's. */
+    size_t nctx = pb_results_ncontext_rules, nbench = pb_results_nbench_rules + PB_NMETRICS;
+    const char **ctx_order = malloc(nctx * sizeof(*ctx_order));
+    const char **bench_order = malloc(nbench * sizeof(*bench_order));
+    json_t *root = json_object(), *benches = json_array(), *runs = json_array();
+    json_t *pop = json_object();
+    if (!ctx_order || !bench_order)
+        goto fail;
+    for (size_t i = 0; i < nctx; i++)
+        ctx_order[i] = pb_results_context_rules[i].key;
+    for (size_t i = 0; i < pb_results_nbench_rules; i++)
+        bench_order[i] = pb_results_bench_rules[i].key;
+    for (size_t i = 0; i < PB_NMETRICS; i++)
+        bench_order[pb_results_nbench_rules + i] = pb_metrics[i].name;
+    /* set_new takes the reference even when it fails: nothing leaks on the way out. */
+    if (json_object_set_new(root, "context", ordered(doc->context, ctx_order, nctx, "metrics")) ||
+        json_object_set(root, "benchmarks", benches) || json_object_set(pop, "runs", runs) ||
+        json_object_set(root, "popbench", pop))
+        goto fail;
+    size_t i;
+    json_t *v;
+    json_array_foreach(doc->benchmarks, i, v)
+    {
+        if (json_array_append_new(benches, ordered(v, bench_order, nbench, NULL)))
+            goto fail;
+    }
+    json_array_foreach(doc->runs, i, v)
+    {
+        if (json_array_append_new(runs, ordered_run(v)))
+            goto fail;
+    }
+    free(ctx_order);
+    free(bench_order);
+    json_decref(benches);
+    json_decref(runs);
+    json_decref(pop);
+    return root;
+fail:
+    free(ctx_order);
+    free(bench_order);
+    json_decref(benches);
+    json_decref(runs);
+    json_decref(pop);
+    json_decref(root);
+    return NULL;
 }
 
 /* ============================================================================================
@@ -214,45 +391,55 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The counter columns: the format's counters any entry has, in its order, then others by name. */
+/* Appends s to a growing array of names. */
+static int push_name(const char ***v, size_t *n, size_t *cap, const char *s)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 64;
+        const char **nv = realloc(*v, c * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[(*n)++] = s;
+    return 0;
+}
+
+/* The counter columns: the table's metrics any entry has, in its order, then others by name. */
 static int csv_counter_columns(const struct pb_results *doc, const char ***out, size_t *nout)
 {
-    size_t cap = pb_results_nknown_counters + 16, n = 0;
-    const char **cols = malloc(cap * sizeof(*cols));
-    if (!cols)
-        return -ENOMEM;
-    for (size_t k = 0; k < pb_results_nknown_counters; k++)
-        for (size_t i = 0; i < doc->nbenches; i++)
-            if (json_object_get(doc->benches[i]->entry, pb_results_known_counters[k])) {
-                cols[n++] = pb_results_known_counters[k];
-                break;
-            }
-    size_t first_other = n;
-    for (size_t i = 0; i < doc->nbenches; i++) {
+    const char **cols = NULL, **other = NULL;
+    size_t n = 0, cap = 0, nother = 0, cap_other = 0;
+    json_t *seen = json_object();
+    int rc = seen ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < doc->nbenches; i++) {
         const char *key;
         json_t *v;
         json_object_foreach(doc->benches[i]->entry, key, v)
         {
-            if (pb_results_is_fixed_field(key) || pb_results_known_counter_rank(key) >= 0)
+            if (rc || json_object_get(seen, key))
                 continue;
-            bool seen = false;
-            for (size_t j = first_other; j < n && !seen; j++)
-                seen = strcmp(cols[j], key) == 0;
-            if (seen)
-                continue;
-            if (n == cap) {
-                const char **c = realloc(cols, 2 * cap * sizeof(*cols));
-                if (!c) {
-                    free(cols);
-                    return -ENOMEM;
-                }
-                cols = c;
-                cap *= 2;
-            }
-            cols[n++] = key;
+            if (json_object_set_new(seen, key, json_null()))
+                rc = -ENOMEM;
+            else if (!pb_metric_find(key) && !pb_results_is_fixed_field(key))
+                rc = push_name(&other, &nother, &cap_other, key);
         }
     }
-    qsort(cols + first_other, n - first_other, sizeof(*cols), cmp_str);
+    for (size_t k = 0; rc == 0 && k < PB_NMETRICS; k++)
+        if (json_object_get(seen, pb_metrics[k].name) &&
+            !pb_results_is_fixed_field(pb_metrics[k].name))
+            rc = push_name(&cols, &n, &cap, pb_metrics[k].name);
+    if (nother)
+        qsort(other, nother, sizeof(*other), cmp_str);
+    for (size_t k = 0; rc == 0 && k < nother; k++)
+        rc = push_name(&cols, &n, &cap, other[k]);
+    json_decref(seen);
+    free(other);
+    if (rc) {
+        free(cols);
+        return rc;
+    }
     *out = cols;
     *nout = n;
     return 0;
@@ -356,7 +543,7 @@ int pb_results_write_csv(const struct pb_results *doc, const char *path, char *e
         pb_errf(err, errsz, "cannot write results to '%s': %s", path, strerror(-rc));
         return rc;
     }
-    rc = write_atomic(path, data, len, err, errsz);
+    rc = pb_file_write_atomic(path, data, len, err, errsz);
     free(data);
     return rc;
 }
@@ -404,64 +591,50 @@ const char *pb_results_fmt_ns(double ns, char buf[PB_RESULTS_FMT_LEN])
  * The terminal table
  * ========================================================================================== */
 
-enum {
-    COL_WORKLOAD,
-    COL_VARIANT,
-    COL_THREADS,
-    COL_REPS,
-    COL_PAGES,
-    COL_P50,
-    COL_P99,
-    COL_P999,
-    COL_LOCK,
-    COL_CONTENDED,
-    COL_WAIT,
-    COL_LOCALITY, /* only when an entry has a locality */
-    NCOLS
-};
-
-static const char *const col_title[NCOLS] = {
-    "workload", "variant", "threads",      "reps",      "pages/s",   "call p50",
-    "p99",      "p99.9",   "hottest lock", "contended", "wait/page", "locality",
-};
-static const bool col_left[NCOLS] = {
-    [COL_WORKLOAD] = true, [COL_VARIANT] = true, [COL_LOCK] = true};
+/* The identity columns, then the metrics the table places (pb_metric.column), left to right. */
+#define NFIXED_COLS 4
+static const char *const fixed_title[NFIXED_COLS] = {"workload", "variant", "threads", "reps"};
 
 typedef char table_cell[48];
 
-static int cmp_double(const void *a, const void *b)
+struct column {
+    const char *title;
+    const struct pb_metric *m; /* NULL for the identity columns */
+    bool left;                 /* left-aligned: text */
+};
+
+static int cmp_column(const void *a, const void *b)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    const struct pb_metric *x = *(const struct pb_metric *const *)a;
+    const struct pb_metric *y = *(const struct pb_metric *const *)b;
+    return (x->column > y->column) - (x->column < y->column);
 }
 
-/* The median of a counter over the entries listed; false when none has it. */
-static bool median_of(const struct pb_results *doc, const size_t *idx, size_t n, const char *key,
-                      double *scratch, double *out)
+/* The metric columns some entry has a value for, in their order; returns how many. */
+static size_t metric_columns(const struct pb_results *doc, const struct pb_metric **out)
 {
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (pb_results_bench_counter(doc->benches[idx[i]], key, &scratch[m]) == 0)
-            m++;
-    if (m == 0)
-        return false;
-    qsort(scratch, m, sizeof(*scratch), cmp_double);
-    *out = m % 2 ? scratch[m / 2] : (scratch[m / 2 - 1] + scratch[m / 2]) / 2;
-    return true;
+    size_t n = 0;
+    for (size_t k = 0; k < PB_NMETRICS; k++) {
+        bool any = false;
+        for (size_t i = 0; pb_metrics[k].column && i < doc->nbenches && !any; i++)
+            any = json_object_get(doc->benches[i]->entry, pb_metrics[k].name) != NULL;
+        if (any)
+            out[n++] = &pb_metrics[k];
+    }
+    qsort(out, n, sizeof(*out), cmp_column);
+    return n;
 }
 
-/* The lock most entries name hottest; ties go to the one named first. */
-static const char *mode_lock(const struct pb_results *doc, const size_t *idx, size_t n)
+/* The name most repetitions give a text metric; ties go to the lowest repetition. */
+static const char *mode_text(const struct pb_results_group *g, const char *metric)
 {
     const char *best = NULL;
     size_t best_n = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *l = pb_results_bench_string(doc->benches[idx[i]], "lock_hottest");
-        if (!l)
-            continue;
+    for (size_t i = 0; i < g->nrep; i++) {
+        const char *l = pb_results_bench_string(g->rep[i], metric);
         size_t c = 0;
-        for (size_t j = 0; j < n; j++) {
-            const char *o = pb_results_bench_string(doc->benches[idx[j]], "lock_hottest");
+        for (size_t j = 0; l && j < g->nrep; j++) {
+            const char *o = pb_results_bench_string(g->rep[j], metric);
             c += o && strcmp(o, l) == 0;
         }
         if (c > best_n) {
@@ -472,111 +645,96 @@ static const char *mode_lock(const struct pb_results *doc, const size_t *idx, si
     return best;
 }
 
-static void fill_row(const struct pb_results *doc, const size_t *idx, size_t n, double *scratch,
-                     table_cell *row)
+/* A metric's cell: the median over the repetitions, in its unit's way, "-" when none has it. */
+static void metric_cell(const struct pb_results_group *g, const struct pb_metric *m,
+                        double *scratch, table_cell cell)
 {
-    const struct pb_results_bench *b = doc->benches[idx[0]];
-    double v;
-    snprintf(row[COL_WORKLOAD], sizeof(table_cell), "%s", pb_results_bench_workload(b));
-    snprintf(row[COL_VARIANT], sizeof(table_cell), "%s", pb_results_bench_variant(b));
-    snprintf(row[COL_THREADS], sizeof(table_cell), "%u", pb_results_bench_threads(b));
-    if (n == pb_results_bench_repetitions(b))
-        snprintf(row[COL_REPS], sizeof(table_cell), "%zu", n);
-    else
-        snprintf(row[COL_REPS], sizeof(table_cell), "%zu/%u", n, pb_results_bench_repetitions(b));
-    static const struct {
-        int col;
-        const char *key;
-        bool ns;
-    } figures[] = {
-        {COL_PAGES, "pages_per_second", false},
-        {COL_P50, "call_p50_ns", true},
-        {COL_P99, "call_p99_ns", true},
-        {COL_P999, "call_p999_ns", true},
-        {COL_WAIT, "lock_wait_ns_per_page", true},
-    };
-    for (size_t f = 0; f < PB_ARRAY_SIZE(figures); f++) {
-        char *cell = row[figures[f].col];
-        if (!median_of(doc, idx, n, figures[f].key, scratch, &v))
-            snprintf(cell, sizeof(table_cell), "-");
-        else if (figures[f].ns)
-            pb_results_fmt_ns(v, cell);
-        else
-            pb_results_fmt_rate(v, cell);
+    if (strcmp(m->unit, "name") == 0) {
+        const char *name = mode_text(g, m->name);
+        snprintf(cell, sizeof(table_cell), "%s", name ? name : "-");
+        return;
     }
-    if (median_of(doc, idx, n, "lock_contended_pct", scratch, &v))
-        snprintf(row[COL_CONTENDED], sizeof(table_cell), "%.1f%%", v);
+    const struct pb_results_metric *v = pb_results_group_metric(g, m->name);
+    size_t n = v ? pb_results_metric_values(g, v, scratch) : 0, len = strlen(m->unit);
+    double med = pb_median(scratch, n);
+    if (n == 0)
+        snprintf(cell, sizeof(table_cell), "-");
+    else if (len >= 2 && strcmp(m->unit + len - 2, "/s") == 0)
+        pb_results_fmt_rate(med, cell);
+    else if (strncmp(m->unit, "ns", 2) == 0)
+        pb_results_fmt_ns(med, cell);
+    else if (strcmp(m->unit, "%") == 0)
+        snprintf(cell, sizeof(table_cell), "%.1f%%", med);
     else
-        snprintf(row[COL_CONTENDED], sizeof(table_cell), "-");
-    const char *lock = mode_lock(doc, idx, n);
-    snprintf(row[COL_LOCK], sizeof(table_cell), "%s", lock ? lock : "-");
-    if (median_of(doc, idx, n, "locality", scratch, &v))
-        snprintf(row[COL_LOCALITY], sizeof(table_cell), "%.3f", v);
+        snprintf(cell, sizeof(table_cell), "%.3f", med);
+}
+
+static void fill_row(const struct pb_results_group *g, const struct column *cols, size_t ncols,
+                     double *scratch, table_cell *row)
+{
+    unsigned reps = pb_results_bench_repetitions(g->rep[0]);
+    snprintf(row[0], sizeof(table_cell), "%s", g->workload);
+    snprintf(row[1], sizeof(table_cell), "%s", g->variant);
+    snprintf(row[2], sizeof(table_cell), "%u", g->threads);
+    if (g->nrep == reps)
+        snprintf(row[3], sizeof(table_cell), "%zu", g->nrep);
     else
-        snprintf(row[COL_LOCALITY], sizeof(table_cell), "-");
+        snprintf(row[3], sizeof(table_cell), "%zu/%u", g->nrep, reps);
+    for (size_t c = NFIXED_COLS; c < ncols; c++)
+        metric_cell(g, cols[c].m, scratch, row[c]);
 }
 
 int pb_results_print_table(const struct pb_results *doc, FILE *out)
 {
     if (!doc || !out)
         return -EINVAL;
-    size_t nb = doc->nbenches;
     if (pb_results_is_partial(doc))
         fprintf(out, "partial run: only the repetitions that finished\n");
-    if (nb == 0) {
+    if (doc->nbenches == 0) {
         fprintf(out, "no benchmarks\n");
         return ferror(out) ? -EIO : 0;
     }
-    table_cell *cells = calloc((nb + 1) * NCOLS, sizeof(*cells));
-    size_t *idx = malloc(nb * sizeof(*idx));
-    double *scratch = malloc(nb * sizeof(*scratch));
-    if (!cells || !idx || !scratch) {
+    int rc = pb_results_make_view(doc);
+    if (rc)
+        return rc;
+    const struct pb_metric *shown[PB_NMETRICS];
+    struct column cols[NFIXED_COLS + PB_NMETRICS];
+    size_t nshown = metric_columns(doc, shown), ncols = NFIXED_COLS + nshown;
+    for (size_t c = 0; c < ncols; c++)
+        cols[c] = c < NFIXED_COLS
+                      ? (struct column){fixed_title[c], NULL, c < 2}
+                      : (struct column){shown[c - NFIXED_COLS]->title, shown[c - NFIXED_COLS],
+                                        strcmp(shown[c - NFIXED_COLS]->unit, "name") == 0};
+    size_t rows = pb_results_group_count(doc) + 1;
+    table_cell *cells = calloc(rows * ncols, sizeof(*cells));
+    double *scratch = malloc(doc->nbenches * sizeof(*scratch));
+    if (!cells || !scratch) {
         free(cells);
-        free(idx);
         free(scratch);
         return -ENOMEM;
     }
-    for (int c = 0; c < NCOLS; c++)
-        snprintf(cells[c], sizeof(table_cell), "%s", col_title[c]);
-    int ncols = NCOLS - 1;
-    for (size_t i = 0; i < nb && ncols < NCOLS; i++) {
-        double v;
-        if (pb_results_bench_counter(doc->benches[i], "locality", &v) == 0)
-            ncols = NCOLS;
-    }
-    size_t rows = 1;
-    for (size_t i = 0; i < nb; i++) {
-        const char *name = pb_results_bench_name(doc->benches[i]);
-        bool first = true;
-        for (size_t j = 0; j < i && first; j++)
-            first = strcmp(pb_results_bench_name(doc->benches[j]), name) != 0;
-        if (!first)
-            continue;
-        size_t n = 0;
-        for (size_t j = i; j < nb; j++)
-            if (strcmp(pb_results_bench_name(doc->benches[j]), name) == 0)
-                idx[n++] = j;
-        fill_row(doc, idx, n, scratch, &cells[rows * NCOLS]);
-        rows++;
-    }
-    int width[NCOLS] = {0};
+    for (size_t c = 0; c < ncols; c++)
+        snprintf(cells[c], sizeof(table_cell), "%s", cols[c].title);
+    for (size_t r = 1; r < rows; r++)
+        fill_row(pb_results_group_at(doc, r - 1), cols, ncols, scratch, &cells[r * ncols]);
+    int width[NFIXED_COLS + PB_NMETRICS] = {0};
     for (size_t r = 0; r < rows; r++)
-        for (int c = 0; c < ncols; c++) {
-            int w = (int)strlen(cells[r * NCOLS + c]);
+        for (size_t c = 0; c < ncols; c++) {
+            int w = (int)strlen(cells[r * ncols + c]);
             width[c] = w > width[c] ? w : width[c];
         }
     for (size_t r = 0; r < rows; r++) {
-        for (int c = 0; c < ncols; c++) {
-            const char *s = cells[r * NCOLS + c];
-            if (c == ncols - 1 && col_left[c])
+        for (size_t c = 0; c < ncols; c++) {
+            const char *s = cells[r * ncols + c];
+            bool last = c == ncols - 1;
+            if (last && cols[c].left)
                 fprintf(out, "%s", s);
             else
-                fprintf(out, col_left[c] ? "%-*s" : "%*s", width[c], s);
-            fputs(c == ncols - 1 ? "\n" : "  ", out);
+                fprintf(out, cols[c].left ? "%-*s" : "%*s", width[c], s);
+            fputs(last ? "\n" : "  ", out);
         }
     }
     free(cells);
-    free(idx);
     free(scratch);
     return ferror(out) ? -EIO : 0;
 }

@@ -1,6 +1,7 @@
 /*
  * test_compare: the statistics (Mann-Whitney p-values against scipy's, the bootstrap, the
- * change point), the results loader, and compare's verdicts on synthetic results files.
+ * change point) and compare's verdicts on synthetic results files (test_results tests the
+ * reader they are loaded with).
  */
 #include <errno.h>
 #include <math.h>
@@ -14,10 +15,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "results/cli.h"
+#include "cli/cli.h"
 #include "results/compare.h"
 #include "results/stats.h"
-#include "tests/unit/compare_fixture.h"
+#include "tests/unit/results_fixture.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -178,7 +179,7 @@ static void test_changepoint(void **state)
     assert_int_equal(pb_changepoint_find(x, 10, 0, 99, 1, &cp), -EINVAL);
 }
 
-/* ---- Loader ------------------------------------------------------------------------------ */
+/* ---- compare ----------------------------------------------------------------------------- */
 
 struct dir_state {
     char *dir;
@@ -201,117 +202,15 @@ static int teardown_dir(void **state)
     return 0;
 }
 
-static char *write_text(const char *dir, const char *name, const char *text)
-{
-    char *p = fx_path(dir, name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
-
-static void test_load(void **state)
-{
-    struct dir_state *s = *state;
-    struct fx_ctx c;
-    fx_ctx_default(&c);
-    c.partial = true;
-    struct fx_bench b[] = {fx_bench_default("boot", "xen", 2),
-                           fx_bench_default("boot", "pernode", 2)};
-    b[1].reps = 3;
-    char *path = fx_path(s->dir, "r.json");
-    assert_int_equal(fx_write(path, &c, b, 2, 1), 0);
-    struct pb_rfile *rf;
-    char err[256];
-    assert_int_equal(pb_rfile_load(path, &rf, err, sizeof(err)), 0);
-    assert_int_equal(rf->nbench, 2);
-    assert_true(rf->env.partial);
-    assert_string_equal(rf->env.cpu_model, "Test CPU 1.0GHz");
-    assert_int_equal(rf->env.num_cpus, 2);
-    const struct pb_rbench *pn = pb_rfile_find(rf, "boot/pernode/threads:2");
-    assert_non_null(pn);
-    assert_int_equal(pn->nrep, 3);
-    assert_string_equal(pn->workload, "boot");
-    assert_string_equal(pn->variant, "pernode");
-    assert_int_equal(pn->threads, 2);
-    assert_ptr_equal(pb_rfile_find_variant(rf, "boot", "pernode", 2), pn);
-    /* throughput first; identity keys are not metrics */
-    assert_string_equal(pn->metric[0].name, "pages_per_second");
-    assert_null(pb_rbench_metric(pn, "repetition_index"));
-    assert_null(pb_rbench_metric(pn, "threads"));
-    assert_non_null(pb_rbench_metric(pn, "lock_acq_per_page"));
-    assert_near(pb_rbench_metric(pn, "lock_acq_per_page")->val[2], 0.004, 0);
-    pb_rfile_free(rf);
-    free(path);
-}
-
-static void test_load_errors(void **state)
-{
-    struct dir_state *s = *state;
-    struct pb_rfile *rf = (void *)1;
-    char err[256];
-    char *p = write_text(s->dir, "bad.json", "{\"context\": ");
-    assert_int_equal(pb_rfile_load(p, &rf, err, sizeof(err)), -EINVAL);
-    assert_null(rf);
-    assert_non_null(strstr(err, "bad.json"));
-    free(p);
-
-    p = write_text(s->dir, "v2.json",
-                   "{\"context\": {\"popbench_results_version\": 2}, \"benchmarks\": []}");
-    assert_int_equal(pb_rfile_load(p, &rf, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "version 2"));
-    free(p);
-
-    p = write_text(s->dir, "gb.json", "{\"context\": {}, \"benchmarks\": []}");
-    assert_int_equal(pb_rfile_load(p, &rf, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "popbench_results_version"));
-    free(p);
-
-    p = write_text(
-        s->dir, "dup.json",
-        "{\"context\": {\"popbench_results_version\": 1}, \"benchmarks\": ["
-        "{\"name\": \"w/v/threads:1\", \"repetition_index\": 0, \"pages_per_second\": 1},"
-        "{\"name\": \"w/v/threads:1\", \"repetition_index\": 0, \"pages_per_second\": 2}]}");
-    assert_int_equal(pb_rfile_load(p, &rf, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "twice"));
-    free(p);
-
-    p = write_text(s->dir, "nopps.json",
-                   "{\"context\": {\"popbench_results_version\": 1}, \"benchmarks\": ["
-                   "{\"name\": \"w/v/threads:1\", \"repetition_index\": 0}]}");
-    assert_int_equal(pb_rfile_load(p, &rf, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "benchmarks[0].pages_per_second"));
-    free(p);
-
-    p = fx_path(s->dir, "missing.json");
-    assert_int_equal(pb_rfile_load(p, &rf, err, sizeof(err)), -ENOENT);
-    free(p);
-
-    /* aggregates are skipped; identity from the name */
-    p = write_text(s->dir, "agg.json",
-                   "{\"context\": {\"popbench_results_version\": 1}, \"benchmarks\": ["
-                   "{\"name\": \"w/v/threads:4\", \"pages_per_second\": 1},"
-                   "{\"name\": \"w/v/threads:4_mean\", \"run_type\": \"aggregate\","
-                   " \"pages_per_second\": 1}]}");
-    assert_int_equal(pb_rfile_load(p, &rf, err, sizeof(err)), 0);
-    assert_int_equal(rf->nbench, 1);
-    assert_int_equal(rf->bench[0].threads, 4);
-    assert_string_equal(rf->bench[0].variant, "v");
-    pb_rfile_free(rf);
-    free(p);
-}
-
-/* ---- compare ----------------------------------------------------------------------------- */
-
-static struct pb_rfile *write_and_load(const char *dir, const char *name, const struct fx_ctx *c,
-                                       const struct fx_bench *b, size_t n, uint64_t seed)
+static struct pb_results *write_and_load(const char *dir, const char *name, const struct fx_ctx *c,
+                                         const struct fx_bench *b, size_t n, uint64_t seed)
 {
     char *p = fx_path(dir, name);
     assert_int_equal(fx_write(p, c, b, n, seed), 0);
-    struct pb_rfile *rf;
-    char err[256];
-    assert_int_equal(pb_rfile_load(p, &rf, err, sizeof(err)), 0);
+    struct pb_results *rf;
+    char err[PB_RESULTS_ERR_LEN];
+    if (pb_results_load(p, &rf, err, sizeof(err)))
+        fail_msg("%s", err);
     free(p);
     return rf;
 }
@@ -324,8 +223,8 @@ static void test_compare_finds_regression(void **state)
     struct fx_bench a = fx_bench_default("boot", "xen", 2), b = a;
     b.pps *= 0.8; /* 20% fewer pages per second */
     b.p99 *= 1.2; /* 20% slower tail */
-    struct pb_rfile *fa = write_and_load(s->dir, "a.json", &c, &a, 1, 1);
-    struct pb_rfile *fb = write_and_load(s->dir, "b.json", &c, &b, 1, 2);
+    struct pb_results *fa = write_and_load(s->dir, "a.json", &c, &a, 1, 1);
+    struct pb_results *fb = write_and_load(s->dir, "b.json", &c, &b, 1, 2);
     struct pb_cmp_opts o;
     pb_cmp_opts_default(&o);
     struct pb_cmp_result r;
@@ -363,8 +262,8 @@ static void test_compare_finds_regression(void **state)
                      PB_VERDICT_BETTER);
     pb_cmp_result_free(&back);
     pb_cmp_result_free(&r);
-    pb_rfile_free(fa);
-    pb_rfile_free(fb);
+    pb_results_free(fa);
+    pb_results_free(fb);
 }
 
 static void test_compare_identical_is_noise(void **state)
@@ -374,8 +273,8 @@ static void test_compare_identical_is_noise(void **state)
     fx_ctx_default(&c);
     struct fx_bench b[] = {fx_bench_default("boot", "xen", 1), fx_bench_default("boot", "xen", 2),
                            fx_bench_default("boot", "pernode", 2)};
-    struct pb_rfile *fa = write_and_load(s->dir, "a.json", &c, b, 3, 7);
-    struct pb_rfile *fb = write_and_load(s->dir, "b.json", &c, b, 3, 7);
+    struct pb_results *fa = write_and_load(s->dir, "a.json", &c, b, 3, 7);
+    struct pb_results *fb = write_and_load(s->dir, "b.json", &c, b, 3, 7);
     struct pb_cmp_opts o;
     pb_cmp_opts_default(&o);
     struct pb_cmp_result r;
@@ -391,14 +290,14 @@ static void test_compare_identical_is_noise(void **state)
     pb_cmp_result_free(&r);
 
     /* same distribution, other noise: still no verdict */
-    struct pb_rfile *fc = write_and_load(s->dir, "c.json", &c, b, 3, 8);
+    struct pb_results *fc = write_and_load(s->dir, "c.json", &c, b, 3, 8);
     assert_int_equal(pb_compare_files(fa, fc, &o, &r), 0);
     for (size_t i = 0; i < r.nrow; i++)
         assert_int_equal(r.row[i].verdict, PB_VERDICT_NOISE);
     pb_cmp_result_free(&r);
-    pb_rfile_free(fa);
-    pb_rfile_free(fb);
-    pb_rfile_free(fc);
+    pb_results_free(fa);
+    pb_results_free(fb);
+    pb_results_free(fc);
 }
 
 static void test_compare_insufficient(void **state)
@@ -410,8 +309,8 @@ static void test_compare_insufficient(void **state)
     a.reps = b.reps = 1;
     b.pps *= 0.5; /* even a halving is no verdict from one repetition */
     b.p99 *= 2;
-    struct pb_rfile *fa = write_and_load(s->dir, "a.json", &c, &a, 1, 1);
-    struct pb_rfile *fb = write_and_load(s->dir, "b.json", &c, &b, 1, 2);
+    struct pb_results *fa = write_and_load(s->dir, "a.json", &c, &a, 1, 1);
+    struct pb_results *fb = write_and_load(s->dir, "b.json", &c, &b, 1, 2);
     struct pb_cmp_opts o;
     pb_cmp_opts_default(&o);
     struct pb_cmp_result r;
@@ -421,11 +320,11 @@ static void test_compare_insufficient(void **state)
         assert_int_equal(r.row[i].verdict, PB_VERDICT_INSUFFICIENT);
     assert_near(pb_cmp_find(&r, "boot/xen/threads:2", "pages_per_second")->ratio, 0.5, 0.02);
     pb_cmp_result_free(&r);
-    pb_rfile_free(fb);
+    pb_results_free(fb);
 
     /* 3 against 3 cannot reach p < 0.05 either */
     a.reps = b.reps = 3;
-    pb_rfile_free(fa);
+    pb_results_free(fa);
     fa = write_and_load(s->dir, "a3.json", &c, &a, 1, 1);
     fb = write_and_load(s->dir, "b3.json", &c, &b, 1, 2);
     assert_int_equal(pb_compare_files(fa, fb, &o, &r), 0);
@@ -438,8 +337,8 @@ static void test_compare_insufficient(void **state)
     assert_int_equal(pb_cmp_find(&r, "boot/xen/threads:2", "pages_per_second")->verdict,
                      PB_VERDICT_WORSE);
     pb_cmp_result_free(&r);
-    pb_rfile_free(fa);
-    pb_rfile_free(fb);
+    pb_results_free(fa);
+    pb_results_free(fb);
 }
 
 static void test_compare_env_mismatch(void **state)
@@ -451,8 +350,8 @@ static void test_compare_env_mismatch(void **state)
     cb.cpu_model = "Other CPU 3.0GHz";
     cb.num_cpus = 64;
     struct fx_bench b = fx_bench_default("boot", "xen", 2);
-    struct pb_rfile *fa = write_and_load(s->dir, "a.json", &ca, &b, 1, 1);
-    struct pb_rfile *fb = write_and_load(s->dir, "b.json", &cb, &b, 1, 1);
+    struct pb_results *fa = write_and_load(s->dir, "a.json", &ca, &b, 1, 1);
+    struct pb_results *fb = write_and_load(s->dir, "b.json", &cb, &b, 1, 1);
     struct pb_cmp_opts o;
     pb_cmp_opts_default(&o);
     struct pb_cmp_result r;
@@ -463,8 +362,8 @@ static void test_compare_env_mismatch(void **state)
     assert_non_null(strstr(r.env_mismatch[1], "num_cpus"));
     assert_null(r.env_mismatch[2]);
     pb_cmp_result_free(&r);
-    pb_rfile_free(fa);
-    pb_rfile_free(fb);
+    pb_results_free(fa);
+    pb_results_free(fb);
 
     /* the report leads with it */
     char *pa = fx_path(s->dir, "a.json"), *pb = fx_path(s->dir, "b.json"), *out = NULL;
@@ -489,7 +388,7 @@ static void test_compare_variants(void **state)
                            fx_bench_default("boot", "pernode", 2),
                            fx_bench_default("boot", "pernode", 4)};
     b[3].pps *= 1.5;
-    struct pb_rfile *f = write_and_load(s->dir, "v.json", &c, b, N(b), 3);
+    struct pb_results *f = write_and_load(s->dir, "v.json", &c, b, N(b), 3);
     struct pb_cmp_opts o;
     pb_cmp_opts_default(&o);
     struct pb_cmp_result r;
@@ -505,7 +404,7 @@ static void test_compare_variants(void **state)
     pb_cmp_result_free(&r);
     assert_int_equal(pb_compare_variants(f, "nosuch", "pernode", &o, &r), -ENOENT);
     assert_int_equal(pb_compare_variants(f, "xen", "xen", &o, &r), -EINVAL);
-    pb_rfile_free(f);
+    pb_results_free(f);
 }
 
 static void test_compare_cli(void **state)
@@ -576,8 +475,6 @@ int main(void)
         cmocka_unit_test(test_median_geomean),
         cmocka_unit_test(test_bootstrap),
         cmocka_unit_test(test_changepoint),
-        cmocka_unit_test_setup_teardown(test_load, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_load_errors, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_compare_finds_regression, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_compare_identical_is_noise, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_compare_insufficient, setup_dir, teardown_dir),

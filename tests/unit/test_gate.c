@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "results/cli.h"
-#include "tests/unit/compare_fixture.h"
+#include "cli/cli.h"
+#include "tests/unit/results_fixture.h"
 
 struct gate_state {
     char *dir;

@@ -14,9 +14,9 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "results/cli.h"
+#include "cli/cli.h"
 #include "results/history.h"
-#include "tests/unit/compare_fixture.h"
+#include "tests/unit/results_fixture.h"
 
 #define NCOMMITS 10
 

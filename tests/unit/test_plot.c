@@ -1,6 +1,7 @@
 /*
- * test_plot: `plot` draws every figure as a valid SVG and PNG, from the fixture results file and
- * from a history database. Skipped when /usr/bin/python3 lacks matplotlib.
+ * test_plot: `plot` draws every figure as a valid SVG and PNG, from a results file written before
+ * results carried their metric table, from one that carries it, and from a history database.
+ * Skipped when /usr/bin/python3 lacks matplotlib.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "results/cli.h"
+#include "cli/cli.h"
 #include "results/history.h"
-#include "tests/unit/compare_fixture.h"
+#include "tests/unit/results_fixture.h"
 
 #ifndef PB_TEST_DATA_DIR
 #error "PB_TEST_DATA_DIR must name tests/data/compare"
@@ -76,6 +77,18 @@ static void test_plot_results(void **state)
     assert_figure(out, "small-run-bootstorm-latency");
     assert_figure(out, "small-run-bootstorm-lockwait");
     assert_figure(out, "small-run-bootstorm-scrub");
+
+    /* A file of today carries its metric table (context.metrics): the plot takes it there. */
+    struct fx_ctx c;
+    fx_ctx_default(&c);
+    struct fx_bench b[] = {fx_bench_default("boot", "xen", 1), fx_bench_default("boot", "xen", 2)};
+    char *fresh = fx_path(*state, "fresh.json");
+    assert_int_equal(fx_write(fresh, &c, b, 2, 1), 0);
+    char *again[] = {"plot", "--out", out, fresh, NULL};
+    assert_int_equal(pb_cmd_plot(4, again), 0);
+    assert_figure(out, "fresh-boot-throughput");
+    assert_figure(out, "fresh-boot-latency");
+    free(fresh);
     free(out);
 }
 

@@ -1,4 +1,7 @@
-#include "results/compare_table.h"
+/*
+ * table.c: aligned text and Markdown tables (table.h).
+ */
+#include "cli/table.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

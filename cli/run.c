@@ -1,22 +1,19 @@
 /*
- * main.c: the popbench command (docs/popbench.md is its manual).
- *
- *   popbench run [WORKLOAD ...] [options]   run workloads, report and write results
- *   popbench list                           the workloads, variants and lock kinds
- *   popbench topology                       the topology a run would use and its CPU map
- *   popbench compare|gate|history|plot      results commands (results/cli.h)
+ * run.c: `popbench run`: loads the workloads, plans the runs (per workload, repetition and
+ * thread count, the variants in a seeded order), runs them through the runner, writes the
+ * results after every finished run, and prints the summary (docs/popbench.md).
  *
  * Exit status: 0 success; 1 a run failed (its validator found a broken invariant, a worker
  * failed); 2 bad input (flag, workload file, topology); 130 interrupted by SIGINT (what was
  * measured is written, marked partial).
  */
+#include "cli/cli.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <jemalloc/jemalloc.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,21 +21,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/clock.h"
 #include "bench/report.h"
 #include "bench/runner.h"
 #include "bench/stream.h"
 #include "bench/topology.h"
+#include "core/clock.h"
 #include "core/heap.h"
-#include "results/cli.h"
+#include "core/prng.h"
 #include "results/results.h"
 #include "workloads/workload.h"
 
 #include "pb_git_commit.h" /* generated: POPBENCH_GIT_COMMIT */
 
-#ifndef POPBENCH_VERSION_STRING
-#define POPBENCH_VERSION_STRING "unknown"
-#endif
 #ifndef POPBENCH_BUILD_TYPE
 #define POPBENCH_BUILD_TYPE "unknown"
 #endif
@@ -59,12 +53,8 @@
  * minute on 2 CPUs. `--variant all` runs every variant. */
 #define DEFAULT_VARIANTS "xen,pernode"
 
-#define EXIT_FAILED_RUN   1
-#define EXIT_BAD_INPUT    2
-#define EXIT_INTERRUPT    130
-#define MAX_THREAD_COUNTS 64
-#define MAX_VARIANTS      16
-#define ERR_LEN           2048
+#define MAX_VARIANTS 16
+#define ERR_LEN      2048
 
 static _Atomic bool interrupted;
 
@@ -75,111 +65,10 @@ static void on_sigint(int sig)
     signal(sig, SIG_DFL);
 }
 
-static int bad_input(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad_input(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "popbench %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return EXIT_BAD_INPUT;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * jemalloc: linked with --no-as-needed; this checks it really serves malloc.
- */
-
-static const char *jemalloc_version(void)
-{
-    static const char *ver;
-    size_t len = sizeof(ver);
-    if (!ver && mallctl("version", (void *)&ver, &len, NULL, 0) != 0)
-        ver = NULL;
-    return ver;
-}
-
-static bool jemalloc_active(void)
-{
-    uint64_t before = 0, after = 0;
-    size_t len = sizeof(uint64_t);
-
-    if (!jemalloc_version())
-        return false;
-    if (mallctl("thread.allocated", &before, &len, NULL, 0) != 0)
-        return false;
-    void *volatile p = malloc(4096);
-    len = sizeof(uint64_t);
-    int rc = mallctl("thread.allocated", &after, &len, NULL, 0);
-    free(p);
-    /* Under a sanitizer malloc is the sanitizer's, and jemalloc sees nothing. */
-    return rc == 0 && after > before;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Option values.
  */
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    if (!s || !*s || *s == '-' || *s == '+')
-        return -EINVAL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-/* "1,2,4", "1-4", "1-2,8": sorted as given, duplicates dropped. */
-static int parse_threads(const char *s, unsigned *v, unsigned *n)
-{
-    char buf[256];
-    *n = 0;
-    if (!s || strlen(s) >= sizeof(buf) || !*s)
-        return -EINVAL;
-    snprintf(buf, sizeof(buf), "%s", s);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        uint64_t lo, hi;
-        char *dash = strchr(tok, '-');
-        if (dash) {
-            *dash = '\0';
-            if (parse_u64(tok, &lo) || parse_u64(dash + 1, &hi) || hi < lo)
-                return -EINVAL;
-        } else {
-            if (parse_u64(tok, &lo))
-                return -EINVAL;
-            hi = lo;
-        }
-        if (lo < 1 || hi > 1024)
-            return -EINVAL;
-        for (uint64_t t = lo; t <= hi; t++) {
-            bool dup = false;
-            for (unsigned i = 0; i < *n; i++)
-                dup |= v[i] == t;
-            if (dup)
-                continue;
-            if (*n == MAX_THREAD_COUNTS)
-                return -E2BIG;
-            v[(*n)++] = (unsigned)t;
-        }
-    }
-    return *n ? 0 : -EINVAL;
-}
-
-static void variant_list(char *buf, size_t len)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (const char *const *v = pb_variant_names(); *v && used < len; v++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", *v);
-}
-
-/* "xen,pernode" -> names (pointers into the static variant table). */
 static int parse_variants(const char *s, const char **out, unsigned *n, char *bad, size_t badlen)
 {
     char buf[512];
@@ -220,7 +109,7 @@ static int parse_phase(const char *s, struct pb_wl_phase *ph, char *err, size_t 
             return -EINVAL;
         memcpy(num, s, n - 3);
         num[n - 3] = '\0';
-        if (parse_u64(num, &ops)) {
+        if (pb_cli_parse_u64(num, &ops)) {
             snprintf(err, errlen, "'%s' is not an operation count (expected such as 10000ops)", s);
             return -EINVAL;
         }
@@ -242,7 +131,7 @@ static int parse_phase(const char *s, struct pb_wl_phase *ph, char *err, size_t 
 struct run_opts {
     const char *variants[MAX_VARIANTS];
     unsigned nr_variants;
-    unsigned threads[MAX_THREAD_COUNTS];
+    unsigned threads[PB_CLI_MAX_THREAD_COUNTS];
     unsigned nr_threads;
     bool lock_given;
     enum pb_lock_kind lock;
@@ -357,15 +246,6 @@ static const struct option run_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* getopt's errors in our words; returns the exit status. */
-static int option_error(const char *cmd, int c, int argc, char **argv)
-{
-    const char *arg = optind - 1 < argc && optind > 0 ? argv[optind - 1] : "?";
-    if (c == ':')
-        return bad_input(cmd, "%s needs a value (see popbench %s --help)", arg, cmd);
-    return bad_input(cmd, "unknown option '%s' (see popbench %s --help)", arg, cmd);
-}
-
 static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_arg)
 {
     const char *cmd = "run";
@@ -400,28 +280,30 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
             }
             rc = parse_variants(optarg, o->variants, &o->nr_variants, bad, sizeof(bad));
             if (rc) {
-                variant_list(err, sizeof(err));
+                pb_cli_variant_list(err, sizeof(err));
                 if (rc == -ENOENT)
-                    return bad_input(cmd, "--variant: unknown variant '%s' (expected %s)", bad,
-                                     err);
-                return bad_input(cmd,
-                                 "--variant: '%s' is not a list of variants (expected some of %s, "
-                                 "comma-separated)",
-                                 optarg, err);
+                    return pb_cli_error(cmd, "--variant: unknown variant '%s' (expected %s)", bad,
+                                        err);
+                return pb_cli_error(
+                    cmd,
+                    "--variant: '%s' is not a list of variants (expected some of %s, "
+                    "comma-separated)",
+                    optarg, err);
             }
             break;
         }
         case OPT_THREADS:
-            if (parse_threads(optarg, o->threads, &o->nr_threads))
-                return bad_input(cmd,
-                                 "--threads: '%s' is not a list of thread counts (expected counts "
-                                 "from 1 to 1024: N, N-M, or a comma-separated list such as 1,2,4)",
-                                 optarg);
+            if (pb_cli_parse_threads(optarg, o->threads, &o->nr_threads))
+                return pb_cli_error(
+                    cmd,
+                    "--threads: '%s' is not a list of thread counts (expected counts "
+                    "from 1 to 1024: N, N-M, or a comma-separated list such as 1,2,4)",
+                    optarg);
             break;
         case OPT_LOCK:
             if (pb_lock_kind_parse(optarg, &o->lock))
-                return bad_input(cmd, "--lock: '%s' is not a lock kind (expected ticket or mutex)",
-                                 optarg);
+                return pb_cli_error(
+                    cmd, "--lock: '%s' is not a lock kind (expected ticket or mutex)", optarg);
             o->lock_given = true;
             break;
         case OPT_TOPOLOGY:
@@ -429,59 +311,59 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
             break;
         case OPT_PLACEMENT:
             if (pb_placement_parse(optarg, &o->placement))
-                return bad_input(
+                return pb_cli_error(
                     cmd, "--placement: '%s' is not a placement (expected compact or scatter)",
                     optarg);
             break;
         case OPT_REPETITIONS:
-            if (parse_u64(optarg, &v) || v < 1 || v > 1000)
-                return bad_input(
+            if (pb_cli_parse_u64(optarg, &v) || v < 1 || v > 1000)
+                return pb_cli_error(
                     cmd, "--repetitions: '%s' is not a repetition count (expected 1 to 1000)",
                     optarg);
             o->repetitions = (unsigned)v;
             break;
         case OPT_DURATION:
             if (o->measure_given && o->measure.unit == PB_WL_PHASE_OPS)
-                return bad_input(cmd, "--duration: --ops was given too (expected one of them)");
+                return pb_cli_error(cmd, "--duration: --ops was given too (expected one of them)");
             if (pb_parse_duration(optarg, &v, err, sizeof(err)))
-                return bad_input(cmd, "--duration: %s", err);
+                return pb_cli_error(cmd, "--duration: %s", err);
             if (v == 0)
-                return bad_input(cmd,
-                                 "--duration: '%s' is empty (expected a duration above 0, e.g. 2s)",
-                                 optarg);
+                return pb_cli_error(
+                    cmd, "--duration: '%s' is empty (expected a duration above 0, e.g. 2s)",
+                    optarg);
             o->measure = (struct pb_wl_phase){.unit = PB_WL_PHASE_TIME, .ns = v};
             o->measure_given = true;
             break;
         case OPT_OPS:
             if (o->measure_given && o->measure.unit == PB_WL_PHASE_TIME)
-                return bad_input(cmd, "--ops: --duration was given too (expected one of them)");
-            if (parse_u64(optarg, &v) || v == 0 || v > (UINT64_C(1) << 40))
-                return bad_input(cmd, "--ops: '%s' is not an operation count (expected 1 to 2^40)",
-                                 optarg);
+                return pb_cli_error(cmd, "--ops: --duration was given too (expected one of them)");
+            if (pb_cli_parse_u64(optarg, &v) || v == 0 || v > (UINT64_C(1) << 40))
+                return pb_cli_error(
+                    cmd, "--ops: '%s' is not an operation count (expected 1 to 2^40)", optarg);
             o->measure = (struct pb_wl_phase){.unit = PB_WL_PHASE_OPS, .ops = v};
             o->self_test_ops = v;
             o->measure_given = true;
             break;
         case OPT_WARMUP:
             if (parse_phase(optarg, &o->warmup, err, sizeof(err)))
-                return bad_input(cmd, "--warmup: %s", err);
+                return pb_cli_error(cmd, "--warmup: %s", err);
             o->warmup_given = true;
             break;
         case OPT_SEED:
-            if (parse_u64(optarg, &o->seed))
-                return bad_input(cmd, "--seed: '%s' is not a seed (expected an unsigned integer)",
-                                 optarg);
+            if (pb_cli_parse_u64(optarg, &o->seed))
+                return pb_cli_error(
+                    cmd, "--seed: '%s' is not a seed (expected an unsigned integer)", optarg);
             o->seed_given = true;
             break;
         case OPT_OUT:
             if (!*optarg)
-                return bad_input(cmd, "--out: empty (expected a file name)");
+                return pb_cli_error(cmd, "--out: empty (expected a file name)");
             o->out = optarg;
             break;
         case OPT_FORMAT:
             if (strcmp(optarg, "table") && strcmp(optarg, "json") && strcmp(optarg, "csv") &&
                 strcmp(optarg, "none"))
-                return bad_input(
+                return pb_cli_error(
                     cmd,
                     "--format: '%s' is not an output format (expected table, json, csv or none)",
                     optarg);
@@ -498,26 +380,26 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
             else if (strcmp(optarg, "full") == 0)
                 o->verify = PB_VERIFY_FULL;
             else
-                return bad_input(
+                return pb_cli_error(
                     cmd, "--verify: '%s' is not a verify mode (expected off, sampled or full)",
                     optarg);
             break;
         case OPT_CLEAR:
             if (pb_clear_method_parse(optarg, &o->clear))
-                return bad_input(
+                return pb_cli_error(
                     cmd, "--clear: '%s' is not a clear method (expected auto, memset, stosb or nt)",
                     optarg);
             break;
         case OPT_CLAIM_MODE:
             if (pb_run_claim_mode_parse(optarg, &o->claim_mode))
-                return bad_input(cmd,
-                                 "--claim-mode: '%s' is not a claim mode (expected workload, "
-                                 "host, nodes or none)",
-                                 optarg);
+                return pb_cli_error(cmd,
+                                    "--claim-mode: '%s' is not a claim mode (expected workload, "
+                                    "host, nodes or none)",
+                                    optarg);
             break;
         case OPT_OPTION:
             if (pb_options_parse(&o->options, optarg, err, sizeof(err)))
-                return bad_input(cmd, "--option: %s (see popbench run --help)", err);
+                return pb_cli_error(cmd, "--option: %s (see popbench run --help)", err);
             break;
         case OPT_WORKLOADS_DIR:
             o->workloads_dir = optarg;
@@ -526,8 +408,8 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
             o->self_test = true;
             break;
         case OPT_INTERRUPT_AFTER:
-            if (parse_u64(optarg, &v) || v > 1000000)
-                return bad_input(
+            if (pb_cli_parse_u64(optarg, &v) || v > 1000000)
+                return pb_cli_error(
                     cmd, "--interrupt-after: '%s' is not a run count (expected 0 or more)", optarg);
             o->interrupt_after = (long)v;
             break;
@@ -535,7 +417,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
             run_usage(stdout);
             return -1;
         default:
-            return option_error(cmd, c, argc, argv);
+            return pb_cli_option_error(cmd, c, argc, argv);
         }
     }
     if (o->nr_variants == 0)
@@ -651,31 +533,6 @@ static int write_results(const struct pb_results *doc, const char *path)
     return rc;
 }
 
-/* JSON on stdout: the atomic writer needs a file, so write one aside and copy it. */
-static int print_json(const struct pb_results *doc)
-{
-    char dir[] = "/tmp/popbench-json-XXXXXX", path[64], err[PB_RESULTS_ERR_LEN], buf[65536];
-    if (!mkdtemp(dir))
-        return -errno;
-    snprintf(path, sizeof(path), "%s/results.json", dir);
-    int rc = pb_results_write_json(doc, path, err, sizeof(err));
-    if (rc) {
-        fprintf(stderr, "popbench run: %s\n", err);
-    } else {
-        FILE *f = fopen(path, "r");
-        size_t n;
-        if (!f)
-            rc = -errno;
-        while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-            fwrite(buf, 1, n, stdout);
-        if (f)
-            fclose(f);
-        unlink(path);
-    }
-    rmdir(dir);
-    return rc;
-}
-
 static int self_test_overhead(const struct run_opts *o)
 {
     char err[ERR_LEN];
@@ -686,7 +543,7 @@ static int self_test_overhead(const struct run_opts *o)
     int rc = pb_run_self_test_overhead(variant, lock, o->self_test_ops, &ov, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "popbench run: self test: %s\n", err);
-        return EXIT_FAILED_RUN;
+        return PB_EXIT_FAILED;
     }
     printf("clock:                       %s\n", pb_clock_source());
     printf("cheapest timed operation:    %.1f ns (order-0 populate_physmap of one extent, %s, %s "
@@ -716,7 +573,7 @@ static void shuffle_variants(const char **v, unsigned n, struct pb_rng *rng)
     }
 }
 
-static int cmd_run(int argc, char **argv)
+int pb_cmd_run(int argc, char **argv)
 {
     struct run_opts o;
     int first = 0, rc;
@@ -730,12 +587,12 @@ static int cmd_run(int argc, char **argv)
 
     struct pb_topology topo;
     if (pb_topology_load(o.topology, &topo, err, sizeof(err)) != 0)
-        return bad_input("run", "%s", err);
+        return pb_cli_error("run", "%s", err);
     struct wl_set set;
     if (load_workloads(o.workloads_dir, argv + first, argc - first, &topo, &set) != 0) {
         wl_set_free(&set);
         pb_topology_free(&topo);
-        return EXIT_BAD_INPUT;
+        return PB_EXIT_USAGE;
     }
 
     /* The plan: per workload, repetition and thread count, the variants in a seeded order. */
@@ -750,7 +607,7 @@ static int cmd_run(int argc, char **argv)
     if (!plan) {
         wl_set_free(&set);
         pb_topology_free(&topo);
-        return EXIT_FAILED_RUN;
+        return PB_EXIT_FAILED;
     }
     for (size_t i = 0; i < set.nr_runs; i++) {
         const struct pb_workload *wl = set.runs[i];
@@ -777,8 +634,8 @@ static int cmd_run(int argc, char **argv)
         .cflags = POPBENCH_CFLAGS,
         .argc = argc + 1,
         .argv = argv - 1,
-        .jemalloc_active = jemalloc_active(),
-        .jemalloc_version = jemalloc_version(),
+        .jemalloc_active = pb_cli_jemalloc_active(),
+        .jemalloc_version = pb_cli_jemalloc_version(),
         .hwloc_version = POPBENCH_HWLOC_VERSION,
         .urcu_version = POPBENCH_URCU_VERSION,
         .sqlite_version = sqlite3_libversion(),
@@ -794,7 +651,7 @@ static int cmd_run(int argc, char **argv)
         free(plan);
         wl_set_free(&set);
         pb_topology_free(&topo);
-        return EXIT_FAILED_RUN;
+        return PB_EXIT_FAILED;
     }
     if (!setup.jemalloc_active && !o.quiet)
         fprintf(stderr,
@@ -914,8 +771,9 @@ static int cmd_run(int argc, char **argv)
         pb_results_print_table(rep.doc, stdout);
     else if (strcmp(o.format, "csv") == 0)
         pb_results_print_csv(rep.doc, stdout);
-    else if (strcmp(o.format, "json") == 0)
-        print_json(rep.doc);
+    else if (strcmp(o.format, "json") == 0 &&
+             pb_results_print_json(rep.doc, stdout, err, sizeof(err)) != 0)
+        fprintf(stderr, "popbench run: %s\n", err);
     fflush(stdout);
     if (!o.quiet)
         fprintf(stderr, "popbench: %zu of %zu runs in %.1f s%s%s\n", rep.nr, nplan,
@@ -929,189 +787,11 @@ static int cmd_run(int argc, char **argv)
     if (stopped) {
         fprintf(stderr, "popbench run: interrupted: the results hold the runs that finished "
                         "(partial)\n");
-        return EXIT_INTERRUPT;
+        return PB_EXIT_INTERRUPT;
     }
     if (failed) {
         fprintf(stderr, "popbench run: %u run(s) failed; first: %s\n", failed, first_failure);
-        return EXIT_FAILED_RUN;
+        return PB_EXIT_FAILED;
     }
-    return wrc ? EXIT_FAILED_RUN : 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * popbench list, popbench topology
- */
-
-static int cmd_list(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"workloads-dir", required_argument, NULL, OPT_WORKLOADS_DIR},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    const char *dir = POPBENCH_SOURCE_DIR "/workloads";
-    int c;
-
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (c == OPT_WORKLOADS_DIR) {
-            dir = optarg;
-        } else if (c == OPT_HELP) {
-            puts("usage: popbench list [--workloads-dir DIR]\n"
-                 "Lists the workloads (with their descriptions), the allocator variants, the lock\n"
-                 "kinds, clear methods and verify modes.");
-            return 0;
-        } else {
-            return option_error("list", c, argc, argv);
-        }
-    }
-    if (optind < argc)
-        return bad_input("list", "unexpected argument '%s' (expected no arguments)", argv[optind]);
-
-    struct pb_wl_info *infos;
-    size_t n;
-    int rc = pb_workload_list(dir, &infos, &n);
-    if (rc)
-        return bad_input("list", "--workloads-dir: cannot read '%s': %s", dir, strerror(-rc));
-    printf("workloads (%s):\n", dir);
-    for (size_t i = 0; i < n; i++) {
-        const struct pb_wl_info *w = &infos[i];
-        if (w->error)
-            printf("  %-14s (does not load: %s)\n", w->name, w->error);
-        else if (w->kind == PB_WL_SUITE)
-            printf("  %-14s suite of %u: %s\n", w->name, w->nr_members, w->description);
-        else
-            printf("  %-14s %s\n", w->name, w->description);
-    }
-    pb_workload_list_free(infos, n);
-    char vl[256];
-    variant_list(vl, sizeof(vl));
-    printf("variants:       %s\n", vl);
-    printf("lock kinds:     ticket (FIFO spinlock), mutex (blocking; the default when "
-           "oversubscribed)\n");
-    printf("clear methods:  auto, memset, stosb, nt\n");
-    printf("verify modes:   off, sampled, full\n");
-    printf("placements:     compact, scatter\n");
-    return 0;
-}
-
-static int cmd_topology(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"topology", required_argument, NULL, OPT_TOPOLOGY},
-        {"placement", required_argument, NULL, OPT_PLACEMENT},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    const char *spec = "real";
-    enum pb_placement place = PB_PLACE_COMPACT;
-    unsigned threads[MAX_THREAD_COUNTS], nthreads = 0;
-    char err[ERR_LEN];
-    int c;
-
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_TOPOLOGY:
-            spec = optarg;
-            break;
-        case OPT_PLACEMENT:
-            if (pb_placement_parse(optarg, &place))
-                return bad_input(
-                    "topology",
-                    "--placement: '%s' is not a placement (expected compact or scatter)", optarg);
-            break;
-        case OPT_THREADS:
-            if (parse_threads(optarg, threads, &nthreads))
-                return bad_input(
-                    "topology",
-                    "--threads: '%s' is not a list of thread counts (expected N, N-M or 1,2,4)",
-                    optarg);
-            break;
-        case OPT_HELP:
-            puts("usage: popbench topology [--topology SPEC] [--placement P] [--threads N]\n"
-                 "Shows the topology a run would use (real, a hwloc synthetic string or an XML\n"
-                 "file), the virtual-to-real CPU map, whether it is oversubscribed, and with\n"
-                 "--threads where N workers would be placed.");
-            return 0;
-        default:
-            return option_error("topology", c, argc, argv);
-        }
-    }
-    if (optind < argc)
-        return bad_input("topology", "unexpected argument '%s' (expected options only)",
-                         argv[optind]);
-    struct pb_topology t;
-    if (pb_topology_load(spec, &t, err, sizeof(err)) != 0)
-        return bad_input("topology", "%s", err);
-    pb_topology_print(&t, stdout);
-    if (nthreads) {
-        unsigned n = threads[nthreads - 1];
-        printf("placement (%s) of %u workers:\n", pb_placement_name(place), n);
-        for (unsigned i = 0; i < n; i++) {
-            unsigned v = pb_topology_place(&t, place, i);
-            printf("  worker %u -> vCPU %u (node %u) -> real PU P#%u\n", i, v, t.cpus[v].node,
-                   t.cpus[v].real_os);
-        }
-        if (n > t.nr_real_pus)
-            printf("oversubscribed: %u workers on %u real PUs\n", n, t.nr_real_pus);
-    }
-    pb_topology_free(&t);
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Dispatch
- */
-
-static const struct {
-    const char *name;
-    int (*fn)(int, char **);
-    const char *what;
-} commands[] = {
-    {"run", cmd_run, "run workloads and report throughput, latency, contention"},
-    {"list", cmd_list, "list workloads, variants and lock kinds"},
-    {"topology", cmd_topology, "show the topology a run would use and its CPU map"},
-    {"compare", pb_cmd_compare, "compare results files: ratios, significance, verdicts"},
-    {"gate", pb_cmd_gate, "gate a results file against a baseline (CI)"},
-    {"history", pb_cmd_history, "import results into the history database; trends"},
-    {"plot", pb_cmd_plot, "draw SVG and PNG figures"},
-};
-
-static void usage(FILE *out)
-{
-    fputs("usage: popbench COMMAND [options]   (popbench COMMAND --help for more)\n", out);
-    for (size_t i = 0; i < PB_ARRAY_SIZE(commands); i++)
-        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].what);
-    fputs("  --version show the version and build\n", out);
-}
-
-int main(int argc, char **argv)
-{
-    if (argc < 2) {
-        usage(stderr);
-        return EXIT_BAD_INPUT;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[1], "--version") == 0) {
-        printf("popbench %s (commit %s, %s build, jemalloc %s)\n", POPBENCH_VERSION_STRING,
-               POPBENCH_GIT_COMMIT, POPBENCH_BUILD_TYPE,
-               jemalloc_active() ? jemalloc_version() : "inactive");
-        return 0;
-    }
-    for (size_t i = 0; i < PB_ARRAY_SIZE(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr,
-            "popbench: unknown command '%s' (expected run, list, topology, compare, gate, "
-            "history or plot; see popbench --help)\n",
-            argv[1]);
-    return EXIT_BAD_INPUT;
+    return wrc ? PB_EXIT_FAILED : 0;
 }

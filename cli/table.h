@@ -1,9 +1,9 @@
 /*
- * compare_table.h: the aligned text / Markdown tables that compare, gate and history print.
+ * table.h: the aligned text / Markdown tables that compare, gate and history print.
  * A table belongs to the one function that builds and prints it.
  */
-#ifndef POPBENCH_RESULTS_COMPARE_TABLE_H
-#define POPBENCH_RESULTS_COMPARE_TABLE_H
+#ifndef POPBENCH_CLI_TABLE_H
+#define POPBENCH_CLI_TABLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
