@@ -156,20 +156,19 @@ static int load_virtual(const char *spec, hwloc_topology_t *out, char *err, size
     const bool file = looks_like_file(spec);
     hwloc_topology_t topo;
     uint64_t pus, nodes;
-    char *xml = NULL, what[sizeof(((struct pb_topology *)0)->spec) + 16];
+    char *xml = NULL;
     size_t len = 0;
     int rc;
 
     if (file) {
-        snprintf(what, sizeof(what), "--topology: %s", spec);
-        rc = pb_input_read(spec, PB_TOPO_MAX_XML_BYTES, what, "hwloc XML file", &xml, &len, err,
-                           errlen);
+        rc = pb_input_read(spec, PB_TOPO_MAX_XML_BYTES, "--topology", "hwloc XML file", &xml, &len,
+                           err, errlen);
         if (rc)
             return rc == -ENOMEM ? rc : -EINVAL;
         if (len == 0) {
             free(xml);
             pb_errf(err, errlen,
-                    "--topology: %s: is empty (expected a hwloc XML file, the output of lstopo "
+                    "--topology: '%s' is empty (expected a hwloc XML file, the output of lstopo "
                     "--of xml)",
                     spec);
             return -EINVAL;

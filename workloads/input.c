@@ -30,47 +30,67 @@ static const char *file_type(mode_t mode)
     return "not a regular file";
 }
 
-static int check_type(const struct stat *st, const char *what, const char *kind, char *err,
-                      size_t errlen)
-{
-    if (S_ISREG(st->st_mode))
-        return 0;
-    pb_errf(err, errlen, "%s: is %s (expected a %s)", what, file_type(st->st_mode), kind);
-    return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
-}
+/* Who the messages are about: the file, and the flag that named it (or NULL). */
+struct subject {
+    const char *path, *flag, *kind;
+    char *err;
+    size_t errlen;
+};
 
-/* A system call that failed on the file: -errno, with a message. */
-static int sys_failure(const char *verb, const char *what, const char *kind, char *err,
-                       size_t errlen)
+/* "PATH: is a FIFO (expected a KIND)", or "FLAG: 'PATH' is a FIFO (expected a KIND)". */
+static int refuse(const struct subject *s, int rc, const char *state, const char *expected_more)
 {
-    int rc = -errno;
-
-    pb_errf(err, errlen, "%s: cannot %s: %s (expected a readable %s)", what, verb, strerror(-rc),
-            kind);
+    if (s->flag)
+        pb_errf(s->err, s->errlen, "%s: '%s' %s (expected a %s%s)", s->flag, s->path, state,
+                s->kind, expected_more);
+    else
+        pb_errf(s->err, s->errlen, "%s: %s (expected a %s%s)", s->path, state, s->kind,
+                expected_more);
     return rc;
 }
 
-static void size_str(size_t bytes, char *buf, size_t len)
+/* A system call that failed on the file: "PATH: cannot open: why (...)", or with the flag
+ * "FLAG: cannot open 'PATH': why (...)". Returns -errno. */
+static int sys_failure(const struct subject *s, const char *verb)
 {
-    if (bytes % (1 << 20) == 0)
-        snprintf(buf, len, "%zuMiB", bytes >> 20);
+    int rc = -errno;
+
+    if (s->flag)
+        pb_errf(s->err, s->errlen, "%s: cannot %s '%s': %s (expected a readable %s)", s->flag, verb,
+                s->path, strerror(-rc), s->kind);
     else
-        snprintf(buf, len, "%zu bytes", bytes);
+        pb_errf(s->err, s->errlen, "%s: cannot %s: %s (expected a readable %s)", s->path, verb,
+                strerror(-rc), s->kind);
+    return rc;
 }
 
-static int too_large(size_t max_bytes, const char *what, const char *kind, char *err, size_t errlen)
+static int check_type(const struct subject *s, const struct stat *st)
 {
-    char max[32];
+    char state[64];
 
-    size_str(max_bytes, max, sizeof(max));
-    pb_errf(err, errlen, "%s: is larger than %s (expected a %s of at most %s)", what, max, kind,
-            max);
-    return -EINVAL;
+    if (S_ISREG(st->st_mode))
+        return 0;
+    snprintf(state, sizeof(state), "is %s", file_type(st->st_mode));
+    return refuse(s, S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL, state, "");
 }
 
-int pb_input_read(const char *path, size_t max_bytes, const char *what, const char *kind,
+static int too_large(const struct subject *s, size_t max_bytes)
+{
+    char size[32], state[64], more[64];
+
+    if (max_bytes % (1 << 20) == 0)
+        snprintf(size, sizeof(size), "%zuMiB", max_bytes >> 20);
+    else
+        snprintf(size, sizeof(size), "%zu bytes", max_bytes);
+    snprintf(state, sizeof(state), "is larger than %s", size);
+    snprintf(more, sizeof(more), " of at most %s", size);
+    return refuse(s, -EINVAL, state, more);
+}
+
+int pb_input_read(const char *path, size_t max_bytes, const char *flag, const char *kind,
                   char **buf, size_t *len, char *err, size_t errlen)
 {
+    const struct subject s = {path, flag, kind, err, errlen};
     struct stat st;
     size_t got = 0, cap;
     char *data;
@@ -79,22 +99,22 @@ int pb_input_read(const char *path, size_t max_bytes, const char *what, const ch
     *buf = NULL;
     *len = 0;
     if (stat(path, &st) != 0)
-        return sys_failure("open", what, kind, err, errlen);
-    if ((rc = check_type(&st, what, kind, err, errlen)))
+        return sys_failure(&s, "open");
+    if ((rc = check_type(&s, &st)))
         return rc;
     /* O_NONBLOCK: should the path have become a FIFO since stat, open must not wait for a
      * writer; fstat then sees what was really opened. */
     fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return sys_failure("open", what, kind, err, errlen);
+        return sys_failure(&s, "open");
     if (fstat(fd, &st) != 0) {
-        rc = sys_failure("read", what, kind, err, errlen);
+        rc = sys_failure(&s, "read");
         goto out_fd;
     }
-    if ((rc = check_type(&st, what, kind, err, errlen)))
+    if ((rc = check_type(&s, &st)))
         goto out_fd;
     if ((uint64_t)st.st_size > max_bytes) {
-        rc = too_large(max_bytes, what, kind, err, errlen);
+        rc = too_large(&s, max_bytes);
         goto out_fd;
     }
     /* Room for what fstat saw; a file that grows since is read on, to one byte past the limit. */
@@ -116,7 +136,7 @@ int pb_input_read(const char *path, size_t max_bytes, const char *what, const ch
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = sys_failure("read", what, kind, err, errlen);
+            rc = sys_failure(&s, "read");
             break;
         }
         if (n == 0)
@@ -125,12 +145,12 @@ int pb_input_read(const char *path, size_t max_bytes, const char *what, const ch
     }
     if (!data || (got == cap && cap <= max_bytes)) {
         free(data);
-        pb_errf(err, errlen, "%s: out of memory", what);
+        pb_errf(err, errlen, "%s: out of memory", path);
         rc = -ENOMEM;
         goto out_fd;
     }
     if (!rc && got > max_bytes)
-        rc = too_large(max_bytes, what, kind, err, errlen);
+        rc = too_large(&s, max_bytes);
     if (rc) {
         free(data);
         goto out_fd;

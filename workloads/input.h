@@ -13,12 +13,13 @@
 
 /*
  * Reads `path` whole into a malloc'd buffer with a NUL after its *len bytes. Returns 0, or with
- * a message `<what>: <problem> (expected a <kind>)`: -EISDIR for a directory, -EINVAL for any
- * other file that is not regular or holds more than max_bytes, -ENOMEM, or the errno of stat,
- * open or read (as -errno). `what` names the file in the message (the path, or the flag and the
- * path); `kind` says what it should be ("workload file").
+ * a message: -EISDIR for a directory, -EINVAL for any other file that is not regular or holds
+ * more than max_bytes, -ENOMEM, or the errno of stat, open or read (as -errno). `kind` says what
+ * the file should be ("workload file"). Messages name the path, `PATH: is a FIFO (expected a
+ * workload file)`, or with a flag (NULL for none) the flag first, `--topology: 'PATH' is a FIFO
+ * (expected a hwloc XML file)`.
  */
-int pb_input_read(const char *path, size_t max_bytes, const char *what, const char *kind,
+int pb_input_read(const char *path, size_t max_bytes, const char *flag, const char *kind,
                   char **buf, size_t *len, char *err, size_t errlen);
 
 #endif

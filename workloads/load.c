@@ -247,7 +247,7 @@ int wl_load_file(const char *path, struct pb_workload *wl, struct wl_chain *chai
     int rc;
 
     memset(wl, 0, sizeof(*wl));
-    if ((rc = pb_input_read(path, PB_WL_MAX_FILE_BYTES, path, "workload file", &buf, &len, err,
+    if ((rc = pb_input_read(path, PB_WL_MAX_FILE_BYTES, NULL, "workload file", &buf, &len, err,
                             errlen)))
         return rc;
     wl->path = strdup(path);
