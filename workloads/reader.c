@@ -265,7 +265,7 @@ int wl_get_uint(struct wl_parser *p, yaml_node_t *n, const char *path, uint64_t 
 int wl_get_unsigned(struct wl_parser *p, yaml_node_t *n, const char *path, unsigned min,
                     unsigned max, unsigned *out)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int rc = wl_get_uint(p, n, path, min, max, &v);
 
     if (!rc)
