@@ -1,7 +1,7 @@
 # The workload parser under libFuzzer (clang's -fsanitize=fuzzer with ASan and UBSan): built with
 # clang whatever compiler builds the rest, and run by ctest for a fixed number of executions.
 option(POPBENCH_FUZZ "Build the workload parser's libFuzzer target and its test (needs clang)" ON)
-set(POPBENCH_FUZZ_RUNS 100000 CACHE STRING "Executions of the workload fuzzer in its ctest test")
+set(POPBENCH_FUZZ_RUNS 50000 CACHE STRING "Executions of the workload fuzzer in its ctest test")
 
 set(_pb_fuzzer none)
 if(POPBENCH_FUZZ AND POPBENCH_SANITIZE STREQUAL "")
