@@ -3,7 +3,7 @@
 pb_test(test_harness_stream SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_stream.c
   LIBS pb_harness LABELS unit)
 pb_test(test_harness_topology SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_topology.c
-  LIBS pb_harness LABELS unit)
+  ${CMAKE_CURRENT_LIST_DIR}/unit/bounded_call.c LIBS pb_harness LABELS unit)
 pb_test(test_harness_report SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_report.c
   LIBS pb_harness m LABELS unit)
 pb_test(test_harness_runner SOURCES ${CMAKE_CURRENT_LIST_DIR}/stress/test_harness_runner.c

@@ -28,16 +28,24 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/domain.h"
+#include "core/heap.h"
 #include "core/options.h"
 
-#define PB_WL_PAGE_SHIFT     12
-#define PB_WL_MAX_NODES      64    /* node numbers are 0..63: affinity is a 64-bit mask */
-#define PB_WL_MAX_DOMAINS    32752 /* Xen's domid space below DOMID_FIRST_RESERVED */
-#define PB_WL_MAX_GROUPS     64    /* domain groups per workload */
-#define PB_WL_MAX_SUITE      256   /* members of a suite, after flattening */
-#define PB_WL_MAX_NESTING    8     /* suites within suites */
+/* The format's limits, where the model has one, are the model's. */
+#define PB_WL_PAGE_SHIFT     PB_PAGE_SHIFT
+#define PB_WL_MAX_NODES      PB_MAX_NODES /* node numbers are 0..63: affinity is a 64-bit mask */
+#define PB_WL_MAX_DOMAINS    (PB_MAX_DOMAINS - 1) /* domain ids 1.. below the model's limit */
+#define PB_WL_MAX_GROUPS     64                   /* domain groups per workload */
+#define PB_WL_MAX_SUITE      256                  /* members of a suite, after flattening */
+#define PB_WL_MAX_NESTING    8                    /* suites within suites */
 #define PB_WL_MAX_FILE_BYTES (1 << 20)
-#define PB_WL_NR_ORDERS      3 /* the extent orders a workload mixes: 0, 9 and 18 */
+#define PB_WL_MAX_DEPTH      64  /* lists and mappings within each other in a file */
+#define PB_WL_MAX_ANCHORS    256 /* YAML anchors (&name) in a file */
+/* Threads one workload starts (builders, balloon workers, p2m readers, the recreate thread and
+ * scrub workers): as many as the model has per-CPU cache slots and `--threads` allows. */
+#define PB_WL_MAX_THREADS 1024
+#define PB_WL_NR_ORDERS   3 /* the extent orders a workload mixes: 0, 9 and 18 */
 
 /* The extent order of each slot of the per-order arrays below: 4 KiB, 2 MiB, 1 GiB. */
 extern const unsigned pb_wl_orders[PB_WL_NR_ORDERS];
@@ -180,12 +188,14 @@ struct pb_wl_p2m_readers {
 enum pb_wl_scrub_mode {
     PB_WL_SCRUB_ON_ALLOC,   /* the allocating call scrubs dirty pages it takes */
     PB_WL_SCRUB_BACKGROUND, /* scrub workers drain each node's dirty pages */
-    PB_WL_SCRUB_NONE,       /* dirty pages are handed out unscrubbed (counted only) */
+    PB_WL_SCRUB_NONE,       /* dirty pages handed out unscrubbed: not in the model yet, so the
+                               loader refuses it */
 };
 
 struct pb_wl_scrub {
     enum pb_wl_scrub_mode mode;
     unsigned workers_per_node; /* BACKGROUND: 1..64; else 0 */
+    struct pb_wl_pos pos;      /* workers_per_node, else the `scrub` mapping: for messages */
 };
 
 enum pb_wl_heap_state {
@@ -251,7 +261,9 @@ struct pb_workload {
  * Loads the workload or suite at `path`. On success returns 0 and fills *wl (free it with
  * pb_workload_free). On a bad file returns -EINVAL, writes the message to err (truncated to
  * errlen) and leaves *wl empty; other failures return -ENOMEM or the errno of opening or reading
- * the file, with a message. Bad arguments (NULL path or wl) return -EINVAL.
+ * the file, with a message. Only regular files are read (workloads/input.h): a directory is
+ * -EISDIR, a FIFO, device or socket -EINVAL, never waited on. Bad arguments (NULL path or wl)
+ * return -EINVAL.
  */
 int pb_workload_load(const char *path, struct pb_workload *wl, char *err, size_t errlen);
 
@@ -260,7 +272,8 @@ void pb_workload_free(struct pb_workload *wl);
 
 /*
  * Gives a workload whose machine is `from: topology` (each member's, for a suite) the harness's
- * machine and checks it as the loader checks a stated one. A stated machine is left alone.
+ * machine and checks it as the loader checks a stated one (its size included: 1 to 64 nodes of
+ * 1MiB to 16TiB, fewer than PB_MAX_FRAMES frames in all). A stated machine is left alone.
  * Returns 0, or -EINVAL with a message naming the file position at fault and *wl unchanged.
  */
 int pb_workload_bind_machine(struct pb_workload *wl, unsigned nodes, uint64_t pages_per_node,

@@ -11,25 +11,8 @@ trap 'rm -rf "$tmp"' EXIT
 failures=0
 
 # expect STATUS TEXT -- ARGS...: the exit status and a piece of stderr (or stdout for status 0).
-expect() {
-  local want=$1 text=$2
-  shift 3
-  local rc=0
-  "$popbench" "$@" >"$tmp/stdout" 2>"$tmp/stderr" || rc=$?
-  local where="$tmp/stderr"
-  [ "$want" -eq 0 ] && where="$tmp/stdout"
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL: popbench $*: exit $rc, expected $want" >&2
-    cat "$tmp/stderr" >&2
-    failures=$((failures + 1))
-  elif ! grep -qF -- "$text" "$where"; then
-    echo "FAIL: popbench $*: output lacks '$text':" >&2
-    cat "$where" >&2
-    failures=$((failures + 1))
-  else
-    echo "ok: popbench $* -> $rc"
-  fi
-}
+# shellcheck source=tests/harness/expect.sh
+source "$(dirname "${BASH_SOURCE[0]}")/expect.sh"
 
 short=(--duration 50ms --warmup 0s --repetitions 1 --quiet --format none --workloads-dir "$wldir")
 expect 2 "--threads: '0' is not a list of thread counts" -- run numa-local --threads 0
