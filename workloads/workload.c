@@ -28,6 +28,7 @@ const unsigned pb_wl_orders[PB_WL_NR_ORDERS] = {0, 9, 18};
 #define MiB_PAGES            (UINT64_C(1) << (20 - PB_WL_PAGE_SHIFT))
 #define MAX_PAGES            (UINT64_C(1) << (44 - PB_WL_PAGE_SHIFT)) /* 16 TiB */
 #define MAX_EXTENTS_PER_CALL (1u << 20)
+#define MIN_TOOLSTACK_PAGES  256u /* 1 MiB: room around the VGA hole */
 #define MAX_OPS              (UINT64_C(1) << 40)
 #define NS_PER_S             UINT64_C(1000000000)
 #define MAX_DESCRIPTION      200
@@ -601,9 +602,9 @@ static const unsigned order_limit[] = {
 static const char *const privilege_names[] = {"domu", "control", "hardware"};
 static const char *const start_names[] = {"build", "running"};
 static const char *const claim_mode_names[] = {"host", "nodes"};
-static const char *const backing_names[] = {"auto", "real", "none"};
+static const char *const backing_names[] = {"auto", "real", "none", "aliased"};
 static const char *const scrub_names[] = {"on-alloc", "background", "none"};
-static const char *const heap_names[] = {"fresh", "fragmented", "dirty"};
+static const char *const heap_names[] = {"clean", "fragmented", "dirty", "boot-dirty", "used"};
 static const char *const order_keys[] = {"0", "9", "18"};
 
 static int parse_machine(struct wl_parser *p, yaml_node_t *n, struct pb_wl_machine *m)
@@ -643,9 +644,10 @@ static int parse_machine(struct wl_parser *p, yaml_node_t *n, struct pb_wl_machi
             return rc;
     }
     if (v[BACKING]) {
-        if ((rc = get_choice(p, v[BACKING], "machine.backing", backing_names, 3, &idx)))
+        if ((rc = get_choice(p, v[BACKING], "machine.backing", backing_names, 4, &idx)))
             return rc;
         m->backing = (enum pb_wl_backing)idx;
+        m->backing_pos = pos_of(v[BACKING]);
     }
     return 0;
 }
@@ -980,7 +982,9 @@ static int parse_balloon(struct wl_parser *p, yaml_node_t *n, struct pb_wl_ballo
     static const char *const keys[] = {"pages_per_second", "ratio", "threads", "order",
                                        "extents_per_call", "depth", "free"};
     enum { RATE, RATIO, THREADS, ORDER, EXTENTS, DEPTH, FREE, NKEYS };
-    static const char *const free_names[] = {"clean", "dirty"};
+    /* scrub_domheap: Xen's option of that name, off by default: free_domheap_pages then frees
+     * a live domain's pages for scrubbing, as it always does a dying domain's. */
+    static const char *const free_names[] = {"clean", "scrub_domheap"};
     const char *either = "either pages_per_second or ratio";
     yaml_node_t *v[NKEYS], *k[NKEYS];
     unsigned idx;
@@ -1116,37 +1120,42 @@ static int parse_heap(struct wl_parser *p, yaml_node_t *n, struct pb_wl_heap *h,
     unsigned idx;
     int rc;
 
-    h->state = PB_WL_HEAP_FRESH;
+    /* Xen's default bootscrub=idle: memory is dirty until idle CPUs have scrubbed it. */
+    h->state = PB_WL_HEAP_BOOT_DIRTY;
     if (!n)
         return 0;
     if ((rc = map_fields(p, n, "heap", keys, 4, v, k)))
         return rc;
     if (v[STATE]) {
-        if ((rc = get_choice(p, v[STATE], "heap.state", heap_names, 3, &idx)))
+        if ((rc = get_choice(p, v[STATE], "heap.state", heap_names, PB_ARRAY_SIZE(heap_names),
+                             &idx)))
             return rc;
         h->state = (enum pb_wl_heap_state)idx;
     }
-    if (v[PASSES] && h->state != PB_WL_HEAP_FRAGMENTED)
+    bool aged = h->state == PB_WL_HEAP_FRAGMENTED || h->state == PB_WL_HEAP_USED;
+    bool seeded = aged || h->state == PB_WL_HEAP_DIRTY;
+    if (v[PASSES] && !aged)
         return FAIL(p, k[PASSES],
                     "key 'ageing_passes' in 'heap' with state %s (expected it only with "
-                    "state: fragmented)",
+                    "state: fragmented or used)",
                     heap_names[h->state]);
     if (v[FRACTION] && h->state != PB_WL_HEAP_DIRTY)
         return FAIL(p, k[FRACTION],
                     "key 'dirty_fraction' in 'heap' with state %s (expected it only with "
                     "state: dirty)",
                     heap_names[h->state]);
-    if (v[SEED] && h->state == PB_WL_HEAP_FRESH)
+    if (v[SEED] && !seeded)
         return FAIL(p, k[SEED],
-                    "key 'seed' in 'heap' with state fresh (expected it only with state: "
-                    "fragmented or dirty)");
-    if (h->state == PB_WL_HEAP_FRESH)
+                    "key 'seed' in 'heap' with state %s (expected it only with state: "
+                    "fragmented, used or dirty)",
+                    heap_names[h->state]);
+    if (!seeded)
         return 0;
     h->seed = seed;
     if (v[SEED] && (rc = get_uint(p, v[SEED], "heap.seed", 0, UINT64_MAX, &h->seed)))
         return rc;
-    if (h->state == PB_WL_HEAP_FRAGMENTED) {
-        h->ageing_passes = 4;
+    if (aged) {
+        h->ageing_passes = h->state == PB_WL_HEAP_USED ? 2 : 4;
         if (v[PASSES])
             return get_unsigned(p, v[PASSES], "heap.ageing_passes", 1, 64, &h->ageing_passes);
         return 0;
@@ -1155,6 +1164,26 @@ static int parse_heap(struct wl_parser *p, yaml_node_t *n, struct pb_wl_heap *h,
     if (v[FRACTION])
         return get_number(p, v[FRACTION], "heap.dirty_fraction", 0, true, 1, &h->dirty_fraction);
     return 0;
+}
+
+int pb_workload_backing_parse(const char *s, enum pb_wl_backing *backing)
+{
+    for (size_t i = 0; s && backing && i < PB_ARRAY_SIZE(backing_names); i++)
+        if (strcmp(s, backing_names[i]) == 0) {
+            *backing = (enum pb_wl_backing)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+bool pb_workload_heap_seeded(enum pb_wl_heap_state state)
+{
+    return state == PB_WL_HEAP_FRAGMENTED || state == PB_WL_HEAP_USED || state == PB_WL_HEAP_DIRTY;
+}
+
+const char *pb_workload_heap_state_name(enum pb_wl_heap_state state)
+{
+    return (unsigned)state < PB_ARRAY_SIZE(heap_names) ? heap_names[state] : NULL;
 }
 
 /* A duration, "<N>ops" or (measure only) until-built. */
@@ -1266,6 +1295,10 @@ static int check_workload(struct wl_parser *p, const struct pb_workload *wl,
         return FAIL(p, marks->orders, "key 'orders' has no effect: %s", noeffect);
     if (!builds && marks->extents)
         return FAIL(p, marks->extents, "key 'extents_per_call' has no effect: %s", noeffect);
+    if (builds && wl->orders.mode == PB_WL_ORDERS_MEMINIT && marks->extents)
+        return FAIL(p, marks->extents,
+                    "key 'extents_per_call' has no effect with orders: meminit: the toolstack's "
+                    "calls have its own sizes (expected it only with a mapping of weights)");
     if (!builds && marks->balloon_ratio)
         return FAIL(p, marks->balloon_ratio,
                     "'churn.balloon.ratio' is %s but %s (expected pages_per_second)",
@@ -1274,6 +1307,14 @@ static int check_workload(struct wl_parser *p, const struct pb_workload *wl,
     for (unsigned i = 0; i < wl->nr_groups; i++) {
         const struct pb_wl_domain_group *g = &wl->groups[i];
 
+        /* libxl lays a guest out around the VGA hole (gfns 0xa0-0xbf). */
+        bool toolstack =
+            g->start == PB_WL_START_RUNNING || (builds && wl->orders.mode == PB_WL_ORDERS_MEMINIT);
+        if (toolstack && g->memory_pages < MIN_TOOLSTACK_PAGES)
+            return fail_at(p->err, p->errlen, p->file, g->memory_pos,
+                           "'domains[%u].memory' is %s, too small for the toolstack's HVM layout "
+                           "(expected at least 1MiB)",
+                           i, pages_str(g->memory_pages).s);
         /* An extent larger than max_pages always fails assign_pages with -E2BIG. */
         for (int o = 0; wl->orders.mode == PB_WL_ORDERS_MIX && o < PB_WL_NR_ORDERS; o++) {
             bool built = g->start == PB_WL_START_BUILD || wl->churn.recreate_per_second > 0;
@@ -1396,7 +1437,7 @@ static int apply_override(struct wl_parser *p, const struct wl_override *ov, con
     if (ov->repetitions)
         m->phases.repetitions = ov->repetitions_v;
     if (ov->seed) {
-        if (m->heap.state != PB_WL_HEAP_FRESH && m->heap.seed == m->seed)
+        if (pb_workload_heap_seeded(m->heap.state) && m->heap.seed == m->seed)
             m->heap.seed = ov->seed_v; /* it was following the workload's seed */
         m->seed = ov->seed_v;
     }
@@ -2243,9 +2284,11 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
                 fprintf(out, "  %u: %s\n", pb_wl_orders[o], num);
             }
         }
-        fprintf(out, "extents_per_call:\n");
-        for (int o = 0; o < PB_WL_NR_ORDERS; o++)
-            fprintf(out, "  %u: %u\n", pb_wl_orders[o], wl->orders.extents_per_call[o]);
+        if (wl->orders.mode == PB_WL_ORDERS_MIX) {
+            fprintf(out, "extents_per_call:\n");
+            for (int o = 0; o < PB_WL_NR_ORDERS; o++)
+                fprintf(out, "  %u: %u\n", pb_wl_orders[o], wl->orders.extents_per_call[o]);
+        }
     }
     switch (wl->preemption.kind) {
     case PB_WL_PREEMPT_NONE:
@@ -2275,7 +2318,7 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
         }
         fmt_double(b->depth, num, sizeof(num));
         fprintf(out, "    order: %u\n    extents_per_call: %u\n    depth: %s\n    free: %s\n",
-                b->order, b->extents_per_call, num, b->free_dirty ? "dirty" : "clean");
+                b->order, b->extents_per_call, num, b->free_dirty ? "scrub_domheap" : "clean");
     }
     fprintf(out, "p2m_readers:\n  threads: %u\n  lookups_per_second: %" PRIu64 "\n",
             wl->p2m_readers.threads, wl->p2m_readers.lookups_per_second);
@@ -2283,13 +2326,13 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
     if (wl->scrub.mode == PB_WL_SCRUB_BACKGROUND)
         fprintf(out, "  workers_per_node: %u\n", wl->scrub.workers_per_node);
     fprintf(out, "heap:\n  state: %s\n", heap_names[wl->heap.state]);
-    if (wl->heap.state == PB_WL_HEAP_FRAGMENTED)
+    if (wl->heap.state == PB_WL_HEAP_FRAGMENTED || wl->heap.state == PB_WL_HEAP_USED)
         fprintf(out, "  ageing_passes: %u\n", wl->heap.ageing_passes);
     if (wl->heap.state == PB_WL_HEAP_DIRTY) {
         fmt_double(wl->heap.dirty_fraction, num, sizeof(num));
         fprintf(out, "  dirty_fraction: %s\n", num);
     }
-    if (wl->heap.state != PB_WL_HEAP_FRESH)
+    if (pb_workload_heap_seeded(wl->heap.state))
         fprintf(out, "  seed: %" PRIu64 "\n", wl->heap.seed);
     fprintf(out, "phases:\n");
     dump_phase(out, "warmup", &wl->phases.warmup);
