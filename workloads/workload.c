@@ -1085,7 +1085,7 @@ static int parse_scrub(struct wl_parser *p, yaml_node_t *n, struct pb_wl_scrub *
 {
     static const char *const keys[] = {"mode", "workers_per_node"};
     yaml_node_t *v[2], *k[2];
-    unsigned idx;
+    unsigned idx = 0;
     int rc;
 
     s->mode = PB_WL_SCRUB_ON_ALLOC;
@@ -1117,7 +1117,7 @@ static int parse_heap(struct wl_parser *p, yaml_node_t *n, struct pb_wl_heap *h,
     static const char *const keys[] = {"state", "ageing_passes", "dirty_fraction", "seed"};
     enum { STATE, PASSES, FRACTION, SEED };
     yaml_node_t *v[4], *k[4];
-    unsigned idx;
+    unsigned idx = 0;
     int rc;
 
     /* Xen's default bootscrub=idle: memory is dirty until idle CPUs have scrubbed it. */
