@@ -1,10 +1,13 @@
 /*
  * popbench-scrubbench: what background scrubbing delivers, on a one-node machine with real
- * backing (default 4 GiB).
+ * backing (default 4 GiB). First the host's clear methods are measured (pb_clear_host_measure),
+ * which makes the fastest `auto`'s choice for the background scrubber, as popbench run does.
  *   bandwidth  one pernode worker draining the fully dirty heap, per clear method, against
  *              memset of the same buffer in the same run on the same CPU (one call over the
  *              whole buffer, and frame by frame); GB/s and the ratio worker / memset. (On VMs
  *              the bandwidth of one vCPU can differ from another's by 2x, hence the same CPU.)
+ *              Then auto against the fastest of them all: best of the trials of each, and
+ *              trial by trial.
  *   drain      time until the backlog of the fully dirty heap is zero: pernode with 1 and 2
  *              workers, and the xen scrubber.
  *   alloc      order-9 allocations until the fully dirty heap is empty: scrubbing on
