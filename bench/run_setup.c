@@ -390,10 +390,10 @@ static int setup_slots(struct runner *rn, char *err, size_t errlen)
                 if (k == 0 && slot_toolstack(rn, &rn->slots[i]) &&
                     slot_cursor_init(rn, &rn->slots[i], &rn->slots[i].cur) != 0) {
                     pb_errf(err, errlen,
-                            "%s: domain group %u: %" PRIu64
-                            " pages cannot be laid out as an HVM guest "
-                            "(expected at least 1MiB)",
-                            wl->path, g + 1, wl->groups[g].memory_pages);
+                            "%s: domains[%u]: %" PRIu64
+                            " pages cannot be laid out as an HVM guest (expected at least 1MiB "
+                            "per vnode)",
+                            wl->path, g, wl->groups[g].memory_pages);
                     rn->nr_slots = i + 1;
                     return -EINVAL;
                 }

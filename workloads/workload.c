@@ -1310,11 +1310,12 @@ static int check_workload(struct wl_parser *p, const struct pb_workload *wl,
         /* libxl lays a guest out around the VGA hole (gfns 0xa0-0xbf). */
         bool toolstack =
             g->start == PB_WL_START_RUNNING || (builds && wl->orders.mode == PB_WL_ORDERS_MEMINIT);
-        if (toolstack && g->memory_pages < MIN_TOOLSTACK_PAGES)
+        unsigned vnodes = g->vnuma_nodes ? g->vnuma_nodes : 1;
+        if (toolstack && g->memory_pages / vnodes < MIN_TOOLSTACK_PAGES)
             return fail_at(p->err, p->errlen, p->file, g->memory_pos,
                            "'domains[%u].memory' is %s, too small for the toolstack's HVM layout "
-                           "(expected at least 1MiB)",
-                           i, pages_str(g->memory_pages).s);
+                           "(expected at least 1MiB%s)",
+                           i, pages_str(g->memory_pages).s, vnodes > 1 ? " per vnode" : "");
         /* An extent larger than max_pages always fails assign_pages with -E2BIG. */
         for (int o = 0; wl->orders.mode == PB_WL_ORDERS_MIX && o < PB_WL_NR_ORDERS; o++) {
             bool built = g->start == PB_WL_START_BUILD || wl->churn.recreate_per_second > 0;
