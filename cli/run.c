@@ -148,6 +148,8 @@ struct run_opts {
     enum pb_verify_mode verify;
     enum pb_clear_method clear;
     enum pb_run_claim_mode claim_mode;
+    bool backing_given;
+    enum pb_wl_backing backing;
     struct pb_options options; /* --option NAME=VALUE, repeatable */
     const char *workloads_dir;
     bool self_test;
@@ -179,6 +181,8 @@ static void run_usage(FILE *out)
         "  --quiet               no progress line and no notes\n"
         "  --verify MODE         off (default), sampled or full: check scrubbed frames read zero\n"
         "  --clear METHOD        auto (default), memset, stosb or nt\n"
+        "  --backing B           workload (default: each one's machine.backing), auto, real,\n"
+        "                        aliased or none: what backs every workload's frames\n"
         "  --claim-mode MODE     workload (default: each group's claim_mode), host (every\n"
         "                        claim host-wide), nodes (split over each domain's own nodes)\n"
         "                        or none (no claims)\n"
@@ -214,6 +218,7 @@ enum {
     OPT_VERIFY,
     OPT_CLEAR,
     OPT_CLAIM_MODE,
+    OPT_BACKING,
     OPT_OPTION,
     OPT_WORKLOADS_DIR,
     OPT_SELF_TEST,
@@ -238,6 +243,7 @@ static const struct option run_options[] = {
     {"verify", required_argument, NULL, OPT_VERIFY},
     {"clear", required_argument, NULL, OPT_CLEAR},
     {"claim-mode", required_argument, NULL, OPT_CLAIM_MODE},
+    {"backing", required_argument, NULL, OPT_BACKING},
     {"option", required_argument, NULL, OPT_OPTION},
     {"workloads-dir", required_argument, NULL, OPT_WORKLOADS_DIR},
     {"self-test-overhead", no_argument, NULL, OPT_SELF_TEST},
@@ -395,6 +401,14 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
                 return pb_cli_error(cmd,
                                     "--claim-mode: '%s' is not a claim mode (expected workload, "
                                     "host, nodes or none)",
+                                    optarg);
+            break;
+        case OPT_BACKING:
+            o->backing_given = strcmp(optarg, "workload") != 0;
+            if (o->backing_given && pb_workload_backing_parse(optarg, &o->backing))
+                return pb_cli_error(cmd,
+                                    "--backing: '%s' is not a backing (expected workload, auto, "
+                                    "real, aliased or none)",
                                     optarg);
             break;
         case OPT_OPTION:
@@ -595,6 +609,24 @@ int pb_cmd_run(int argc, char **argv)
         return PB_EXIT_USAGE;
     }
 
+    /* Verification needs every frame's own memory: refused before anything runs. */
+    for (size_t i = 0; i < set.nr_runs; i++) {
+        enum pb_backing backing;
+        if (pb_run_backing(set.runs[i], o.backing_given ? &o.backing : NULL, o.verify, &backing,
+                           err, sizeof(err)) != 0) {
+            fprintf(stderr, "popbench run: --verify: %s\n", err);
+            wl_set_free(&set);
+            pb_topology_free(&topo);
+            return PB_EXIT_USAGE;
+        }
+    }
+
+    /* The host's clear bandwidth, once, before any run: what every run's clearing is read
+     * against, and what AUTO picks for cold memory. */
+    if (pb_run_measure_host(set.runs, set.nr_runs, o.backing_given ? &o.backing : NULL, err,
+                            sizeof(err)) != 0)
+        fprintf(stderr, "popbench run: %s\n", err);
+
     /* The plan: per workload, repetition and thread count, the variants in a seeded order. */
     struct pb_rng order_rng;
     pb_rng_seed(&order_rng, o.seed_given ? o.seed : 1);
@@ -699,6 +731,7 @@ int pb_cmd_run(int argc, char **argv)
             .verify = o.verify,
             .clear = o.clear,
             .claim_mode = o.claim_mode,
+            .backing = o.backing_given ? &o.backing : NULL,
             .options = &o.options,
             .interrupt = &interrupted,
             .raise_sigint_in_measure = o.interrupt_after >= 0 && (size_t)o.interrupt_after == i,
@@ -744,6 +777,20 @@ int pb_cmd_run(int argc, char **argv)
                 snprintf(first_failure, sizeof(first_failure), "%s/%s: %s", wl->name, p->variant,
                          res.validator);
         }
+        /* A figure no host could show: clearing faster than this host clears memory, or
+         * clearing that cost nothing because no memory backs the frames. */
+        uint64_t scrubbed = res.scrub.on_alloc + res.scrub.domain_build + res.scrub.background;
+        if (!o.quiet && pb_run_clear_ratio(&res) > 1)
+            fprintf(stderr,
+                    "%spopbench: warning: %s/%s cleared at %.2fx this host's clear bandwidth "
+                    "(%.1f GB/s against %.1f GB/s)\n",
+                    prog.on ? "\r\033[K" : "", wl->name, p->variant, pb_run_clear_ratio(&res),
+                    pb_run_clear_gbps(&res), res.clear_host.gbps[res.clear_host.fastest]);
+        else if (!o.quiet && scrubbed > 0 && res.clear.bytes == 0)
+            fprintf(stderr,
+                    "%spopbench: note: %s/%s scrubbed %" PRIu64
+                    " pages that no memory backs (backing: none): clearing cost nothing\n",
+                    prog.on ? "\r\033[K" : "", wl->name, p->variant, scrubbed);
         for (unsigned k = 0; k < res.nr_thr && !o.quiet; k++)
             if (!res.thr[k].cpu_ok) {
                 fprintf(stderr,

@@ -601,7 +601,7 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
     const uint64_t n = 1ull << order;
     /* The previous owner's data stays behind: make it visible to verification. The frames are
      * still ours, so this needs no lock. */
-    if (need_scrub && nd->data)
+    if (need_scrub && nd->data && h->dirty_marks)
         for (uint64_t i = 0; i < n; i++)
             pb_dirty_fill(nd->data + (mfn + i - nd->start) * PB_PAGE_SIZE);
 

@@ -86,6 +86,8 @@ struct pb_node {
     enum pb_node_memory memory;
     unsigned char *data; /* frame memory of [start, end), or NULL */
     size_t data_len;
+    size_t alias_len; /* aliased backing: host memory behind data (mapped again and again over
+                         data_len), else 0 */
 
     /* Protected by: *heap_lock. Counters are relaxed atomics so that samplers may read. */
     PB_CACHE_ALIGNED struct pb_list free[PB_NR_ZONES][PB_MAX_ORDER + 1];
@@ -172,6 +174,7 @@ struct pb_heap {
      * enum pb_verify_mode, pb_heap_set_no_scrub). */
     _Atomic int clear_method, verify_mode;
     _Atomic bool no_scrub;
+    bool dirty_marks; /* write pb_dirty_fill into frames freed dirty (read-only while in use) */
     _Atomic uint64_t double_clears;  /* checked builds: a frame zeroed by two threads at once */
     _Atomic uint64_t stash_discards; /* domain-build stashes freed unused */
     _Atomic bool scrubber_running;   /* a struct pb_scrubber is attached (at most one) */

@@ -90,7 +90,8 @@ const struct pb_field_rule *pb_results_find_rule(const struct pb_field_rule *rul
 
 bool pb_results_valid_backing(const char *v)
 {
-    return strcmp(v, "real") == 0 || strcmp(v, "none") == 0 || strcmp(v, "mixed") == 0;
+    return strcmp(v, "real") == 0 || strcmp(v, "none") == 0 || strcmp(v, "aliased") == 0 ||
+           strcmp(v, "mixed") == 0;
 }
 
 bool pb_results_is_uint(const json_t *v)
@@ -292,7 +293,7 @@ static int check_context(struct check *c, const json_t *ctx)
         return wrong(c, "context.library_build_type", "\"release\" or \"debug\"");
     const char *backing = json_string_value(json_object_get(ctx, "backing"));
     if (backing && !pb_results_valid_backing(backing))
-        return wrong(c, "context.backing", "\"real\", \"none\" or \"mixed\"");
+        return wrong(c, "context.backing", "\"real\", \"none\", \"aliased\" or \"mixed\"");
     static const struct pb_field_rule metric_rules[] = {
         {"rank", FT_UINT, true},   {"unit", FT_STRING, true}, {"direction", FT_STRING, true},
         {"tier", FT_STRING, true}, {"tail", FT_BOOL, true},   {"percentile", FT_NUMBER, false},

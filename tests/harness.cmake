@@ -4,6 +4,9 @@ pb_test(test_harness_stream SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_
   LIBS pb_harness LABELS unit)
 pb_test(test_harness_topology SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_topology.c
   ${CMAKE_CURRENT_LIST_DIR}/unit/bounded_call.c LIBS pb_harness LABELS unit)
+# Backings, starting states and the host's clear bandwidth (unit, also under the sanitizers).
+pb_test(test_harness_backing SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_backing.c
+  LIBS pb_harness LABELS "unit;stress")
 pb_test(test_harness_report SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_report.c
   LIBS pb_harness m LABELS unit)
 pb_test(test_harness_runner SOURCES ${CMAKE_CURRENT_LIST_DIR}/stress/test_harness_runner.c

@@ -110,9 +110,11 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
                 fprintf(out, "  %u: %s\n", pb_wl_orders[o], num);
             }
         }
-        fprintf(out, "extents_per_call:\n");
-        for (int o = 0; o < PB_WL_NR_ORDERS; o++)
-            fprintf(out, "  %u: %u\n", pb_wl_orders[o], wl->orders.extents_per_call[o]);
+        if (wl->orders.mode == PB_WL_ORDERS_MIX) {
+            fprintf(out, "extents_per_call:\n");
+            for (int o = 0; o < PB_WL_NR_ORDERS; o++)
+                fprintf(out, "  %u: %u\n", pb_wl_orders[o], wl->orders.extents_per_call[o]);
+        }
     }
     switch (wl->preemption.kind) {
     case PB_WL_PREEMPT_NONE:
@@ -142,7 +144,7 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
         }
         fmt_double(b->depth, num, sizeof(num));
         fprintf(out, "    order: %u\n    extents_per_call: %u\n    depth: %s\n    free: %s\n",
-                b->order, b->extents_per_call, num, b->free_dirty ? "dirty" : "clean");
+                b->order, b->extents_per_call, num, b->free_dirty ? "scrub_domheap" : "clean");
     }
     fprintf(out, "p2m_readers:\n  threads: %u\n  lookups_per_second: %" PRIu64 "\n",
             wl->p2m_readers.threads, wl->p2m_readers.lookups_per_second);
@@ -150,13 +152,13 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
     if (wl->scrub.mode == PB_WL_SCRUB_BACKGROUND)
         fprintf(out, "  workers_per_node: %u\n", wl->scrub.workers_per_node);
     fprintf(out, "heap:\n  state: %s\n", wl_heap_names[wl->heap.state]);
-    if (wl->heap.state == PB_WL_HEAP_FRAGMENTED)
+    if (wl->heap.state == PB_WL_HEAP_FRAGMENTED || wl->heap.state == PB_WL_HEAP_USED)
         fprintf(out, "  ageing_passes: %u\n", wl->heap.ageing_passes);
     if (wl->heap.state == PB_WL_HEAP_DIRTY) {
         fmt_double(wl->heap.dirty_fraction, num, sizeof(num));
         fprintf(out, "  dirty_fraction: %s\n", num);
     }
-    if (wl->heap.state != PB_WL_HEAP_FRESH)
+    if (pb_workload_heap_seeded(wl->heap.state))
         fprintf(out, "  seed: %" PRIu64 "\n", wl->heap.seed);
     fprintf(out, "phases:\n");
     dump_phase(out, "warmup", &wl->phases.warmup);

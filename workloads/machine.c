@@ -75,9 +75,10 @@ int wl_parse_machine(struct wl_parser *p, yaml_node_t *n, struct pb_wl_machine *
                            m->nodes == 1 ? "" : "s", wl_pages_str(PB_MAX_FRAMES).s);
     }
     if (v[BACKING]) {
-        if ((rc = wl_get_choice(p, v[BACKING], "machine.backing", wl_backing_names, 3, &idx)))
+        if ((rc = wl_get_choice(p, v[BACKING], "machine.backing", wl_backing_names, 4, &idx)))
             return rc;
         m->backing = (enum pb_wl_backing)idx;
+        m->backing_pos = wl_pos_of(v[BACKING]);
     }
     return 0;
 }

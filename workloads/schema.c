@@ -15,6 +15,7 @@
 #include "workloads/schema.h"
 
 #define MAX_EXTENTS_PER_CALL (1u << 20)
+#define MIN_TOOLSTACK_PAGES  256u /* 1 MiB: room around the VGA hole */
 #define MAX_RATE             (UINT64_C(1) << 40)
 #define DEFAULT_WARMUP_NS    WL_NS_PER_S
 #define DEFAULT_MEASURE_NS   (5 * WL_NS_PER_S)
@@ -27,9 +28,9 @@ const unsigned pb_wl_orders[PB_WL_NR_ORDERS] = {0, 9, 18};
 const char *const wl_privilege_names[3] = {"domu", "control", "hardware"};
 const char *const wl_start_names[2] = {"build", "running"};
 const char *const wl_claim_mode_names[2] = {"host", "nodes"};
-const char *const wl_backing_names[3] = {"auto", "real", "none"};
+const char *const wl_backing_names[4] = {"auto", "real", "none", "aliased"};
 const char *const wl_scrub_names[3] = {"on-alloc", "background", "none"};
-const char *const wl_heap_names[3] = {"fresh", "fragmented", "dirty"};
+const char *const wl_heap_names[5] = {"clean", "fragmented", "dirty", "boot-dirty", "used"};
 const char *const wl_order_keys[PB_WL_NR_ORDERS] = {"0", "9", "18"};
 
 /* Populate_physmap's order limit of each privilege (Xen's memop-max-order defaults). */
@@ -178,7 +179,9 @@ static int parse_balloon(struct wl_parser *p, yaml_node_t *n, struct pb_wl_ballo
     static const char *const keys[] = {"pages_per_second", "ratio", "threads", "order",
                                        "extents_per_call", "depth", "free"};
     enum { RATE, RATIO, THREADS, ORDER, EXTENTS, DEPTH, FREE, NKEYS };
-    static const char *const free_names[] = {"clean", "dirty"};
+    /* scrub_domheap: Xen's option of that name, off by default: free_domheap_pages then frees
+     * a live domain's pages for scrubbing, as it always does a dying domain's. */
+    static const char *const free_names[] = {"clean", "scrub_domheap"};
     const char *either = "either pages_per_second or ratio";
     yaml_node_t *v[NKEYS], *k[NKEYS];
     unsigned idx;
@@ -314,41 +317,47 @@ static int parse_scrub(struct wl_parser *p, yaml_node_t *n, struct pb_wl_scrub *
 static int parse_heap(struct wl_parser *p, yaml_node_t *n, struct pb_wl_heap *h, uint64_t seed)
 {
     static const char *const keys[] = {"state", "ageing_passes", "dirty_fraction", "seed"};
-    static const char *const only[] = {
-        [PB_WL_HEAP_FRAGMENTED] = "ageing_passes", [PB_WL_HEAP_DIRTY] = "dirty_fraction"};
     enum { STATE, PASSES, FRACTION, SEED };
     yaml_node_t *v[4], *k[4];
-    unsigned idx;
+    unsigned idx = 0;
     int rc;
 
-    h->state = PB_WL_HEAP_FRESH;
+    /* Xen's default bootscrub=idle: memory is dirty until idle CPUs have scrubbed it. */
+    h->state = PB_WL_HEAP_BOOT_DIRTY;
     if (!n)
         return 0;
     if ((rc = wl_map_fields(p, n, "heap", keys, 4, v, k)))
         return rc;
     if (v[STATE]) {
-        if ((rc = wl_get_choice(p, v[STATE], "heap.state", wl_heap_names, 3, &idx)))
+        if ((rc = wl_get_choice(p, v[STATE], "heap.state", wl_heap_names,
+                                PB_ARRAY_SIZE(wl_heap_names), &idx)))
             return rc;
         h->state = (enum pb_wl_heap_state)idx;
     }
-    for (unsigned st = PB_WL_HEAP_FRAGMENTED; st <= PB_WL_HEAP_DIRTY; st++) {
-        yaml_node_t *key = k[st == PB_WL_HEAP_FRAGMENTED ? PASSES : FRACTION];
-        if (key && h->state != st)
-            return WL_FAIL(p, key,
-                           "key '%s' in 'heap' with state %s (expected it only with state: %s)",
-                           only[st], wl_heap_names[h->state], wl_heap_names[st]);
-    }
-    if (v[SEED] && h->state == PB_WL_HEAP_FRESH)
+    const bool aged = h->state == PB_WL_HEAP_FRAGMENTED || h->state == PB_WL_HEAP_USED;
+    const bool seeded = pb_workload_heap_seeded(h->state);
+    if (k[PASSES] && !aged)
+        return WL_FAIL(p, k[PASSES],
+                       "key 'ageing_passes' in 'heap' with state %s (expected it only with "
+                       "state: fragmented or used)",
+                       wl_heap_names[h->state]);
+    if (k[FRACTION] && h->state != PB_WL_HEAP_DIRTY)
+        return WL_FAIL(p, k[FRACTION],
+                       "key 'dirty_fraction' in 'heap' with state %s (expected it only with "
+                       "state: dirty)",
+                       wl_heap_names[h->state]);
+    if (v[SEED] && !seeded)
         return WL_FAIL(p, k[SEED],
-                       "key 'seed' in 'heap' with state fresh (expected it only with state: "
-                       "fragmented or dirty)");
-    if (h->state == PB_WL_HEAP_FRESH)
+                       "key 'seed' in 'heap' with state %s (expected it only with state: "
+                       "fragmented, used or dirty)",
+                       wl_heap_names[h->state]);
+    if (!seeded)
         return 0;
     h->seed = seed;
     if (v[SEED] && (rc = wl_get_uint(p, v[SEED], "heap.seed", 0, UINT64_MAX, &h->seed)))
         return rc;
-    if (h->state == PB_WL_HEAP_FRAGMENTED) {
-        h->ageing_passes = 4;
+    if (aged) {
+        h->ageing_passes = h->state == PB_WL_HEAP_USED ? 2 : 4;
         if (v[PASSES])
             return wl_get_unsigned(p, v[PASSES], "heap.ageing_passes", 1, 64, &h->ageing_passes);
         return 0;
@@ -357,6 +366,26 @@ static int parse_heap(struct wl_parser *p, yaml_node_t *n, struct pb_wl_heap *h,
     if (v[FRACTION])
         return wl_get_number(p, v[FRACTION], "heap.dirty_fraction", 0, true, 1, &h->dirty_fraction);
     return 0;
+}
+
+int pb_workload_backing_parse(const char *s, enum pb_wl_backing *backing)
+{
+    for (size_t i = 0; s && backing && i < PB_ARRAY_SIZE(wl_backing_names); i++)
+        if (strcmp(s, wl_backing_names[i]) == 0) {
+            *backing = (enum pb_wl_backing)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+bool pb_workload_heap_seeded(enum pb_wl_heap_state state)
+{
+    return state == PB_WL_HEAP_FRAGMENTED || state == PB_WL_HEAP_USED || state == PB_WL_HEAP_DIRTY;
+}
+
+const char *pb_workload_heap_state_name(enum pb_wl_heap_state state)
+{
+    return (unsigned)state < PB_ARRAY_SIZE(wl_heap_names) ? wl_heap_names[state] : NULL;
 }
 
 static int parse_phases(struct wl_parser *p, yaml_node_t *n, struct pb_wl_phases *ph,
@@ -543,6 +572,22 @@ static int check_workload(struct wl_parser *p, const struct pb_workload *wl,
         return WL_FAIL(p, marks->balloon_ratio,
                        "'churn.balloon.ratio' is %s but %s (expected pages_per_second)",
                        wl_describe(marks->balloon_ratio).s, nothing);
+    if (wl_builds(wl) && wl->orders.mode == PB_WL_ORDERS_MEMINIT && marks->extents)
+        return WL_FAIL(p, marks->extents,
+                       "key 'extents_per_call' has no effect with orders: meminit: the toolstack's "
+                       "calls have its own sizes (expected it only with a mapping of weights)");
+    for (unsigned i = 0; i < wl->nr_groups; i++) {
+        const struct pb_wl_domain_group *g = &wl->groups[i];
+        /* libxl lays a guest out around the VGA hole (gfns 0xa0-0xbf). */
+        const bool toolstack = g->start == PB_WL_START_RUNNING ||
+                               (wl_builds(wl) && wl->orders.mode == PB_WL_ORDERS_MEMINIT);
+        const unsigned vnodes = g->vnuma_nodes ? g->vnuma_nodes : 1;
+        if (toolstack && g->memory_pages / vnodes < MIN_TOOLSTACK_PAGES)
+            return wl_fail_at(p->err, p->errlen, p->file, g->memory_pos,
+                              "'domains[%u].memory' is %s, too small for the toolstack's HVM "
+                              "layout (expected at least 1MiB%s)",
+                              i, wl_pages_str(g->memory_pages).s, vnodes > 1 ? " per vnode" : "");
+    }
     if ((rc = check_orders_fit(p, wl)) || (rc = check_balloon(p, wl, marks)) ||
         (rc = check_threads(p, wl, marks)))
         return rc;

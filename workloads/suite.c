@@ -31,7 +31,7 @@ static int apply_override(struct wl_parser *p, const struct wl_override *ov, con
     if (ov->repetitions)
         m->phases.repetitions = ov->repetitions_v;
     if (ov->seed) {
-        if (m->heap.state != PB_WL_HEAP_FRESH && m->heap.seed == m->seed)
+        if (pb_workload_heap_seeded(m->heap.state) && m->heap.seed == m->seed)
             m->heap.seed = ov->seed_v; /* it was following the workload's seed */
         m->seed = ov->seed_v;
     }

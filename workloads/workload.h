@@ -61,10 +61,15 @@ enum pb_wl_kind {
 };
 
 enum pb_wl_backing {
-    PB_WL_BACKING_AUTO, /* real memory if the host has room for it, else none */
-    PB_WL_BACKING_REAL, /* every frame is backed by host memory (scrubbing writes it) */
-    PB_WL_BACKING_NONE, /* frame metadata only: scrubbing is counted, not performed */
+    PB_WL_BACKING_AUTO,    /* aliased; real when verification asks for it (and it fits) */
+    PB_WL_BACKING_REAL,    /* every frame is backed by host memory (scrubbing writes it) */
+    PB_WL_BACKING_NONE,    /* frame metadata only: scrubbing is counted, not performed */
+    PB_WL_BACKING_ALIASED, /* each node's frames alias one buffer larger than the last-level
+                              cache: clearing costs what it costs here; contents not verifiable */
 };
+
+/* "auto", "real", "none", "aliased" (the file's words): 0, or -EINVAL (*backing unchanged). */
+int pb_workload_backing_parse(const char *s, enum pb_wl_backing *backing);
 
 struct pb_wl_machine {
     bool from_topology;      /* nodes and memory come from the harness's topology: zero until
@@ -72,7 +77,8 @@ struct pb_wl_machine {
     unsigned nodes;          /* 1..PB_WL_MAX_NODES */
     uint64_t pages_per_node; /* every node has the same memory */
     enum pb_wl_backing backing;
-    struct pb_wl_pos pos; /* the `machine` mapping, or line 0 when absent */
+    struct pb_wl_pos pos;         /* the `machine` mapping, or line 0 when absent */
+    struct pb_wl_pos backing_pos; /* its `backing` value, or line 0 when absent */
 };
 
 /* Xen's privilege levels, each with its populate_physmap order limit (domU 9, hardware 12,
@@ -172,7 +178,8 @@ struct pb_wl_balloon {
     unsigned order;            /* 0, 9 or 18: within every domain's privilege limit */
     unsigned extents_per_call;
     double depth;    /* a domain goes down by this fraction of its memory, then back up */
-    bool free_dirty; /* decrease_reservation frees the pages dirty (Xen frees them clean) */
+    bool free_dirty; /* `free: scrub_domheap`: decrease_reservation frees the pages dirty, as Xen
+                        does with its scrub_domheap option on (off by default: clean) */
 };
 
 struct pb_wl_churn {
@@ -198,18 +205,30 @@ struct pb_wl_scrub {
     struct pb_wl_pos pos;      /* workers_per_node, else the `scrub` mapping: for messages */
 };
 
+/* The machine's starting state: the heap at the start of each repetition. */
 enum pb_wl_heap_state {
-    PB_WL_HEAP_FRESH,      /* all memory free, clean, in the largest buddies */
-    PB_WL_HEAP_FRAGMENTED, /* aged by ageing_passes seeded allocate/free passes */
+    PB_WL_HEAP_CLEAN,      /* all memory free and clean, in the largest buddies (bootscrub=on,
+                              or a host whose idle CPUs have scrubbed everything) */
+    PB_WL_HEAP_FRAGMENTED, /* aged by ageing_passes seeded passes of anonymous allocations and
+                              clean frees; a quarter stays allocated */
     PB_WL_HEAP_DIRTY,      /* dirty_fraction of the free pages need scrubbing */
+    PB_WL_HEAP_BOOT_DIRTY, /* Xen's default bootscrub=idle, just booted: every frame is free and
+                              dirty (the default) */
+    PB_WL_HEAP_USED,       /* a used host: ageing_passes seeded passes of domains built and
+                              destroyed, so dirty memory is scattered among clean */
 };
 
 struct pb_wl_heap {
     enum pb_wl_heap_state state;
-    unsigned ageing_passes; /* FRAGMENTED: 1..64; else 0 */
+    unsigned ageing_passes; /* FRAGMENTED, USED: 1..64; else 0 */
     double dirty_fraction;  /* DIRTY: (0, 1]; else 0 */
-    uint64_t seed;          /* FRAGMENTED, DIRTY: the choices' seed; else 0 */
+    uint64_t seed;          /* FRAGMENTED, USED, DIRTY: the choices' seed; else 0 */
 };
+
+/* "clean", "fragmented", "dirty", "boot-dirty", "used"; NULL outside the enum. */
+const char *pb_workload_heap_state_name(enum pb_wl_heap_state state);
+/* Whether the state is made by seeded choices (it has a heap.seed). */
+bool pb_workload_heap_seeded(enum pb_wl_heap_state state);
 
 enum pb_wl_phase_unit {
     PB_WL_PHASE_TIME,        /* ns */
