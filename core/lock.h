@@ -159,8 +159,8 @@ static inline void pb_lock_stat_max(_Atomic uint64_t *field, uint64_t v)
 #define PB_LOCK_SHARED_WRITES(l, n) ((l)->host_wide ? PB_SHARED_WRITES(n) : (void)0)
 
 /* Held from here: the statistics are ours. No clock read unless a wait or a hold is timed. */
-static inline void pb_lock_note_acquired(struct pb_lock *l, bool timing, bool contended,
-                                         uint64_t wait_from)
+static PB_ALWAYS_INLINE void pb_lock_note_acquired(struct pb_lock *l, bool timing, bool contended,
+                                                   uint64_t wait_from)
 {
     bool hold = timing && l->time_holds;
     uint64_t now = hold || (timing && contended) ? pb_clock_ns() : 0;
@@ -177,7 +177,7 @@ static inline void pb_lock_note_acquired(struct pb_lock *l, bool timing, bool co
     l->st.acquired_at_ns = hold ? now : 0;
 }
 
-static inline void pb_lock_acquire(struct pb_lock *l)
+static PB_ALWAYS_INLINE void pb_lock_acquire(struct pb_lock *l)
 {
     pb_lock_rank_check(l);
     uint32_t me = 0;
@@ -193,7 +193,7 @@ static inline void pb_lock_acquire(struct pb_lock *l)
     pb_lock_acquire_slow(l, me);
 }
 
-static inline void pb_lock_release(struct pb_lock *l)
+static PB_ALWAYS_INLINE void pb_lock_release(struct pb_lock *l)
 {
     pb_lock_rank_unnote(l);
     /* 0: the hold is not timed (a clock in ns since boot or reset never reads 0). */
