@@ -5,11 +5,11 @@
  * machine and the accessors in machine.c, the scrubbing in scrub.c.
  *
  * `xen` takes one global heap lock around the whole of alloc_heap_pages and free_heap_pages,
- * as Xen does. `pernode` takes only the lock of the node it searches or frees into; the
- * host-wide counters and the claims check are atomics outside any node lock (see
- * claims_reserve). Both share every line of the algorithm: the variant functions below
- * instantiate one inline implementation with `global` constant, so neither pays a branch
- * for the other.
+ * as Xen does. `pernode` takes only the lock of the node it searches or frees into, and
+ * keeps its claims accounting on that node's lines (a credit of unclaimed frames; see
+ * "Host-wide counters and claims"). Both share every line of the algorithm: the variant functions
+ * below instantiate one inline implementation with `global` constant, so neither pays a branch for
+ * the other.
  */
 #include <errno.h>
 #include <sched.h>
@@ -182,13 +182,15 @@ int64_t pb_heap_unclaimed_credit(const struct pb_heap *h)
  * A node's lists and its frames in caches, read within one even period of move_seq: a refill
  * or a drain moving frames between them in the meantime makes the reader try again, so no
  * frame is counted in both. (Allocations and frees change them too, but move no free frame.)
+ * The mover makes move_seq odd, then stores the counts with release; the reader loads them
+ * with acquire: one that sees a moved count sees move_seq changed when it looks again.
  */
 static uint64_t node_free_frames(const struct pb_heap *h, const struct pb_node *nd)
 {
     for (;;) {
         uint32_t seq = atomic_load_explicit(&nd->move_seq, memory_order_acquire);
-        uint64_t v = pb_ld(&nd->node_avail) + pb_pcp_cached_frames(h, nd->id);
-        atomic_thread_fence(memory_order_acquire);
+        uint64_t v = atomic_load_explicit(&nd->node_avail, memory_order_acquire) +
+                     pb_pcp_cached_frames(h, nd->id);
         if (!(seq & 1) && atomic_load_explicit(&nd->move_seq, memory_order_relaxed) == seq)
             return v;
         pb_cpu_relax();
@@ -212,7 +214,6 @@ static inline void move_begin(struct pb_node *nd)
 {
     uint32_t seq = atomic_load_explicit(&nd->move_seq, memory_order_relaxed);
     atomic_store_explicit(&nd->move_seq, seq + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
 }
 
 static inline void move_end(struct pb_node *nd)
@@ -831,11 +832,11 @@ int64_t pb_heap_cache_take(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_
             pg->owner = PB_OWNER_CACHED;
         }
         pb_owned_add(&nd->avail[pb_mfn_zone(mfn)], -unit);
-        pb_owned_add(&nd->node_avail, -unit);
+        pb_owned_add_release(&nd->node_avail, -unit);
         l->ring[(l->head + l->count++) % PB_PCP_CAP] = (uint32_t)mfn;
         got += unit;
     }
-    pb_owned_add(cached, got);
+    pb_owned_add_release(cached, got);
     move_end(nd);
     pb_lock_release(nd->heap_lock);
     return got;
@@ -847,7 +848,7 @@ void pb_heap_cache_give(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_lis
     const int64_t unit = (int64_t)1 << order;
     pb_lock_acquire(nd->heap_lock);
     move_begin(nd);
-    pb_owned_add(cached, -(int64_t)nr * unit);
+    pb_owned_add_release(cached, -(int64_t)nr * unit);
     for (unsigned k = 0; k < nr; k++) {
         uint64_t mfn = l->ring[l->head];
         l->head = (l->head + 1) % PB_PCP_CAP;
@@ -859,7 +860,7 @@ void pb_heap_cache_give(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_lis
             pg->owner = PB_DOMID_NONE;
         }
         pb_owned_add(&nd->avail[pb_mfn_zone(mfn)], unit);
-        pb_owned_add(&nd->node_avail, unit);
+        pb_owned_add_release(&nd->node_avail, unit);
         merge_insert_locked(h, nd, mfn, order, PB_CLEAN);
     }
     move_end(nd);

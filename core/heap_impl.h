@@ -271,6 +271,12 @@ static inline void pb_owned_add(_Atomic uint64_t *p, int64_t delta)
     atomic_store_explicit(p, pb_ld(p) + (uint64_t)delta, memory_order_relaxed);
 }
 
+/* The same, ordered after the writer's earlier stores (pcp's moves, see node_free_frames). */
+static inline void pb_owned_add_release(_Atomic uint64_t *p, int64_t delta)
+{
+    atomic_store_explicit(p, pb_ld(p) + (uint64_t)delta, memory_order_release);
+}
+
 static inline struct pb_node *pb_node_of(const struct pb_heap *h, uint64_t mfn)
 {
     for (unsigned n = 0; n < h->nr_nodes; n++)

@@ -375,7 +375,8 @@ uint64_t pb_pcp_cached(const struct pb_heap *h, unsigned cpu, unsigned node, uns
     return c;
 }
 
-/* Frames cached on a node (all CPUs), or on every node when node == PB_MAX_NODES. */
+/* Frames cached on a node (all CPUs), or on every node when node == PB_MAX_NODES; acquire
+ * loads, for node_free_frames' sequence (heap.c). */
 uint64_t pb_pcp_cached_frames(const struct pb_heap *h, unsigned node)
 {
     uint64_t sum = 0;
@@ -383,7 +384,7 @@ uint64_t pb_pcp_cached_frames(const struct pb_heap *h, unsigned node)
     for (unsigned cpu = 0; is_pcp(h) && (p = pcp_next(h, &cpu));)
         for (unsigned n = 0; n < h->nr_nodes; n++)
             if (node == PB_MAX_NODES || node == n)
-                sum += pb_ld(&p->node_frames[n]);
+                sum += atomic_load_explicit(&p->node_frames[n], memory_order_acquire);
     return sum;
 }
 
