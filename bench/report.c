@@ -91,6 +91,7 @@ void pb_report_free(struct pb_report *r)
         return;
     pb_results_free(r->doc);
     free(r->entries);
+    pb_ceiling_table_free(&r->ceiling);
     memset(r, 0, sizeof(*r));
 }
 
@@ -283,6 +284,7 @@ static int add_run_section(struct pb_results_bench *b, const struct pb_run_resul
             .hold_ns_total = c->st.hold_ns_total,
             .hold_ns_max =
                 c->st.hold_ns_max < c->st.hold_ns_total ? c->st.hold_ns_max : c->st.hold_ns_total,
+            .hold_untimed = c->st.hold_untimed,
         };
         if (l.contended > l.acquisitions)
             l.contended = l.acquisitions;
@@ -416,6 +418,40 @@ int pb_report_add(struct pb_report *r, const struct pb_report_id *id,
     return rc;
 }
 
+int pb_report_add_ceiling(struct pb_report *r, const struct pb_report_id *id,
+                          const struct pb_ceiling_result *res)
+{
+    char what[256];
+    int rc = pb_ceiling_table_add(&r->ceiling, id->workload, id->threads, id->repetition,
+                                  res->steps_per_second);
+    if (!rc && !pb_results_context_string(r->doc, "ceiling_reference"))
+        rc = pb_results_context_set_string(
+            r->doc, "ceiling_reference",
+            pb_ceiling_describe(res->buffer_bytes, what, sizeof(what)));
+    return rc;
+}
+
+/* The ceiling beside an entry whose speed-up (0: none) is against `base` threads. */
+static int set_ceiling(struct pb_report *r, const struct pb_report_entry *e, unsigned base,
+                       double speedup)
+{
+    double c, med, lo, hi, rate;
+    if (!pb_ceiling_speedup(&r->ceiling, e->workload, e->threads, base, e->repetition, &c))
+        return 0;
+    int rc = set(e->b, PB_M_ceiling_speedup, c);
+    rc = rc ? rc : count(e->b, PB_M_ceiling_base_threads, base);
+    if (!rc &&
+        pb_ceiling_speedup_spread(&r->ceiling, e->workload, e->threads, base, &med, &lo, &hi)) {
+        rc = set(e->b, PB_M_ceiling_speedup_min, lo);
+        rc = rc ? rc : set(e->b, PB_M_ceiling_speedup_max, hi);
+    }
+    if (!rc && pb_ceiling_rate(&r->ceiling, e->workload, e->threads, e->repetition, &rate))
+        rc = set(e->b, PB_M_ceiling_steps_per_second, rate);
+    if (!rc && speedup > 0 && c > 0)
+        rc = set(e->b, PB_M_ceiling_efficiency, speedup / c);
+    return rc;
+}
+
 int pb_report_finish(struct pb_report *r, bool partial)
 {
     int rc = pb_results_set_partial(r->doc, partial);
@@ -433,13 +469,15 @@ int pb_report_finish(struct pb_report *r, bool partial)
             if (o->repetition == e->repetition && (!base || o->threads < base->threads))
                 base = o;
         }
-        if (!sweep || !base || base->pps <= 0)
-            continue;
-        double speedup = e->pps / base->pps;
-        double linear = (double)e->threads / (double)base->threads;
-        rc = set(e->b, PB_M_speedup, speedup);
-        rc = rc ? rc : set(e->b, PB_M_scaling_efficiency, speedup / linear);
-        rc = rc ? rc : count(e->b, PB_M_speedup_base_threads, base->threads);
+        double speedup = 0;
+        if (sweep && base && base->pps > 0) {
+            speedup = e->pps / base->pps;
+            double linear = (double)e->threads / (double)base->threads;
+            rc = set(e->b, PB_M_speedup, speedup);
+            rc = rc ? rc : set(e->b, PB_M_scaling_efficiency, speedup / linear);
+            rc = rc ? rc : count(e->b, PB_M_speedup_base_threads, base->threads);
+        }
+        rc = rc ? rc : set_ceiling(r, e, sweep && base ? base->threads : 1, speedup);
     }
     return rc;
 }

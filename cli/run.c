@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/ceiling.h"
 #include "bench/report.h"
 #include "bench/runner.h"
 #include "bench/stream.h"
@@ -509,9 +510,10 @@ static int load_workloads(const char *dir, char **names, int n, const struct pb_
 
 struct planned_run {
     const struct pb_workload *wl;
-    const char *variant;
-    unsigned threads; /* 0: the workload's */
+    const char *variant; /* "ceiling" for the parallel ceiling */
+    unsigned threads;    /* 0: the workload's */
     unsigned rep, reps;
+    bool ceiling; /* the parallel ceiling (bench/ceiling.h) at `threads`, not a variant */
 };
 
 struct progress {
@@ -577,6 +579,60 @@ static int self_test_overhead(const struct run_opts *o)
     return 0;
 }
 
+/* The ceiling's threads, pinned as the runs' primaries: worker i on placement's vCPU i. */
+struct ceiling_pin {
+    const struct pb_topology *topo;
+    enum pb_placement placement;
+};
+
+static int ceiling_bind(void *ctx, unsigned thread)
+{
+    const struct ceiling_pin *pin = ctx;
+    return pb_topology_bind(pin->topo, pb_topology_place(pin->topo, pin->placement, thread));
+}
+
+/*
+ * One run of the parallel ceiling, recorded in the report: as long as the measure phase
+ * within 200 ms to 1 s (enough slices of the scheduler for a steady rate of a loop that shares
+ * nothing), 500 ms beside an operation-bounded or until-built phase. *completed: not
+ * interrupted. 0 or a negative errno with a message.
+ */
+static int run_ceiling(const struct run_opts *o, const struct pb_topology *topo,
+                       const struct planned_run *p, struct pb_report *rep, bool *completed,
+                       char *err, size_t errlen)
+{
+    const uint64_t ms = 1000000;
+    struct ceiling_pin pin = {topo, o->placement};
+    struct pb_wl_phase m = o->measure_given ? o->measure : p->wl->phases.measure;
+    uint64_t ns = m.unit != PB_WL_PHASE_TIME ? 500 * ms
+                  : m.ns < 200 * ms          ? 200 * ms
+                  : m.ns > 1000 * ms         ? 1000 * ms
+                                             : m.ns;
+    struct pb_ceiling_config cfg = {
+        .threads = p->threads,
+        .bind = ceiling_bind,
+        .bind_ctx = &pin,
+        .warmup_ns = 100 * ms,
+        .measure_ns = ns,
+        .buffer_bytes = pb_ceiling_buffer_bytes(topo->real),
+        .interrupt = &interrupted,
+    };
+    struct pb_ceiling_result res;
+    int rc = pb_ceiling_run(&cfg, &res, err, errlen);
+    *completed = res.completed;
+    if (rc || !res.completed)
+        return rc;
+    struct pb_report_id id = {.workload = p->wl->name,
+                              .variant = p->variant,
+                              .threads = p->threads,
+                              .repetition = p->rep,
+                              .repetitions = p->reps};
+    rc = pb_report_add_ceiling(rep, &id, &res);
+    if (rc)
+        pb_errf(err, errlen, "cannot record the ceiling: %s", strerror(-rc));
+    return rc;
+}
+
 static void shuffle_variants(const char **v, unsigned n, struct pb_rng *rng)
 {
     for (unsigned i = n; i > 1; i--) {
@@ -627,13 +683,15 @@ int pb_cmd_run(int argc, char **argv)
                             sizeof(err)) != 0)
         fprintf(stderr, "popbench run: %s\n", err);
 
-    /* The plan: per workload, repetition and thread count, the variants in a seeded order. */
-    struct pb_rng order_rng;
+    /* The plan: per workload, repetition and thread count, the variants in a seeded order;
+     * with more than one thread, the parallel ceiling among them at that count (and at 1). */
+    struct pb_rng order_rng, ceiling_rng;
     pb_rng_seed(&order_rng, o.seed_given ? o.seed : 1);
+    pb_rng_seed(&ceiling_rng, pb_rng_stream_seed(o.seed_given ? o.seed : 1, 1));
     size_t cap = 0, nplan = 0;
     for (size_t i = 0; i < set.nr_runs; i++) {
         unsigned reps = o.repetitions ? o.repetitions : set.runs[i]->phases.repetitions;
-        cap += (size_t)reps * (o.nr_threads ? o.nr_threads : 1) * o.nr_variants;
+        cap += (size_t)reps * (o.nr_threads ? o.nr_threads : 1) * (o.nr_variants + 2);
     }
     struct planned_run *plan = calloc(cap ? cap : 1, sizeof(*plan));
     if (!plan) {
@@ -644,17 +702,40 @@ int pb_cmd_run(int argc, char **argv)
     for (size_t i = 0; i < set.nr_runs; i++) {
         const struct pb_workload *wl = set.runs[i];
         unsigned reps = o.repetitions ? o.repetitions : wl->phases.repetitions;
+        unsigned nt = o.nr_threads ? o.nr_threads : 1, most = 0;
+        bool has_one = false;
+        for (unsigned t = 0; t < nt; t++) {
+            unsigned n = o.nr_threads ? o.threads[t] : pb_run_default_threads(wl);
+            most = n > most ? n : most;
+            has_one |= n == 1;
+        }
         for (unsigned r = 0; r < reps; r++)
-            for (unsigned t = 0; t < (o.nr_threads ? o.nr_threads : 1); t++) {
+            for (unsigned t = 0; t < nt; t++) {
                 const char *v[MAX_VARIANTS];
                 memcpy(v, o.variants, sizeof(v));
                 shuffle_variants(v, o.nr_variants, &order_rng);
+                size_t first = nplan;
                 for (unsigned k = 0; k < o.nr_variants; k++)
                     plan[nplan++] = (struct planned_run){.wl = wl,
                                                          .variant = v[k],
                                                          .threads = o.nr_threads ? o.threads[t] : 0,
                                                          .rep = r,
                                                          .reps = reps};
+                unsigned n = o.nr_threads ? o.threads[t] : pb_run_default_threads(wl);
+                for (int one = 0; most > 1 && one < 2; one++) {
+                    if (one && (has_one || t > 0))
+                        break;
+                    /* Between the variants of the same minutes, at a seeded place. */
+                    size_t at = first + (size_t)pb_rng_below(&ceiling_rng, nplan - first + 1);
+                    memmove(&plan[at + 1], &plan[at], (nplan - at) * sizeof(*plan));
+                    plan[at] = (struct planned_run){.wl = wl,
+                                                    .variant = "ceiling",
+                                                    .threads = one ? 1 : n,
+                                                    .rep = r,
+                                                    .reps = reps,
+                                                    .ceiling = true};
+                    nplan++;
+                }
             }
     }
 
@@ -703,9 +784,27 @@ int pb_cmd_run(int argc, char **argv)
     bool stopped = false;
     char first_failure[ERR_LEN + 256] = "";
     uint64_t t_begin = pb_now_ns();
+    size_t variant_runs = 0; /* --interrupt-after counts these, not the ceiling's */
     for (size_t i = 0; i < nplan && !stopped; i++) {
         const struct planned_run *p = &plan[i];
         const struct pb_workload *wl = p->wl;
+        if (p->ceiling) {
+            bool completed = false;
+            prog.index = i;
+            prog.run = p;
+            progress_cb(&prog, 0, 0);
+            if (run_ceiling(&o, &topo, p, &rep, &completed, err, sizeof(err)) != 0) {
+                if (prog.on)
+                    fputs("\r\033[K", stderr);
+                fprintf(stderr, "popbench run: %s/ceiling/threads:%u: %s\n", wl->name, p->threads,
+                        err);
+                failed++;
+                if (!first_failure[0])
+                    snprintf(first_failure, sizeof(first_failure), "%s/ceiling: %s", wl->name, err);
+            }
+            stopped |= !completed && atomic_load(&interrupted);
+            continue;
+        }
         unsigned threads = p->threads ? p->threads : pb_run_default_threads(wl);
         unsigned total = pb_run_total_threads(wl, threads);
         enum pb_lock_kind lock = o.lock;
@@ -734,7 +833,8 @@ int pb_cmd_run(int argc, char **argv)
             .backing = o.backing_given ? &o.backing : NULL,
             .options = &o.options,
             .interrupt = &interrupted,
-            .raise_sigint_in_measure = o.interrupt_after >= 0 && (size_t)o.interrupt_after == i,
+            .raise_sigint_in_measure =
+                o.interrupt_after >= 0 && (size_t)o.interrupt_after == variant_runs++,
             .progress = progress_cb,
             .progress_ctx = &prog,
         };

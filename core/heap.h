@@ -23,9 +23,17 @@
  *   node_need_scrub[node]          = free frames of the node flagged need_scrub
  *   outstanding_claims             = sum over domains of their claim (host-wide + node parts)
  *   unclaimed                      = total_avail_pages - outstanding_claims >= 0
+ *                                  = pool + sum over nodes of credit[node]  (pernode, pcp)
+ *   pool, credit[node]             >= 0                                     (pernode, pcp)
  *   node_claims[node]              = sum over domains of their claim on the node
  *                                   <= node_avail_pages[node] (see pb_domain_claim_nodes)
  *   free + in use + offlined       = all frames (MFN 0 counts as offlined)
+ * xen keeps total_avail_pages, unclaimed and outstanding_claims as Xen does, host-wide counters
+ * under its one lock. pernode and pcp keep nothing host-wide on an allocation's or a free's
+ * path: each node holds a credit of unclaimed frames that it borrows from the host's pool in
+ * batches (allocations take from it, frees give back to it), claims consumed are counted per
+ * node, and the host-wide figures above are sums made when they are read (heap.c, "Host-wide
+ * counters and claims", has the protocol and why claims stay exact).
  *
  * pcp: each CPU slot keeps, per node, FIFO caches of free order-0 and order-9 frames. A free of
  * a clean frame of those orders goes to the calling CPU's cache of the frame's node (above the
@@ -153,7 +161,11 @@ void *pb_frame_data(const struct pb_heap *h, uint64_t mfn);
 int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn); /* -EINVAL if out of range */
 unsigned pb_mfn_zone(uint64_t mfn);
 
-/* Counters (relaxed reads: exact only at quiescent points). */
+/*
+ * Counters (relaxed reads: exact only at quiescent points). Read while other threads allocate
+ * and free, total_avail and node_avail never count a frame twice: they never show more free
+ * memory than there is.
+ */
 uint64_t pb_heap_total_avail(const struct pb_heap *h);
 uint64_t pb_heap_node_avail(const struct pb_heap *h, unsigned node);
 uint64_t pb_heap_zone_avail(const struct pb_heap *h, unsigned node, unsigned zone);

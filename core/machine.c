@@ -210,6 +210,8 @@ int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
     h->dirty_marks = true;
     pb_lock_init(&h->global_lock, "heap", PB_RANK_HEAP, lock_kind);
     pb_lock_init(&h->domtable_lock, "domtable", PB_RANK_DOMTABLE, lock_kind);
+    pb_lock_set_host_wide(&h->global_lock);
+    pb_lock_set_host_wide(&h->domtable_lock);
 
     enum pb_backing backing = resolve_backing(desc, frames);
     uint64_t alias = desc->alias_bytes ? desc->alias_bytes : pb_backing_alias_default();
@@ -345,13 +347,11 @@ int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn)
 
 uint64_t pb_heap_total_avail(const struct pb_heap *h)
 {
-    return (uint64_t)atomic_load_explicit(&h->total_avail, memory_order_relaxed) +
-           pb_pcp_cached_frames(h, PB_MAX_NODES);
+    return pb_heap_free_frames(h, PB_MAX_NODES);
 }
 uint64_t pb_heap_node_avail(const struct pb_heap *h, unsigned node)
 {
-    return node < h->nr_nodes ? pb_ld(&h->nodes[node]->node_avail) + pb_pcp_cached_frames(h, node)
-                              : 0;
+    return node < h->nr_nodes ? pb_heap_free_frames(h, node) : 0;
 }
 uint64_t pb_heap_zone_avail(const struct pb_heap *h, unsigned node, unsigned zone)
 {
@@ -365,7 +365,9 @@ uint64_t pb_heap_node_need_scrub(const struct pb_heap *h, unsigned node)
 }
 uint64_t pb_heap_outstanding_claims(const struct pb_heap *h)
 {
-    return (uint64_t)atomic_load_explicit(&h->outstanding_claims, memory_order_relaxed);
+    /* Summed while claims are consumed, the figure can dip below zero for a moment. */
+    int64_t c = pb_heap_claims_outstanding(h);
+    return c > 0 ? (uint64_t)c : 0;
 }
 
 uint64_t pb_heap_node_claims(const struct pb_heap *h, unsigned node)

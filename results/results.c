@@ -572,6 +572,10 @@ int pb_results_bench_add_lock(struct pb_results_bench *b, const struct pb_result
         pb_results_lock_fields[5], (json_int_t)l->hold_ns_max);
     if (!o)
         return -EINVAL; /* not UTF-8, or no memory */
+    if (l->hold_untimed && json_object_set_new(o, "hold_timed", json_false())) {
+        json_decref(o);
+        return -ENOMEM;
+    }
     locks = run_section(b, "locks", true);
     if (!locks || json_array_append_new(locks, o)) {
         if (!locks)

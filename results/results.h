@@ -140,6 +140,7 @@ struct pb_results_lock {
     uint64_t wait_ns_max; /* <= wait_ns_total */
     uint64_t hold_ns_total;
     uint64_t hold_ns_max; /* <= hold_ns_total */
+    bool hold_untimed;    /* some of its locks' holds are not timed: written "hold_timed": false */
 };
 int pb_results_bench_add_lock(struct pb_results_bench *b, const struct pb_results_lock *lock);
 

@@ -74,6 +74,10 @@ expect 2 "usage: popbench COMMAND" --
 "$popbench" run numa-local "${short[@]}" --variant xen --threads 1-2 --out "$tmp/sweep.json" --format json >"$tmp/sweep.stdout"
 "$check" "$tmp/sweep.json" complete 2 numa-local/xen/threads:1 numa-local/xen/threads:2
 grep -q '"speedup"' "$tmp/sweep.json" || { echo "FAIL: no speedup in a sweep" >&2; failures=$((failures + 1)); }
+# ... and the parallel ceiling beside it: its speed-up, the efficiency against it, what it is.
+for key in ceiling_speedup ceiling_efficiency ceiling_speedup_min ceiling_reference; do
+  grep -q "\"$key\"" "$tmp/sweep.json" || { echo "FAIL: no $key in a sweep" >&2; failures=$((failures + 1)); }
+done
 grep -q '"popbench_results_version"' "$tmp/sweep.stdout" || { echo "FAIL: --format json printed no document" >&2; failures=$((failures + 1)); }
 
 # Overhead self test prints its figures.

@@ -234,7 +234,7 @@ static void fill_bench(struct pb_results_bench *b, double speed, unsigned rep, b
     const struct pb_results_bucket buckets[] = {{0, 64, 3}, {64, 128, 10}, {256, 512, 1}};
     assert_int_equal(pb_results_bench_set_histogram(b, "call_ns", buckets, 3), 0);
     assert_int_equal(pb_results_bench_set_histogram(b, "p2m_lookup_ns", NULL, 0), 0);
-    const struct pb_results_lock lock = {"heap.node0", 100, 7, 5000, 900, 20000, 300};
+    const struct pb_results_lock lock = {"heap.node0", 100, 7, 5000, 900, 20000, 300, false};
     assert_int_equal(pb_results_bench_add_lock(b, &lock), 0);
     const uint64_t t[] = {100, 200, 300}, pages[] = {10, 20, 30}, backlog[] = {5, 0, 0};
     assert_int_equal(pb_results_bench_set_timeseries(b, 100, t, 3), 0);

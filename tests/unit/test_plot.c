@@ -1,7 +1,8 @@
 /*
  * test_plot: `plot` draws every figure as a valid SVG and PNG, from a results file written before
- * results carried their metric table, from one that carries it, and from a history database.
- * Skipped when /usr/bin/python3 lacks matplotlib.
+ * results carried their metric table, from one that carries it, from a thread sweep with the
+ * parallel ceiling (the scaling figure), and from a history database. Skipped when
+ * /usr/bin/python3 lacks matplotlib.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -89,6 +90,32 @@ static void test_plot_results(void **state)
     assert_figure(out, "fresh-boot-throughput");
     assert_figure(out, "fresh-boot-latency");
     free(fresh);
+
+    /* A sweep of 1 and 2 threads with the parallel ceiling beside it: the scaling figure. */
+    struct pb_results *doc;
+    char err[PB_RESULTS_ERR_LEN];
+    assert_int_equal(pb_results_create(&doc), 0);
+    fx_fill_context(doc, false);
+    const double ceiling[2] = {1.9, 1.7}, speedup[2][2] = {{1.8, 1.6}, {1.2, 1.1}};
+    static const char *const variants[2] = {"pernode", "xen"};
+    for (unsigned v = 0; v < 2; v++)
+        for (unsigned rep = 0; rep < 2; rep++)
+            for (unsigned t = 1; t <= 2; t++) {
+                struct pb_results_bench *b = fx_add(doc, "sw", variants[v], t, rep, 2, 1.0);
+                double s = t == 1 ? 1.0 : speedup[v][rep], c = t == 1 ? 1.0 : ceiling[rep];
+                assert_int_equal(pb_results_bench_set_counter(b, "pages_per_second", 1e6 * s), 0);
+                assert_int_equal(pb_results_bench_set_counter(b, "speedup", s), 0);
+                assert_int_equal(pb_results_bench_set_counter(b, "ceiling_speedup", c), 0);
+                assert_int_equal(pb_results_bench_set_counter(b, "ceiling_efficiency", s / c), 0);
+            }
+    char *sweep = fx_path(*state, "sweep.json");
+    assert_int_equal(pb_results_write_json(doc, sweep, err, sizeof(err)), 0);
+    pb_results_free(doc);
+    char *third[] = {"plot", "--out", out, sweep, NULL};
+    assert_int_equal(pb_cmd_plot(4, third), 0);
+    assert_figure(out, "sweep-sw-scaling");
+    assert_figure(out, "sweep-sw-throughput");
+    free(sweep);
     free(out);
 }
 
