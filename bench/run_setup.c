@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bench/heap_prep.h"
+#include "bench/interrupt.h"
 #include "core/toolstack.h"
 
 const char *pb_run_claim_mode_name(enum pb_run_claim_mode mode)
@@ -239,6 +240,10 @@ static int build_running(struct runner *rn, struct slot *s, char *err, size_t er
         return -ENOMEM;
     while (pb_build_next(&o, pb_memop_max_order(&rn->builder_caller), &rng, &cur, &call)) {
         unsigned done = 0;
+        if (pb_setup_interrupted()) {
+            free(gfns);
+            return -EINTR;
+        }
         while (done < call.nr) {
             struct pb_call part = call;
             struct pb_xc_stats st = {0};

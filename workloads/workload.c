@@ -28,7 +28,7 @@ const unsigned pb_wl_orders[PB_WL_NR_ORDERS] = {0, 9, 18};
 #define MiB_PAGES            (UINT64_C(1) << (20 - PB_WL_PAGE_SHIFT))
 #define MAX_PAGES            (UINT64_C(1) << (44 - PB_WL_PAGE_SHIFT)) /* 16 TiB */
 #define MAX_EXTENTS_PER_CALL (1u << 20)
-#define MAX_OPS              (UINT64_C(1) << 40)
+#define MAX_OPS              PB_WL_MAX_PHASE_OPS
 #define NS_PER_S             UINT64_C(1000000000)
 #define MAX_DESCRIPTION      200
 #define DEFAULT_WARMUP_NS    NS_PER_S
@@ -1197,9 +1197,10 @@ static int get_phase(struct wl_parser *p, yaml_node_t *n, const char *path, bool
     }
     if (pb_parse_duration(s, &ph->ns, why, sizeof(why)))
         return FAIL(p, n, "'%s' is %s (expected %s)", path, describe(n).s, expected);
-    if (ph->ns < min || ph->ns > (measure ? 24 : 1) * 3600 * NS_PER_S)
+    const uint64_t max = measure ? PB_WL_MAX_MEASURE_NS : PB_WL_MAX_WARMUP_NS;
+    if (ph->ns < min || ph->ns > max)
         return FAIL(p, n, "'%s' is %s (expected a duration from %s to %s)", path, describe(n).s,
-                    ns_str(min).s, measure ? "24h" : "1h");
+                    ns_str(min).s, ns_str(max).s);
     ph->unit = PB_WL_PHASE_TIME;
     ph->ops = 0;
     return 0;
@@ -1224,7 +1225,8 @@ static int parse_phases(struct wl_parser *p, yaml_node_t *n, struct pb_wl_phases
     if (v[1] && (rc = get_phase(p, v[1], "phases.measure", true, &ph->measure)))
         return rc;
     marks->measure = v[1];
-    if (v[2] && (rc = get_unsigned(p, v[2], "phases.repetitions", 1, 1000, &ph->repetitions)))
+    if (v[2] && (rc = get_unsigned(p, v[2], "phases.repetitions", 1, PB_WL_MAX_REPETITIONS,
+                                   &ph->repetitions)))
         return rc;
     return 0;
 }
@@ -1429,7 +1431,7 @@ static int parse_entry(struct wl_parser *p, yaml_node_t *e, const char *path, ya
             return rc;
         snprintf(item, sizeof(item), "%s.repetitions", path);
         if ((ov->repetitions = v[3]) &&
-            (rc = get_unsigned(p, v[3], item, 1, 1000, &ov->repetitions_v)))
+            (rc = get_unsigned(p, v[3], item, 1, PB_WL_MAX_REPETITIONS, &ov->repetitions_v)))
             return rc;
         snprintf(item, sizeof(item), "%s.seed", path);
         if ((ov->seed = v[4]) && (rc = get_uint(p, v[4], item, 0, UINT64_MAX, &ov->seed_v)))

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef PB_RESULTS_TEST_DATA
@@ -432,8 +433,54 @@ static void test_reader_cross_checks(void **state)
     fclose(f);
     assert_non_null(strstr(fx_load_fails(q, -EINVAL), "line 2 column"));
     char *gone = fx_path(dir, "absent.json");
-    assert_non_null(strstr(fx_load_fails(gone, -ENOENT), "cannot open results file"));
+    assert_non_null(strstr(fx_load_fails(gone, -ENOENT), "cannot read results file"));
     free(gone);
+
+    /* What breaks the format, each refused with the field named. */
+    static const struct {
+        const char *key, *value, *message;
+    } breaks[] = {
+        {"threads", "\"two\"", "field 'benchmarks[1].threads' must be a non-negative integer"},
+        {"repetition_index", "-1",
+         "field 'benchmarks[1].repetition_index' must be a non-negative integer"},
+        {"workload", "\"elsewhere\"", "field 'benchmarks[1].name' must be \"elsewhere/"},
+        {"pages_per_second", "{\"value\": 1}",
+         "field 'benchmarks[1].pages_per_second' must be a number"},
+        {"call_p99_ns", "[1, 2]", "field 'benchmarks[1].call_p99_ns' must be a number"},
+        {"iterations", "1.5", "field 'benchmarks[1].iterations' must be a non-negative integer"},
+        {"iterations", NULL, "missing required field 'benchmarks[1].iterations'"},
+        {"name", NULL, "missing required field 'benchmarks[1].name'"},
+    };
+    for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
+        bad = json_deep_copy(j);
+        json_t *e = json_array_get(json_object_get(bad, "benchmarks"), 1);
+        if (breaks[i].value)
+            json_object_set_new(e, breaks[i].key,
+                                json_loads(breaks[i].value, JSON_DECODE_ANY, NULL));
+        else
+            json_object_del(e, breaks[i].key);
+        fx_dump_json(bad, q);
+        const char *msg = fx_load_fails(q, -EINVAL);
+        if (!strstr(msg, breaks[i].message))
+            fail_msg("%s = %s: got \"%s\"", breaks[i].key, breaks[i].value, msg);
+        json_decref(bad);
+    }
+    bad = json_deep_copy(j);
+    json_object_del(json_object_get(bad, "context"), "git_commit");
+    fx_dump_json(bad, q);
+    assert_non_null(
+        strstr(fx_load_fails(q, -EINVAL), "missing required field 'context.git_commit'"));
+    json_decref(bad);
+
+    /* Not a regular file: refused, named, without waiting on a FIFO. */
+    assert_non_null(strstr(fx_load_fails(dir, -EISDIR), "it is a directory (expected a regular"));
+    char *fifo = fx_path(dir, "fifo.json");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_non_null(strstr(fx_load_fails(fifo, -EINVAL), "it is a FIFO (expected a regular"));
+    unlink(fifo);
+    free(fifo);
+    assert_non_null(
+        strstr(fx_load_fails("/dev/null", -EINVAL), "it is a character device (expected"));
 
     json_decref(j);
     pb_results_free(doc);
