@@ -35,6 +35,8 @@ static void history_usage(FILE *out)
           "\n"
           "options:\n"
           "  --db PATH            database (default results/history.sqlite)\n"
+          "  --wait S             how long to wait for another process using the database\n"
+          "                       (default 30 seconds)\n"
           "  --benchmark NAME     trend: only this benchmark (workload/variant/threads:N)\n"
           "  --min-shift F        trend: smallest shift of the mean that counts (default 5%)\n"
           "  --alpha F            trend: significance level (default 0.05)\n"
@@ -147,6 +149,7 @@ int pb_cmd_history(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
+        {"wait", required_argument, NULL, 'w'},
         {"benchmark", required_argument, NULL, 'b'},
         {"min-shift", required_argument, NULL, 's'},
         {"alpha", required_argument, NULL, 'a'},
@@ -158,7 +161,7 @@ int pb_cmd_history(int argc, char **argv)
     const char *db = "results/history.sqlite", *bench = NULL;
     struct pb_trend_opts to;
     pb_trend_opts_default(&to);
-    uint64_t u;
+    uint64_t u, wait_s = PB_HISTORY_WAIT_S;
     int c, rc = 0;
     bool trend_flags = false;
     optind = 0;
@@ -166,6 +169,9 @@ int pb_cmd_history(int argc, char **argv)
         switch (c) {
         case 'd':
             db = optarg;
+            break;
+        case 'w':
+            rc = pb_cli_u64(cmd, "--wait", optarg, 0, 86400, &wait_s);
             break;
         case 'b':
             bench = optarg;
@@ -229,7 +235,7 @@ int pb_cmd_history(int argc, char **argv)
     struct pb_history *h;
     char err[1024];
     bool import = strcmp(sub, "import") == 0;
-    if ((rc = pb_history_open(db, import, &h, err, sizeof(err)))) {
+    if ((rc = pb_history_open_waiting(db, import, (unsigned)wait_s, &h, err, sizeof(err)))) {
         pb_cli_error(cmd, "--db %s", err);
         return PB_EXIT_USAGE;
     }

@@ -9,6 +9,7 @@
 #include "results/stats.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 struct pb_history {
     sqlite3 *db;
     char *path;
+    unsigned wait_s; /* how long a statement waits for another process's lock */
 };
 
 static const char schema_v1[] =
@@ -39,9 +41,6 @@ static const char schema_v1[] =
 
 /* ==== Opening ============================================================================= */
 
-/* How long a statement waits for another connection's lock before it gives up. */
-#define BUSY_TIMEOUT_MS 30000
-
 /*
  * err for a failed SQLite call rc while `doing`: a lock held too long, a file that is not a
  * database, a corrupt one, and everything else, each in its own words. Returns the errno.
@@ -55,7 +54,7 @@ static int db_error(struct pb_history *h, int rc, const char *doing, char *err, 
         pb_errf(err, errlen,
                 "%s: %s: the database is locked, retried for %d s (another popbench history "
                 "holds it; try again when it is done)",
-                h->path, doing, BUSY_TIMEOUT_MS / 1000);
+                h->path, doing, h->wait_s);
         return -EBUSY;
     case SQLITE_NOTADB:
         pb_errf(err, errlen, "%s: not an SQLite database (expected a popbench history)", h->path);
@@ -149,6 +148,12 @@ static int check_schema(struct pb_history *h, bool create, char *err, size_t err
 int pb_history_open(const char *path, bool create, struct pb_history **out, char *err,
                     size_t errlen)
 {
+    return pb_history_open_waiting(path, create, PB_HISTORY_WAIT_S, out, err, errlen);
+}
+
+int pb_history_open_waiting(const char *path, bool create, unsigned wait_s, struct pb_history **out,
+                            char *err, size_t errlen)
+{
     if (!path || !out)
         return -EINVAL;
     *out = NULL;
@@ -164,6 +169,8 @@ int pb_history_open(const char *path, bool create, struct pb_history **out, char
         return -ENOENT;
     }
     struct pb_history *h = calloc(1, sizeof(*h));
+    if (h)
+        h->wait_s = wait_s;
     if (!h || !(h->path = strdup(path))) {
         free(h);
         pb_errf(err, errlen, "%s: out of memory", path);
@@ -178,7 +185,7 @@ int pb_history_open(const char *path, bool create, struct pb_history **out, char
         return -EIO;
     }
     sqlite3_extended_result_codes(h->db, 1);
-    sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(h->db, wait_s > INT_MAX / 1000 ? INT_MAX : (int)wait_s * 1000);
     sqlite3_exec(h->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
     if ((rc = check_schema(h, create, err, errlen))) {
         pb_history_close(h);

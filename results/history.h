@@ -15,8 +15,9 @@
  * trend is one series per machine and benchmark, a point per commit (the median over its
  * repetitions), ordered by the run's date, then by import order.
  *
- * Every statement waits up to 30 s for another process's lock; the schema is made and checked
- * inside one IMMEDIATE transaction, so that processes creating one database at once take turns.
+ * Every statement waits up to PB_HISTORY_WAIT_S (30 s) for another process's lock; the schema is
+ * made and checked inside one IMMEDIATE transaction, so that processes creating one database at
+ * once take turns.
  *
  * A struct pb_history is one connection: use it from one thread at a time.
  */
@@ -42,6 +43,10 @@ struct pb_history;
  */
 int pb_history_open(const char *path, bool create, struct pb_history **out, char *err,
                     size_t errlen);
+/* The same, waiting up to wait_s seconds (not 30) for another process's lock. */
+#define PB_HISTORY_WAIT_S 30
+int pb_history_open_waiting(const char *path, bool create, unsigned wait_s, struct pb_history **out,
+                            char *err, size_t errlen);
 void pb_history_close(struct pb_history *h);
 
 struct pb_import_stats {
