@@ -24,3 +24,7 @@ set_tests_properties(test_results_compare_py PROPERTIES LABELS unit SKIP_RETURN_
 # E-divisive change points: planted shifts found in place, the false-alarm rate in noise.
 pb_test(test_changepoint SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_changepoint.c
   LIBS pb_results m LABELS unit)
+
+# Lock figures in the shape of Xen's lock profiler.
+pb_test(test_lockprof SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_lockprof.c ${_results_fixture}
+  LIBS pb_results m LABELS unit)
