@@ -161,13 +161,15 @@ static int gate_run(const struct pb_gate_opts *o, const char *path, const char *
     } else if (g.gated == 0) {
         exit_code = PB_EXIT_USAGE;
         printf("\ngate: ERROR (exit 2): nothing gated\n");
-        pb_cli_error(cmd,
-                     "nothing gated: %s has no benchmark of the baseline %s with a metric to gate "
-                     "(%zu benchmark%s in it, %zu in the baseline)%s%s",
-                     fresh_path, path, pb_results_group_count(fresh),
-                     pb_results_group_count(fresh) == 1 ? "" : "s", pb_results_group_count(base),
-                     g.wallclock_refused ? "; the wall-clock tier was refused: " : "",
-                     g.wallclock_refused ? g.refusal : "");
+        if (g.wallclock_refused)
+            pb_cli_error(cmd, "nothing gated: the wall-clock tier was refused: %s", g.refusal);
+        else
+            pb_cli_error(cmd,
+                         "nothing gated: %s has no benchmark of the baseline %s with a metric to "
+                         "gate (%zu benchmark%s in it, %zu in the baseline)",
+                         fresh_path, path, pb_results_group_count(fresh),
+                         pb_results_group_count(fresh) == 1 ? "" : "s",
+                         pb_results_group_count(base));
     } else if (env || env_confirm) {
         exit_code = PB_EXIT_INCONCLUSIVE;
         printf("\ngate: INCONCLUSIVE (exit 3): the environment differs from the baseline's; "

@@ -197,59 +197,53 @@ static void test_wallclock_needs_confirmation(void **state)
     assert_int_equal(gate(s, NULL, NULL, 0), 0);
 }
 
+/* Gates a fresh file of slower pernode written with calibration ctx; the exit status is want,
+ * the output says `says` and not `never` (NULL: no such check). */
+static void gate_calibrated(struct gate_state *s, const struct fx_ctx *ctx,
+                            const char *const *extra, int nextra, int want, const char *says,
+                            const char *never)
+{
+    char *out;
+    s->ctx = *ctx;
+    write_slow_pernode(s, s->fresh, 2, 0.8);
+    assert_int_equal(gate(s, &out, extra, nextra), want);
+    if (says && !strstr(out, says))
+        fail_msg("the gate's output lacks \"%s\"", says);
+    if (never && strstr(out, never))
+        fail_msg("the gate's output has \"%s\"", never);
+    free(out);
+}
+
 /* The fresh file's calibration decides whether the wall-clock tier may judge at all. */
 static void test_wallclock_needs_calibration(void **state)
 {
     struct gate_state *s = *state;
-    struct fx_ctx calibrated = s->ctx;
     static const char *const wall[] = {"--tier", "wallclock"};
     static const char *const det[] = {"--tier", "deterministic"};
-    char *out;
-    /* Without one: refused, said why; the deterministic counts are still gated. */
-    s->ctx.uncalibrated = true;
-    write_slow_pernode(s, s->fresh, 2, 0.8);
-    assert_int_equal(gate(s, &out, NULL, 0), 3);
-    assert_non_null(strstr(out, "wall-clock tier REFUSED: "));
-    assert_non_null(strstr(out, "has no context.calibration"));
-    assert_non_null(strstr(out, "lock_acq_per_page"));
-    assert_null(strstr(out, "needs confirmation")); /* no wall-clock verdict was given */
-    free(out);
-    assert_int_equal(gate(s, NULL, det, 2), 0);
-    assert_int_equal(gate(s, &out, wall, 2), 2); /* only the refused tier: nothing gated */
-    assert_non_null(strstr(out, "nothing gated"));
-    free(out);
-
-    /* A machine that calls identical code different too often. */
-    s->ctx = calibrated;
-    s->ctx.false_alarm_rate = 0.12;
-    write_slow_pernode(s, s->fresh, 2, 0.8);
-    assert_int_equal(gate(s, &out, NULL, 0), 3);
-    assert_non_null(strstr(out, "false-alarm rate of 0.12 (12 of 100 A/A verdicts), above "
-                                "--alpha 0.05"));
-    free(out);
-    /* ... which a looser alpha accepts. */
     static const char *const loose[] = {"--alpha", "0.2"};
-    assert_int_equal(gate(s, &out, loose, 2), 3);
-    assert_null(strstr(out, "REFUSED"));
-    assert_non_null(strstr(out, "needs confirmation"));
-    free(out);
+    const struct fx_ctx good = s->ctx;
+    struct fx_ctx none = good, noisy = good, blind = good;
+    none.uncalibrated = true;
+    noisy.false_alarm_rate = 0.12;
+    blind.detection_rate = 0.85;
 
+    /* Without one: refused, said why, no wall-clock verdict; the counts are still gated. */
+    gate_calibrated(s, &none, NULL, 0, 3, "wall-clock tier REFUSED: ", "needs confirmation");
+    gate_calibrated(s, &none, NULL, 0, 3, "has no context.calibration", NULL);
+    gate_calibrated(s, &none, NULL, 0, 3, "lock_acq_per_page", NULL);
+    gate_calibrated(s, &none, det, 2, 0, "gate: PASS", "REFUSED");
+    gate_calibrated(s, &none, wall, 2, 2, "nothing gated", NULL); /* only the refused tier */
+    /* A machine that calls identical code different too often, unless alpha allows it. */
+    gate_calibrated(s, &noisy, NULL, 0, 3,
+                    "false-alarm rate of 0.12 (12 of 100 A/A verdicts), above --alpha 0.05",
+                    "needs confirmation");
+    gate_calibrated(s, &noisy, loose, 2, 3, "needs confirmation", "REFUSED");
     /* A machine that misses the known slowdown too often. */
-    s->ctx = calibrated;
-    s->ctx.detection_rate = 0.85;
-    write_slow_pernode(s, s->fresh, 2, 0.8);
-    assert_int_equal(gate(s, &out, NULL, 0), 3);
-    assert_non_null(strstr(out, "a detection rate of 0.85 for a 50 ns slowdown (85 of 100 "
-                                "verdicts), below 0.9"));
-    free(out);
-
-    /* A good one: judged (the regression needs its confirmation, as without calibration). */
-    s->ctx = calibrated;
-    write_slow_pernode(s, s->fresh, 2, 0.8);
-    assert_int_equal(gate(s, &out, NULL, 0), 3);
-    assert_null(strstr(out, "REFUSED"));
-    assert_non_null(strstr(out, "needs confirmation"));
-    free(out);
+    gate_calibrated(s, &blind, NULL, 0, 3,
+                    "a detection rate of 0.85 for a 50 ns slowdown (85 of 100 verdicts), below 0.9",
+                    "needs confirmation");
+    /* A good one: judged (the regression needs its confirmation, as it always did). */
+    gate_calibrated(s, &good, NULL, 0, 3, "needs confirmation", "REFUSED");
 }
 
 /* Nothing of the baseline in the fresh file: an error, not a pass or "inconclusive". */
