@@ -201,6 +201,9 @@ static void test_reader_requires_what_schema_requires(void **state)
     char *dir = fx_tmpdir(), *p = fx_path(dir, "s.json"), *q = fx_path(dir, "cut.json");
     json_t *schema = load_schema();
     struct pb_results *doc = fx_sample_doc(1.0, true, true);
+    const struct pb_results_calibration cal = {
+        10, 40, 1, 0.025, 50, 10, 40, 38, 0.95, 0.03, "2026-12-01T06:00:00+00:00"};
+    assert_int_equal(pb_results_set_calibration(doc, &cal), 0);
     assert_int_equal(pb_results_write_json(doc, p, NULL, 0), 0);
     json_t *j = fx_load_json(p);
     const json_t *defs = json_object_get(schema, "$defs");
@@ -216,6 +219,7 @@ static void test_reader_requires_what_schema_requires(void **state)
         {"lock", "popbench.runs[0].locks[0]."},
         {"thread", "popbench.runs[0].threads[0]."},
         {"metric", "context.metrics.pages_per_second."},
+        {"calibration", "context.calibration."},
     };
     size_t checked = 0;
     for (size_t w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
@@ -231,6 +235,8 @@ static void test_reader_requires_what_schema_requires(void **state)
             const char *pre = where[w].prefix;
             if (!strcmp(pre, "context."))
                 obj = json_object_get(cut, "context");
+            else if (!strcmp(pre, "context.calibration."))
+                obj = json_object_get(json_object_get(cut, "context"), "calibration");
             else if (!strcmp(pre, "context.metrics.pages_per_second."))
                 obj = json_object_get(json_object_get(json_object_get(cut, "context"), "metrics"),
                                       "pages_per_second");
@@ -803,7 +809,11 @@ static int write_samples(const char *dir)
     char *a = fx_path(dir, "A.json"), *b = fx_path(dir, "B.json");
     char err[PB_RESULTS_ERR_LEN];
     struct pb_results *da = fx_sample_doc(1.0, true, true), *db = fx_sample_doc(1.25, true, true);
-    int rc = pb_results_write_json(da, a, err, sizeof(err));
+    /* B carries a calibration, as `popbench calibrate` writes it. */
+    const struct pb_results_calibration cal = {
+        10, 40, 1, 0.025, 50, 10, 40, 38, 0.95, 0.03, "2026-12-01T06:00:00+00:00"};
+    int rc = pb_results_set_calibration(db, &cal);
+    rc = rc ? rc : pb_results_write_json(da, a, err, sizeof(err));
     if (!rc)
         rc = pb_results_write_json(db, b, err, sizeof(err));
     if (rc)
