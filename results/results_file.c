@@ -93,6 +93,7 @@ static int destination(const char *path, char **target, enum pb_file_kind *kind,
 {
     struct stat st;
     *target = NULL;
+    *kind = PB_FILE_REPLACE;
     if (stat(path, &st) == 0) {
         if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
             *kind = PB_FILE_STREAM;
