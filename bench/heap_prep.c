@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "bench/interrupt.h"
 #include "core/clear.h"
 #include "core/memflags.h"
 #include "core/memop.h"
@@ -79,8 +80,11 @@ int pb_heap_prep_dirty(struct pb_heap *h, double fraction, uint64_t seed)
         for (int o = 9; o >= 0; o--)
             while (x.n < x.cap &&
                    pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, (unsigned)o,
-                                       MEMF_node(node) | MEMF_exact_node, NULL, &x.mfn[x.n]) == 0)
+                                       MEMF_node(node) | MEMF_exact_node, NULL, &x.mfn[x.n]) == 0) {
                 x.ord[x.n++] = (uint8_t)o;
+                if (pb_setup_interrupted())
+                    goto interrupted;
+            }
     pb_rng_seed(&rng, seed);
     held_shuffle(&x, &rng);
     uint64_t total = 0, dirty = 0;
@@ -88,6 +92,8 @@ int pb_heap_prep_dirty(struct pb_heap *h, double fraction, uint64_t seed)
         total += UINT64_C(1) << x.ord[i];
     uint64_t want = (uint64_t)(fraction * (double)total);
     for (uint64_t i = 0; i < x.n; i++) {
+        if (pb_setup_interrupted())
+            goto interrupted; /* extents i.. stay allocated: the heap is thrown away */
         uint64_t pages = UINT64_C(1) << x.ord[i];
         bool make_dirty = dirty < want;
         if (make_dirty) {
@@ -102,6 +108,9 @@ int pb_heap_prep_dirty(struct pb_heap *h, double fraction, uint64_t seed)
     }
     held_free(&x);
     return 0;
+interrupted:
+    held_free(&x);
+    return -EINTR;
 }
 
 int pb_heap_prep_age(struct pb_heap *h, unsigned passes, uint64_t seed)
@@ -124,16 +133,23 @@ int pb_heap_prep_age(struct pb_heap *h, unsigned passes, uint64_t seed)
                 break;
             x.ord[x.n++] = (uint8_t)o;
             held += UINT64_C(1) << o;
+            if (pb_setup_interrupted())
+                goto interrupted;
         }
         held_shuffle(&x, &rng);
         while (x.n > 0 && held > frames / 4) {
             x.n--;
             PB_BUG_ON(pb_free_heap_pages(h, x.mfn[x.n], x.ord[x.n], false) != 0);
             held -= UINT64_C(1) << x.ord[x.n];
+            if (pb_setup_interrupted())
+                goto interrupted;
         }
     }
     held_free(&x);
     return 0;
+interrupted:
+    held_free(&x);
+    return -EINTR;
 }
 
 /*
@@ -213,6 +229,10 @@ int pb_heap_prep_used(struct pb_heap *h, unsigned passes, uint64_t seed, enum pb
                 domid = PB_MAX_DOMAINS - 1 - (next_id++ % PB_HEAP_PREP_USED_IDS);
             if (pages > pb_heap_total_avail(h))
                 break;
+            if (pb_setup_interrupted()) {
+                rc = -EINTR;
+                break;
+            }
             rc = used_build(h, domid, pages, kind, &d);
             if (rc == -ENOMEM) {
                 rc = 0;

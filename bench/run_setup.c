@@ -13,6 +13,7 @@
 
 #include "bench/heap_prep.h"
 #include "core/scrub.h"
+#include "bench/interrupt.h"
 #include "core/toolstack.h"
 
 const char *pb_run_claim_mode_name(enum pb_run_claim_mode mode)
@@ -418,6 +419,8 @@ static int build_running(struct runner *rn, struct slot *s, char *err, size_t er
         return rc;
     }
     PB_BUG_ON(slot_cursor_init(rn, s, &s->cur) != 0); /* checked by setup_slots */
+    if (pb_setup_interrupted())
+        return -EINTR;
     rc = pb_meminit_hvm(rn->h, &rn->builder_caller, s->domid, &s->cur.layout, &rep);
     if (rc) {
         pb_errf(err, errlen,

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 #include "core/pb.h"
-#include "workloads/input.h"
+#include "core/input.h"
 
 /* A synthetic string of the topology, or a count summary when hwloc cannot express it. */
 static void describe(hwloc_topology_t topo, char *buf, size_t len)

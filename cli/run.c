@@ -1,11 +1,12 @@
 /*
  * run.c: `popbench run`: loads the workloads, plans the runs (per workload, repetition and
  * thread count, the variants in a seeded order), runs them through the runner, writes the
- * results after every finished run, and prints the summary (docs/popbench.md).
+ * results as the runs finish, and prints the summary (docs/popbench.md).
  *
  * Exit status: 0 success; 1 a run failed (its validator found a broken invariant, a worker
- * failed); 2 bad input (flag, workload file, topology); 130 interrupted by SIGINT (what was
- * measured is written, marked partial).
+ * failed); 2 bad input (flag, workload file, topology, --out); 130 interrupted by SIGINT, 143
+ * by SIGTERM (what was measured is written, marked partial; with nothing measured --out is
+ * left as it was).
  */
 #include "cli/cli.h"
 
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "bench/ceiling.h"
+#include "bench/interrupt.h"
 #include "bench/report.h"
 #include "bench/runner.h"
 #include "bench/stream.h"
@@ -29,8 +31,11 @@
 #include "core/clock.h"
 #include "core/heap.h"
 #include "core/prng.h"
+#include "results/lockprof.h"
 #include "results/results.h"
 #include "workloads/workload.h"
+
+#include <sys/stat.h>
 
 #include "pb_git_commit.h" /* generated: POPBENCH_GIT_COMMIT */
 
@@ -57,13 +62,46 @@
 #define MAX_VARIANTS 16
 #define ERR_LEN      2048
 
-static _Atomic bool interrupted;
+/* ---------------------------------------------------------------------------------------------
+ * Interruption: SIGINT (Ctrl-C) and SIGTERM (what CI runners, timeout and systemd send) alike.
+ */
 
-static void on_sigint(int sig)
+static _Atomic bool interrupted;         /* the runs and the set-up loops stop on it */
+static _Atomic int interrupt_signal;     /* the first signal that stopped the run, or 0 */
+static _Atomic uint64_t steps_at_signal; /* set-up steps counted when it came */
+
+static void on_signal(int sig)
 {
+    int none = 0;
+    if (atomic_compare_exchange_strong(&interrupt_signal, &none, sig))
+        atomic_store(&steps_at_signal, pb_setup_steps());
     atomic_store(&interrupted, true);
-    /* A second Ctrl-C ends the process the ordinary way. */
-    signal(sig, SIG_DFL);
+    /* A second Ctrl-C or SIGTERM ends the process the ordinary way. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+}
+
+/* Without SA_RESTART: a blocking open of a FIFO given as --out returns when a signal comes. */
+static void catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pb_setup_watch(&interrupted);
+}
+
+/* 130 for SIGINT, 143 for SIGTERM, after saying what was kept. */
+static int interrupted_exit(const char *out, size_t measured)
+{
+    int sig = atomic_load(&interrupt_signal);
+    sig = sig ? sig : SIGINT; /* the test hook raises SIGINT from inside a run */
+    fprintf(stderr, "popbench run: interrupted by %s (%" PRIu64 " set-up steps ran after it): %s\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", pb_setup_steps() - atomic_load(&steps_at_signal),
+            measured ? "the results hold the runs that finished (partial)"
+            : out    ? "nothing was measured, --out left as it was"
+                     : "nothing was measured");
+    return sig == SIGTERM ? PB_EXIT_TERMINATED : PB_EXIT_INTERRUPT;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -99,7 +137,17 @@ static int parse_variants(const char *s, const char **out, unsigned *n, char *ba
     return *n ? 0 : -EINVAL;
 }
 
-/* A duration or "<N>ops" (the workload file's phase syntax). */
+/* A duration outside [lo, hi], the range a workload file allows: what was expected. */
+static int out_of_range(const char *s, uint64_t lo, uint64_t hi, char *err, size_t errlen)
+{
+    char a[32] = "?", b[32] = "?";
+    pb_format_duration(lo, a, sizeof(a));
+    pb_format_duration(hi, b, sizeof(b));
+    snprintf(err, errlen, "'%s' is out of range (expected a duration from %s to %s)", s, a, b);
+    return -ERANGE;
+}
+
+/* A duration or "<N>ops" (the workload file's phase syntax), in the workload file's range. */
 static int parse_phase(const char *s, struct pb_wl_phase *ph, char *err, size_t errlen)
 {
     size_t n = s ? strlen(s) : 0;
@@ -110,8 +158,11 @@ static int parse_phase(const char *s, struct pb_wl_phase *ph, char *err, size_t 
             return -EINVAL;
         memcpy(num, s, n - 3);
         num[n - 3] = '\0';
-        if (pb_cli_parse_u64(num, &ops)) {
-            snprintf(err, errlen, "'%s' is not an operation count (expected such as 10000ops)", s);
+        if (pb_cli_parse_u64(num, &ops) || ops > PB_WL_MAX_PHASE_OPS) {
+            snprintf(err, errlen,
+                     "'%s' is not an operation count (expected 0 to %" PRIu64
+                     " ops, such as 10000ops)",
+                     s, PB_WL_MAX_PHASE_OPS);
             return -EINVAL;
         }
         *ph = (struct pb_wl_phase){.unit = PB_WL_PHASE_OPS, .ops = ops};
@@ -121,6 +172,8 @@ static int parse_phase(const char *s, struct pb_wl_phase *ph, char *err, size_t 
     int rc = pb_parse_duration(s, &ns, err, errlen);
     if (rc)
         return rc;
+    if (ns > PB_WL_MAX_WARMUP_NS)
+        return out_of_range(s, 0, PB_WL_MAX_WARMUP_NS, err, errlen);
     *ph = (struct pb_wl_phase){.unit = PB_WL_PHASE_TIME, .ns = ns};
     return 0;
 }
@@ -155,7 +208,9 @@ struct run_opts {
     const char *workloads_dir;
     bool self_test;
     uint64_t self_test_ops;
-    long interrupt_after; /* test hook: SIGINT during run N+1; -1 = never */
+    long interrupt_after;          /* test hook: SIGINT during run N+1; -1 = never */
+    uint64_t interrupt_setup_step; /* test hook: a signal at set-up step N; 0 = never */
+    int interrupt_signal;          /* ... SIGINT or SIGTERM */
 };
 
 static void run_usage(FILE *out)
@@ -177,8 +232,9 @@ static void run_usage(FILE *out)
         "  --ops N               measure phase of N operations\n"
         "  --warmup D|Nops       warm-up phase (default: the workload's)\n"
         "  --seed N              seed of the run order; also replaces the workloads' seeds\n"
-        "  --out FILE            write the results (JSON) to FILE, after every run\n"
-        "  --format F            stdout: table (default), json, csv or none\n"
+        "  --out FILE            write the results (JSON) to FILE as the runs finish (a\n"
+        "                        link's target is replaced; a FIFO or device is written once)\n"
+        "  --format F            stdout: table (default), json, csv, lockprof or none\n"
         "  --quiet               no progress line and no notes\n"
         "  --verify MODE         off (default), sampled or full: check scrubbed frames read zero\n"
         "  --clear METHOD        auto (default), memset, stosb or nt\n"
@@ -192,8 +248,11 @@ static void run_usage(FILE *out)
         "  --workloads-dir DIR   where workload names are looked up\n"
         "  --self-test-overhead  measure the harness's own cost per timed call, then exit\n"
         "  --interrupt-after N   (tests) raise SIGINT during run N+1\n"
+        "  --interrupt-setup-step N  (tests) raise --interrupt-signal at set-up step N\n"
+        "  --interrupt-signal S  (tests) INT (default) or TERM\n"
         "\n"
-        "Exit status: 0 ok, 1 a run failed validation, 2 bad input, 130 interrupted.\n"
+        "Exit status: 0 ok, 1 a run failed validation, 2 bad input, 130 interrupted by\n"
+        "SIGINT, 143 by SIGTERM.\n"
         "\nOptions (--option NAME=VALUE, or a workload's `options`):\n",
         out);
     const struct pb_option_desc *d;
@@ -224,6 +283,8 @@ enum {
     OPT_WORKLOADS_DIR,
     OPT_SELF_TEST,
     OPT_INTERRUPT_AFTER,
+    OPT_INTERRUPT_SETUP,
+    OPT_INTERRUPT_SIGNAL,
     OPT_HELP,
 };
 
@@ -249,6 +310,8 @@ static const struct option run_options[] = {
     {"workloads-dir", required_argument, NULL, OPT_WORKLOADS_DIR},
     {"self-test-overhead", no_argument, NULL, OPT_SELF_TEST},
     {"interrupt-after", required_argument, NULL, OPT_INTERRUPT_AFTER},
+    {"interrupt-setup-step", required_argument, NULL, OPT_INTERRUPT_SETUP},
+    {"interrupt-signal", required_argument, NULL, OPT_INTERRUPT_SIGNAL},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -270,6 +333,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
         .workloads_dir = POPBENCH_SOURCE_DIR "/workloads",
         .self_test_ops = 200000,
         .interrupt_after = -1,
+        .interrupt_signal = SIGINT,
     };
     pb_options_init(&o->options);
     opterr = 0;
@@ -323,10 +387,10 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
                     optarg);
             break;
         case OPT_REPETITIONS:
-            if (pb_cli_parse_u64(optarg, &v) || v < 1 || v > 1000)
+            if (pb_cli_parse_u64(optarg, &v) || v < 1 || v > PB_WL_MAX_REPETITIONS)
                 return pb_cli_error(
-                    cmd, "--repetitions: '%s' is not a repetition count (expected 1 to 1000)",
-                    optarg);
+                    cmd, "--repetitions: '%s' is not a repetition count (expected 1 to %d)", optarg,
+                    PB_WL_MAX_REPETITIONS);
             o->repetitions = (unsigned)v;
             break;
         case OPT_DURATION:
@@ -338,15 +402,20 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
                 return pb_cli_error(
                     cmd, "--duration: '%s' is empty (expected a duration above 0, e.g. 2s)",
                     optarg);
+            if (v > PB_WL_MAX_MEASURE_NS) {
+                out_of_range(optarg, 1, PB_WL_MAX_MEASURE_NS, err, sizeof(err));
+                return pb_cli_error(cmd, "--duration: %s", err);
+            }
             o->measure = (struct pb_wl_phase){.unit = PB_WL_PHASE_TIME, .ns = v};
             o->measure_given = true;
             break;
         case OPT_OPS:
             if (o->measure_given && o->measure.unit == PB_WL_PHASE_TIME)
                 return pb_cli_error(cmd, "--ops: --duration was given too (expected one of them)");
-            if (pb_cli_parse_u64(optarg, &v) || v == 0 || v > (UINT64_C(1) << 40))
+            if (pb_cli_parse_u64(optarg, &v) || v == 0 || v > PB_WL_MAX_PHASE_OPS)
                 return pb_cli_error(
-                    cmd, "--ops: '%s' is not an operation count (expected 1 to 2^40)", optarg);
+                    cmd, "--ops: '%s' is not an operation count (expected 1 to %" PRIu64 ")",
+                    optarg, PB_WL_MAX_PHASE_OPS);
             o->measure = (struct pb_wl_phase){.unit = PB_WL_PHASE_OPS, .ops = v};
             o->self_test_ops = v;
             o->measure_given = true;
@@ -369,11 +438,11 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
             break;
         case OPT_FORMAT:
             if (strcmp(optarg, "table") && strcmp(optarg, "json") && strcmp(optarg, "csv") &&
-                strcmp(optarg, "none"))
-                return pb_cli_error(
-                    cmd,
-                    "--format: '%s' is not an output format (expected table, json, csv or none)",
-                    optarg);
+                strcmp(optarg, "lockprof") && strcmp(optarg, "none"))
+                return pb_cli_error(cmd,
+                                    "--format: '%s' is not an output format (expected table, "
+                                    "json, csv, lockprof or none)",
+                                    optarg);
             o->format = optarg;
             break;
         case OPT_QUIET:
@@ -428,6 +497,18 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o, int *first_
                     cmd, "--interrupt-after: '%s' is not a run count (expected 0 or more)", optarg);
             o->interrupt_after = (long)v;
             break;
+        case OPT_INTERRUPT_SETUP:
+            if (pb_cli_parse_u64(optarg, &v) || v == 0)
+                return pb_cli_error(
+                    cmd, "--interrupt-setup-step: '%s' is not a step (expected 1 or more)", optarg);
+            o->interrupt_setup_step = v;
+            break;
+        case OPT_INTERRUPT_SIGNAL:
+            if (strcmp(optarg, "INT") && strcmp(optarg, "TERM"))
+                return pb_cli_error(
+                    cmd, "--interrupt-signal: '%s' is not a signal (expected INT or TERM)", optarg);
+            o->interrupt_signal = strcmp(optarg, "INT") == 0 ? SIGINT : SIGTERM;
+            break;
         case OPT_HELP:
             run_usage(stdout);
             return -1;
@@ -458,17 +539,60 @@ static void wl_set_free(struct wl_set *s)
     memset(s, 0, sizeof(*s));
 }
 
+/*
+ * A workload that runs more than once (`run w w`, or twice in a suite, perhaps with other
+ * phases or seeds) would give entries of the same name: its k-th run from the second on is
+ * named NAME#k ('#' is never in a workload's own name), so that every run measured is kept.
+ */
+static int name_repeats(struct wl_set *set)
+{
+    for (size_t i = 1; i < set->nr_runs; i++) {
+        unsigned seen = 1;
+        for (size_t j = 0; j < i; j++)
+            seen += strcmp(set->runs[j]->name, set->runs[i]->name) == 0;
+        if (seen == 1)
+            continue;
+        struct pb_workload *w = (struct pb_workload *)set->runs[i];
+        char *name;
+        if (asprintf(&name, "%s#%u", w->name, seen) < 0)
+            return -ENOMEM;
+        free(w->name);
+        w->name = name;
+    }
+    return 0;
+}
+
+/* The workloads directory must be one before names are looked up in it. */
+static int check_workloads_dir(const char *dir, char **names, int n)
+{
+    static char *deflt[] = {"default"};
+    struct stat st;
+    bool by_name = n == 0;
+    for (int i = 0; i < n; i++)
+        by_name |= !strchr(names[i], '/') && !strstr(names[i], ".yaml");
+    if (!by_name || (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
+        return 0;
+    pb_cli_error("run",
+                 "--workloads-dir: '%s'%s (expected the directory to look '%s' up in; the "
+                 "default is the source tree's workloads/)",
+                 dir, stat(dir, &st) == 0 ? " is not a directory" : ": No such directory",
+                 n ? names[0] : deflt[0]);
+    return -ENOENT;
+}
+
 static int load_workloads(const char *dir, char **names, int n, const struct pb_topology *topo,
                           struct wl_set *set)
 {
     char path[PATH_MAX], err[ERR_LEN];
     static char *deflt[] = {"default"};
 
+    memset(set, 0, sizeof(*set));
+    if (check_workloads_dir(dir, names, n))
+        return -ENOENT;
     if (n == 0) {
         names = deflt;
         n = 1;
     }
-    memset(set, 0, sizeof(*set));
     set->loaded = calloc((size_t)n, sizeof(*set->loaded));
     if (!set->loaded)
         return -ENOMEM;
@@ -505,7 +629,7 @@ static int load_workloads(const char *dir, char **names, int n, const struct pb_
         else
             set->runs[set->nr_runs++] = w;
     }
-    return 0;
+    return name_repeats(set);
 }
 
 struct planned_run {
@@ -538,15 +662,97 @@ static void progress_cb(void *ctx, uint64_t elapsed_ns, uint64_t pages)
     fflush(stderr);
 }
 
-static int write_results(const struct pb_results *doc, const char *path)
+/* ---------------------------------------------------------------------------------------------
+ * --out: probed before anything runs, written as the runs finish, and once more at the end.
+ *
+ * Rewriting the whole document after every run would cost time quadratic in the runs (a
+ * thousand short runs: minutes), so a file is rewritten after a run only once CHECKPOINT_NS
+ * have passed since the last write, and at least CHECKPOINT_COST times the last write's cost:
+ * writing stays a small share of the time, and a crash or SIGKILL loses at most the runs of
+ * that interval. The first run is written at once; an interruption (SIGINT, SIGTERM) writes
+ * everything measured. A FIFO or a device is written once, at the end. With nothing
+ * measured, the file is not touched.
+ */
+
+#define CHECKPOINT_NS   UINT64_C(1000000000) /* 1 s */
+#define CHECKPOINT_COST 20
+
+struct out_file {
+    const char *path; /* NULL: no --out */
+    enum pb_file_kind kind;
+    size_t written;            /* entries in the last write */
+    uint64_t last_ns, cost_ns; /* when the last write ended, and what it took */
+};
+
+/* A bad --out is found before the first run: exit 2, naming the flag. */
+static int out_probe(struct out_file *f, const char *path)
 {
     char err[PB_RESULTS_ERR_LEN];
-    if (!path)
+    *f = (struct out_file){.path = path};
+    if (!path || pb_file_probe(path, &f->kind, err, sizeof(err)) == 0)
         return 0;
-    int rc = pb_results_write_json(doc, path, err, sizeof(err));
-    if (rc)
+    return pb_cli_error("run", "--out: %s", err);
+}
+
+static int out_write(struct out_file *f, const struct pb_report *rep)
+{
+    char err[PB_RESULTS_ERR_LEN];
+    uint64_t t0 = pb_now_ns();
+    int rc = pb_results_write_json(rep->doc, f->path, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "popbench run: --out: %s\n", err);
+        return rc;
+    }
+    f->last_ns = pb_now_ns();
+    f->cost_ns = f->last_ns - t0;
+    f->written = rep->nr;
+    return 0;
+}
+
+/* After a finished run: the document, marked partial, when a checkpoint is due. */
+static void out_checkpoint(struct out_file *f, struct pb_report *rep)
+{
+    if (!f->path || f->kind == PB_FILE_STREAM || rep->nr == f->written)
+        return;
+    uint64_t wait =
+        CHECKPOINT_COST * f->cost_ns > CHECKPOINT_NS ? CHECKPOINT_COST * f->cost_ns : CHECKPOINT_NS;
+    if (f->written && pb_now_ns() - f->last_ns < wait)
+        return;
+    pb_report_finish(rep, true);
+    out_write(f, rep);
+}
+
+/* At the end (rep finished): everything measured, or nothing when nothing was. */
+static int out_final(struct out_file *f, const struct pb_report *rep)
+{
+    if (!f->path || rep->nr == 0)
+        return 0;
+    return out_write(f, rep);
+}
+
+/* stdout as --format says; the final flush is checked by main. 0, or PB_EXIT_USAGE. */
+static int print_results(const char *format, const struct pb_results *doc)
+{
+    char err[ERR_LEN] = "";
+    int rc = 0;
+    if (strcmp(format, "table") == 0)
+        rc = pb_results_print_table(doc, stdout);
+    else if (strcmp(format, "csv") == 0)
+        rc = pb_results_print_csv(doc, stdout);
+    else if (strcmp(format, "lockprof") == 0)
+        rc = pb_lockprof_print(doc, stdout);
+    else if (strcmp(format, "json") == 0)
+        rc = pb_results_print_json(doc, stdout, err, sizeof(err));
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = -errno;
+    if (rc == 0)
+        return 0;
+    if (err[0])
         fprintf(stderr, "popbench run: %s\n", err);
-    return rc;
+    else
+        fprintf(stderr, "popbench run: cannot write the %s to standard output: %s\n", format,
+                strerror(-rc));
+    return PB_EXIT_USAGE;
 }
 
 static int self_test_overhead(const struct run_opts *o)
@@ -654,6 +860,10 @@ int pb_cmd_run(int argc, char **argv)
     pb_clock_init();
     if (o.self_test)
         return self_test_overhead(&o);
+    struct out_file out;
+    if (out_probe(&out, o.out))
+        return PB_EXIT_USAGE;
+    pb_setup_raise_at(o.interrupt_setup_step, o.interrupt_signal);
 
     struct pb_topology topo;
     if (pb_topology_load(o.topology, &topo, err, sizeof(err)) != 0)
@@ -775,9 +985,7 @@ int pb_cmd_run(int argc, char **argv)
                 "popbench: note: topology '%s' has %u vCPUs on %u real PUs: oversubscribed\n",
                 topo.spec, topo.nr_vcpus, topo.nr_real_pus);
 
-    struct sigaction sa = {.sa_handler = on_sigint};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    catch_signals();
 
     struct progress prog = {.on = !o.quiet && isatty(STDERR_FILENO), .total = nplan};
     unsigned failed = 0;
@@ -864,9 +1072,11 @@ int pb_cmd_run(int argc, char **argv)
                                   .repetition = p->rep,
                                   .repetitions = p->reps};
         rc = pb_report_add(&rep, &id, &res);
-        if (rc)
+        if (rc) {
             fprintf(stderr, "popbench run: cannot record %s/%s: %s\n", wl->name, p->variant,
                     strerror(-rc));
+            failed++;
+        }
         if (!res.valid) {
             failed++;
             if (prog.on)
@@ -900,11 +1110,8 @@ int pb_cmd_run(int argc, char **argv)
                 break;
             }
         pb_run_result_free(&res);
-        /* Every finished run is on disk: an interrupted or crashed run loses only itself. */
-        if (i + 1 < nplan) {
-            pb_report_finish(&rep, true);
-            write_results(rep.doc, o.out);
-        }
+        if (i + 1 < nplan)
+            out_checkpoint(&out, &rep);
         if (atomic_load(&interrupted))
             stopped = true;
     }
@@ -912,33 +1119,24 @@ int pb_cmd_run(int argc, char **argv)
         fputs("\r\033[K", stderr);
     stopped |= atomic_load(&interrupted);
     pb_report_finish(&rep, stopped);
-    int wrc = write_results(rep.doc, o.out);
-
-    if (strcmp(o.format, "table") == 0)
-        pb_results_print_table(rep.doc, stdout);
-    else if (strcmp(o.format, "csv") == 0)
-        pb_results_print_csv(rep.doc, stdout);
-    else if (strcmp(o.format, "json") == 0 &&
-             pb_results_print_json(rep.doc, stdout, err, sizeof(err)) != 0)
-        fprintf(stderr, "popbench run: %s\n", err);
-    fflush(stdout);
+    int wrc = out_final(&out, &rep);
+    int prc = print_results(o.format, rep.doc);
+    size_t measured = rep.nr;
     if (!o.quiet)
         fprintf(stderr, "popbench: %zu of %zu runs in %.1f s%s%s\n", rep.nr, nplan,
-                (double)(pb_now_ns() - t_begin) / 1e9, o.out ? ", results in " : "",
-                o.out ? o.out : "");
+                (double)(pb_now_ns() - t_begin) / 1e9, o.out && measured ? ", results in " : "",
+                o.out && measured ? o.out : "");
 
     pb_report_free(&rep);
     free(plan);
     wl_set_free(&set);
     pb_topology_free(&topo);
-    if (stopped) {
-        fprintf(stderr, "popbench run: interrupted: the results hold the runs that finished "
-                        "(partial)\n");
-        return PB_EXIT_INTERRUPT;
-    }
+    if (stopped)
+        return interrupted_exit(o.out, measured);
     if (failed) {
-        fprintf(stderr, "popbench run: %u run(s) failed; first: %s\n", failed, first_failure);
+        fprintf(stderr, "popbench run: %u run(s) failed; first: %s%s\n", failed, first_failure,
+                o.out && !measured ? " (nothing was measured, --out left as it was)" : "");
         return PB_EXIT_FAILED;
     }
-    return wrc ? PB_EXIT_FAILED : 0;
+    return wrc ? PB_EXIT_FAILED : prc;
 }

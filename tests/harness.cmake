@@ -34,6 +34,10 @@ pb_harness_shell_test(test_harness_cli LABELS unit)
 # Every shipped workload through the whole binary: under the sanitizers too.
 pb_harness_shell_test(test_harness_workloads LABELS stress)
 pb_harness_shell_test(test_harness_sigint LABELS stress)
+# --out's destinations (device, FIFO, link, directory, full disk) and what failed or interrupted
+# runs leave; the results commands on hostile files; concurrent history imports.
+pb_harness_shell_test(test_harness_out LABELS unit)
+pb_harness_shell_test(test_harness_results_cli LABELS unit)
 
 add_test(NAME test_harness_compare_py
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/harness/test_harness_compare_py.sh $<TARGET_FILE:popbench>

@@ -24,7 +24,8 @@ if(POPBENCH_FUZZ AND POPBENCH_SANITIZE STREQUAL "")
   if(PB_CLANG AND PB_CLANG_LIBFUZZER)
     set(_pb_fuzzer ${CMAKE_CURRENT_BINARY_DIR}/workload-fuzzer)
     set(_sources ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_workload.c ${PB_WORKLOAD_SOURCES}
-                 ${CMAKE_SOURCE_DIR}/core/options.c ${CMAKE_SOURCE_DIR}/core/pb.c)
+                 ${CMAKE_SOURCE_DIR}/core/options.c ${CMAKE_SOURCE_DIR}/core/pb.c
+                 ${CMAKE_SOURCE_DIR}/core/input.c)
     file(GLOB _headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/workloads/*.h
                                          ${CMAKE_SOURCE_DIR}/core/*.h)
     string(REPLACE ";" " " _yaml_cflags "${YAML_CFLAGS}")

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/pb.h"
-#include "workloads/input.h"
+#include "core/input.h"
 #include "workloads/reader.h"
 #include "workloads/schema.h"
 

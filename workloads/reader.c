@@ -382,7 +382,8 @@ int wl_get_phase(struct wl_parser *p, yaml_node_t *n, const char *path, bool mea
                                      "as 10000ops, or until-built"
                                    : "a duration such as 1s or 500ms, or an operation count "
                                      "such as 10000ops";
-    const uint64_t min = measure ? 1 : 0, max_ns = (measure ? 24 : 1) * 3600 * WL_NS_PER_S;
+    const uint64_t min = measure ? 1 : 0,
+                   max_ns = measure ? PB_WL_MAX_MEASURE_NS : PB_WL_MAX_WARMUP_NS;
     const char *s, *end;
     size_t len;
     uint64_t v;

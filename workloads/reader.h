@@ -25,7 +25,7 @@
 #define WL_PAGE_BYTES (UINT64_C(1) << PB_WL_PAGE_SHIFT)
 #define WL_MIB_PAGES  (UINT64_C(1) << (20 - PB_WL_PAGE_SHIFT))
 #define WL_MAX_PAGES  (UINT64_C(1) << (44 - PB_WL_PAGE_SHIFT)) /* 16 TiB */
-#define WL_MAX_OPS    (UINT64_C(1) << 40)
+#define WL_MAX_OPS    PB_WL_MAX_PHASE_OPS
 #define WL_NS_PER_S   UINT64_C(1000000000)
 
 #define WL_PRINTF(f, a) __attribute__((format(printf, f, a)))

@@ -405,7 +405,8 @@ static int parse_phases(struct wl_parser *p, yaml_node_t *n, struct pb_wl_phases
     marks->measure = v[1];
     if ((v[0] && (rc = wl_get_phase(p, v[0], "phases.warmup", false, &ph->warmup))) ||
         (v[1] && (rc = wl_get_phase(p, v[1], "phases.measure", true, &ph->measure))) ||
-        (v[2] && (rc = wl_get_unsigned(p, v[2], "phases.repetitions", 1, 1000, &ph->repetitions))))
+        (v[2] && (rc = wl_get_unsigned(p, v[2], "phases.repetitions", 1, PB_WL_MAX_REPETITIONS,
+                                       &ph->repetitions))))
         return rc;
     return 0;
 }

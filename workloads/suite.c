@@ -62,8 +62,8 @@ static int parse_entry(struct wl_parser *p, yaml_node_t *e, const char *path, ya
              (rc = wl_get_phase(p, v[1], wl_key(path, "warmup").s, false, &ov->warmup_v))) ||
             (v[2] &&
              (rc = wl_get_phase(p, v[2], wl_key(path, "measure").s, true, &ov->measure_v))) ||
-            (v[3] && (rc = wl_get_unsigned(p, v[3], wl_key(path, "repetitions").s, 1, 1000,
-                                           &ov->repetitions_v))) ||
+            (v[3] && (rc = wl_get_unsigned(p, v[3], wl_key(path, "repetitions").s, 1,
+                                           PB_WL_MAX_REPETITIONS, &ov->repetitions_v))) ||
             (v[4] &&
              (rc = wl_get_uint(p, v[4], wl_key(path, "seed").s, 0, UINT64_MAX, &ov->seed_v))))
             return rc;

@@ -1,9 +1,8 @@
-# Workload files (workloads/*.yaml) and their loader; input.c reads any user file safely (the
+# Workload files (workloads/*.yaml) and their loader (core/input.c reads any user file safely; the
 # topology's XML too).
 set(PB_WORKLOAD_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/units.c
   ${CMAKE_CURRENT_LIST_DIR}/reader.c
-  ${CMAKE_CURRENT_LIST_DIR}/input.c
   ${CMAKE_CURRENT_LIST_DIR}/machine.c
   ${CMAKE_CURRENT_LIST_DIR}/schema.c
   ${CMAKE_CURRENT_LIST_DIR}/suite.c

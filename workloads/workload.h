@@ -46,6 +46,12 @@
  * scrub workers): as many as the model has per-CPU cache slots and `--threads` allows. */
 #define PB_WL_MAX_THREADS 1024
 #define PB_WL_NR_ORDERS   3 /* the extent orders a workload mixes: 0, 9 and 18 */
+/* The phases' ranges, the same in a workload file and on the command line (popbench run
+ * --duration, --warmup, --ops, --repetitions). */
+#define PB_WL_MAX_MEASURE_NS  (UINT64_C(24) * 3600 * 1000000000) /* 24h */
+#define PB_WL_MAX_WARMUP_NS   (UINT64_C(3600) * 1000000000)      /* 1h */
+#define PB_WL_MAX_PHASE_OPS   (UINT64_C(1) << 40)
+#define PB_WL_MAX_REPETITIONS 1000
 
 /* The extent order of each slot of the per-order arrays below: 4 KiB, 2 MiB, 1 GiB. */
 extern const unsigned pb_wl_orders[PB_WL_NR_ORDERS];

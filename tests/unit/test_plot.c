@@ -1,8 +1,8 @@
 /*
  * test_plot: `plot` draws every figure as a valid SVG and PNG, from a results file written before
  * results carried their metric table, from one that carries it, from a thread sweep with the
- * parallel ceiling (the scaling figure), and from a history database. Skipped when
- * /usr/bin/python3 lacks matplotlib.
+ * parallel ceiling (the scaling figure), and from a history database, where it marks the change
+ * points. Skipped when /usr/bin/python3 lacks matplotlib.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -128,7 +128,7 @@ static void test_plot_history(void **state)
     struct pb_history *h;
     char err[512];
     assert_int_equal(pb_history_open(db, true, &h, err, sizeof(err)), 0);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 10; i++) {
         char name[32], commit[16], date[40];
         snprintf(name, sizeof(name), "r%d.json", i);
         snprintf(commit, sizeof(commit), "commit%d", i);
@@ -139,7 +139,7 @@ static void test_plot_history(void **state)
         c.date = date;
         struct fx_bench b = fx_bench_default("boot", "pernode", 2);
         b.reps = 3;
-        b.pps *= i < 3 ? 1 : 1.3;
+        b.pps *= i < 6 ? 1 : 1.3; /* a change between commit5 and commit6 */
         char *p = fx_path(dir, name);
         assert_int_equal(fx_write(p, &c, &b, 1, (uint64_t)i), 0);
         const char *one[] = {p};
@@ -150,8 +150,12 @@ static void test_plot_history(void **state)
     pb_history_close(h);
     char *out = fx_path(dir, "plots");
     char *argv[] = {"plot", "--out", out, "--history", db, "--metric", "pages_per_second", NULL};
-    assert_int_equal(pb_cmd_plot(7, argv), 0);
+    char *said;
+    assert_int_equal(fx_run_captured(pb_cmd_plot, 7, argv, &said), 0);
     assert_figure(out, "history-pages_per_second");
+    assert_non_null(strstr(said, "history-pages_per_second: 1 change point marked: "
+                                 "boot/pernode/threads:2 at commit5..commit6"));
+    free(said);
     free(out);
     free(db);
 }

@@ -1,7 +1,7 @@
 /*
  * input.c: a user's file read whole: regular files only, bounded, never blocking.
  */
-#include "workloads/input.h"
+#include "core/input.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +14,7 @@
 
 #include "core/pb.h"
 
-/* What a file that is not regular is, for "<path>: is <a FIFO>". */
-static const char *file_type(mode_t mode)
+const char *pb_file_type_name(unsigned mode)
 {
     if (S_ISDIR(mode))
         return "a directory";
@@ -27,7 +26,9 @@ static const char *file_type(mode_t mode)
         return "a block device";
     if (S_ISSOCK(mode))
         return "a socket";
-    return "not a regular file";
+    if (S_ISLNK(mode))
+        return "a symbolic link";
+    return S_ISREG(mode) ? "a regular file" : "a special file";
 }
 
 /* Who the messages are about: the file, and the flag that named it (or NULL). */
@@ -70,7 +71,7 @@ static int check_type(const struct subject *s, const struct stat *st)
 
     if (S_ISREG(st->st_mode))
         return 0;
-    snprintf(state, sizeof(state), "is %s", file_type(st->st_mode));
+    snprintf(state, sizeof(state), "is %s", pb_file_type_name(st->st_mode));
     return refuse(s, S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL, state, "");
 }
 
