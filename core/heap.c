@@ -260,46 +260,52 @@ unsigned pb_current_node(void)
 }
 
 /*
- * The order in which nodes are searched: the requested node, else the node after the
- * domain's last_alloc_node within its affinity (extents rotate over the domain's nodes), else
- * the calling CPU's node; then the rest of the affinity mask, wrapping; then, unless an exact
- * node was asked for, the nodes outside it.
+ * The order in which get_free_buddy visits nodes (seq has room for PB_MAX_NODES + 1): the
+ * requested node, else the node after the domain's last_alloc_node within its affinity
+ * (extents rotate over the domain's nodes), else the calling CPU's node; then the rest of the
+ * affinity mask, wrapping, or, when the first node lies outside the mask, the whole mask from
+ * its lowest node; then, unless MEMF_exact_node, the online nodes outside the mask from the
+ * lowest (a first node outside the mask comes again there, as in Xen). A requested node id
+ * that is not online (below PB_MAX_NODES, Xen's MAX_NUMNODES) has no memory: it is skipped
+ * as a node with empty lists would be, and an exact request for it finds nothing.
  */
 static unsigned visit_order(const struct pb_heap *h, const struct pb_domain *d, int req_node,
-                            unsigned memflags, unsigned seq[PB_MAX_NODES])
+                            unsigned memflags, unsigned seq[PB_MAX_NODES + 1])
 {
     uint64_t online = pb_online_nodes(h);
     uint64_t mask = d && (d->node_affinity & online) ? d->node_affinity & online : online;
     unsigned first;
-    if (req_node >= 0) {
+    if (req_node >= 0)
         first = (unsigned)req_node;
-        if (memflags & MEMF_exact_node) {
-            seq[0] = first;
-            return 1;
-        }
-    } else if (d) {
+    else if (d)
         first = pb_cycle_node(atomic_load_explicit(&d->last_alloc_node, memory_order_relaxed), mask,
                               h->nr_nodes);
-    } else {
+    else
         first = pb_current_node_tls < h->nr_nodes ? pb_current_node_tls : 0;
-    }
     unsigned n = 0;
-    seq[n++] = first;
-    for (unsigned i = 1; i < h->nr_nodes; i++) {
-        unsigned node = (first + i) % h->nr_nodes;
-        if (mask & (1ull << node))
-            seq[n++] = node;
-    }
-    if (!(memflags & MEMF_exact_node))
+    if (first < h->nr_nodes)
+        seq[n++] = first;
+    if (req_node >= 0 && (memflags & MEMF_exact_node))
+        return n;
+    if (first < h->nr_nodes && (mask & (1ull << first))) {
         for (unsigned i = 1; i < h->nr_nodes; i++) {
             unsigned node = (first + i) % h->nr_nodes;
-            if (!(mask & (1ull << node)))
+            if (mask & (1ull << node))
                 seq[n++] = node;
         }
+    } else {
+        for (unsigned node = 0; node < h->nr_nodes; node++)
+            if (mask & (1ull << node))
+                seq[n++] = node;
+    }
+    if (!(memflags & MEMF_exact_node))
+        for (unsigned node = 0; node < h->nr_nodes; node++)
+            if (!(mask & (1ull << node)))
+                seq[n++] = node;
     /* Node claims: unless the caller named a node, those of the nodes above where d still has
      * a node claim come first, rotating from the one after its last allocation. */
     if (req_node < 0 && pb_domain_has_node_claims(d, memflags)) {
-        unsigned out[PB_MAX_NODES], m = 0;
+        unsigned out[PB_MAX_NODES + 1], m = 0;
         uint64_t listed = 0, taken = 0;
         for (unsigned k = 0; k < n; k++)
             listed |= 1ull << seq[k];
@@ -347,9 +353,16 @@ static inline bool take_buddy_locked(struct pb_heap *h, struct pb_node *nd, unsi
             struct pb_page *pg = pb_pg(h, head);
             /* first_dirty of a buddy under a scrub is the scrubber's until stop_scrub. */
             uint8_t st = atomic_load_explicit(&pg->scrub, memory_order_acquire);
-            if (st == PB_SCRUBBING || (st != PB_SCRUB_DONE && pg->first_dirty != PB_CLEAN)) {
-                if (!dirty_ok)
-                    continue; /* clean ones come first: this list has none */
+            if (!dirty_ok &&
+                (st == PB_SCRUBBING || (st != PB_SCRUB_DONE && pg->first_dirty != PB_CLEAN))) {
+                /* Clean ones come first, so this list has none: as Xen, the dirty head goes to
+                 * the tail and the next order is tried. */
+                struct pb_list *l = &nd->free[zone][j];
+                if (l->tail != head) {
+                    pb_page_list_del(h, l, head);
+                    pb_page_list_add_tail(h, l, head);
+                }
+                continue;
             }
             if (st != PB_SCRUB_NONE) /* NONE is stable: only a lock holder leaves it */
                 stop_scrub(pg);
@@ -494,11 +507,11 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
 {
     int req_node = MEMF_get_node(memflags);
     if (order > PB_MAX_ORDER || zone_lo == 0 || zone_lo > zone_hi || zone_hi >= PB_NR_ZONES ||
-        (memflags & ~MEMF_KNOWN_MASK) || req_node >= (int)h->nr_nodes || !out)
+        (memflags & ~MEMF_KNOWN_MASK) || req_node >= PB_MAX_NODES || !out)
         return -EINVAL;
 
     const int64_t need = (int64_t)1 << order;
-    unsigned seq[PB_MAX_NODES];
+    unsigned seq[PB_MAX_NODES + 1];
     unsigned nseq = visit_order(h, d, req_node, memflags, seq);
     struct found f;
     struct claim_ctx cc = {d, memflags, need, pb_domain_has_node_claims(d, memflags), 0, 0};
@@ -617,6 +630,8 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
         PB_BUG_ON(pg->state != PGS_INUSE);
         pg->state = PGS_FREE;
         pg->owner = PB_DOMID_NONE;
+        /* mark_page_free: not a guest frame any more. */
+        pb_m2p_set(&h->m2p, mfn + i, PB_M2P_INVALID);
         pg->need_scrub |= need_scrub;
         if (pg->need_scrub && dirty++ == 0)
             first_dirty = (uint32_t)i;
@@ -649,7 +664,8 @@ int64_t pb_heap_cache_take(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_
     /* Frames other domains' node claims hold stay on the node's lists. */
     for (unsigned k = 0; k < nr && pb_node_unclaimed(nd) >= unit; k++) {
         struct found f;
-        if (!take_buddy_locked(h, nd, 1, PB_NR_ZONES - 1, order, false, &f))
+        /* Never DMA memory: a cache serves allocations above the DMA zone too. */
+        if (!take_buddy_locked(h, nd, h->dma_zone + 1, PB_NR_ZONES - 1, order, false, &f))
             break;
         uint32_t first_dirty;
         uint64_t mfn = split_locked(h, &f, order, &first_dirty);
@@ -695,16 +711,10 @@ void pb_heap_cache_give(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_lis
  * The variants: one instantiation each (pcp's operations are in pcp.c).
  */
 
-/* xen: while a scrubber runs, it sees allocations in progress as "other work pending". */
 static int xen_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order,
                      unsigned memflags, struct pb_domain *d, uint64_t *mfn)
 {
-    if (!atomic_load_explicit(&h->scrubber_running, memory_order_relaxed))
-        return alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
-    atomic_fetch_add_explicit(&h->allocs_in_flight, 1, memory_order_relaxed);
-    int rc = alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
-    atomic_fetch_sub_explicit(&h->allocs_in_flight, 1, memory_order_relaxed);
-    return rc;
+    return alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
 }
 int pb_pernode_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order,
                      unsigned memflags, struct pb_domain *d, uint64_t *mfn)
@@ -782,6 +792,27 @@ int pb_free_heap_pages(struct pb_heap *h, uint64_t mfn, unsigned order, bool nee
     }
     h->ops->free_heap_pages(h, mfn, order, need_scrub);
     return 0;
+}
+
+uint32_t pb_heap_tlbflush_stamps(struct pb_heap *h, uint64_t mfn, unsigned order)
+{
+    uint32_t newest = 0;
+    for (uint64_t i = 0; i < (1ull << order); i++) {
+        struct pb_page *pg = pb_pg(h, mfn + i);
+        if (pg->tlbflush_ts > newest)
+            newest = pg->tlbflush_ts;
+        pg->tlbflush_ts = 0;
+    }
+    return newest;
+}
+
+bool pb_heap_filtered_flush(struct pb_heap *h, uint32_t stamp)
+{
+    uint32_t clock = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed);
+    if (stamp <= clock)
+        return false;
+    atomic_fetch_add_explicit(&h->tlbflush_clock, 1, memory_order_relaxed);
+    return true;
 }
 
 /* ------------------------------------------------------------------------------------------
