@@ -1856,6 +1856,7 @@ static int machine_create(struct runner *rn, char *err, size_t errlen)
     desc.backing = m->backing == PB_WL_BACKING_REAL   ? PB_BACKING_REAL
                    : m->backing == PB_WL_BACKING_NONE ? PB_BACKING_NONE
                                                       : PB_BACKING_AUTO;
+    desc.dma_zone = m->dma_zone_off ? PB_DMA_ZONE_OFF : PB_DMA_ZONE_XEN;
     int rc = pb_heap_create(&desc, rn->cfg->variant, rn->cfg->lock_kind, &rn->h);
     if (rc) {
         pb_errf(err, errlen,

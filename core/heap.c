@@ -336,10 +336,11 @@ struct found {
 
 /*
  * Take from one node the head buddy of at least `order`: zones from zone_hi down, orders
- * upwards. A clean head is taken; a dirty one only if dirty_ok. The node's heap lock is held.
+ * upwards. A clean head is taken; a dirty one only if dirty_ok, else (get_free_buddy, `rotate`)
+ * it goes to the tail of its list. The node's heap lock is held.
  */
 static inline bool take_buddy_locked(struct pb_heap *h, struct pb_node *nd, unsigned zone_lo,
-                                     unsigned zone_hi, unsigned order, bool dirty_ok,
+                                     unsigned zone_hi, unsigned order, bool dirty_ok, bool rotate,
                                      struct found *f)
 {
     uint64_t need = 1ull << order;
@@ -358,7 +359,7 @@ static inline bool take_buddy_locked(struct pb_heap *h, struct pb_node *nd, unsi
                 /* Clean ones come first, so this list has none: as Xen, the dirty head goes to
                  * the tail and the next order is tried. */
                 struct pb_list *l = &nd->free[zone][j];
-                if (l->tail != head) {
+                if (rotate && l->tail != head) {
                     pb_page_list_del(h, l, head);
                     pb_page_list_add_tail(h, l, head);
                 }
@@ -430,7 +431,7 @@ static PB_ALWAYS_INLINE bool search(struct pb_heap *h, const unsigned *seq, unsi
         if (!global)
             pb_lock_acquire(&nd->own_lock);
         if (admit_locked(h, nd, c, global)) {
-            if (take_buddy_locked(h, nd, zone_lo, zone_hi, order, dirty_ok, f))
+            if (take_buddy_locked(h, nd, zone_lo, zone_hi, order, dirty_ok, true, f))
                 return true;
             unadmit_locked(h, nd, c, global);
         }
@@ -524,11 +525,13 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
         atomic_fetch_add_explicit(&h->alloc_failures, 1, memory_order_relaxed);
         return -ENOMEM;
     }
-    /* Clean memory on any node beats dirty memory anywhere, except for order 0. */
+    /* Clean memory on any node beats dirty memory anywhere, except for order 0. As in Xen,
+     * a failed search is repeated accepting dirty buddies, for order 0 too (where it can only
+     * fail again, after a second full search under the lock). */
     bool second = false;
     bool ok = search(h, seq, nseq, zone_lo, zone_hi, order,
                      order == 0 || (memflags & MEMF_no_scrub), &cc, &f, global);
-    if (!ok && !(memflags & MEMF_no_scrub) && order != 0) {
+    if (!ok && !(memflags & MEMF_no_scrub)) {
         second = true;
         ok = search(h, seq, nseq, zone_lo, zone_hi, order, true, &cc, &f, global);
     }
@@ -664,8 +667,9 @@ int64_t pb_heap_cache_take(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_
     /* Frames other domains' node claims hold stay on the node's lists. */
     for (unsigned k = 0; k < nr && pb_node_unclaimed(nd) >= unit; k++) {
         struct found f;
-        /* Never DMA memory: a cache serves allocations above the DMA zone too. */
-        if (!take_buddy_locked(h, nd, h->dma_zone + 1, PB_NR_ZONES - 1, order, false, &f))
+        /* Never DMA memory: a cache serves allocations above the DMA zone too. Not
+         * get_free_buddy: the lists keep their order. */
+        if (!take_buddy_locked(h, nd, h->dma_zone + 1, PB_NR_ZONES - 1, order, false, false, &f))
             break;
         uint32_t first_dirty;
         uint64_t mfn = split_locked(h, &f, order, &first_dirty);

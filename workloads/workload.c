@@ -602,15 +602,16 @@ static const char *const privilege_names[] = {"domu", "control", "hardware"};
 static const char *const start_names[] = {"build", "running"};
 static const char *const claim_mode_names[] = {"host", "nodes"};
 static const char *const backing_names[] = {"auto", "real", "none"};
+static const char *const dma_zone_names[] = {"xen", "off"};
 static const char *const scrub_names[] = {"on-alloc", "background", "none"};
 static const char *const heap_names[] = {"fresh", "fragmented", "dirty"};
 static const char *const order_keys[] = {"0", "9", "18"};
 
 static int parse_machine(struct wl_parser *p, yaml_node_t *n, struct pb_wl_machine *m)
 {
-    static const char *const keys[] = {"from", "nodes", "memory_per_node", "backing"};
-    enum { FROM, NODES, MEMORY, BACKING };
-    yaml_node_t *v[4], *k[4];
+    static const char *const keys[] = {"from", "nodes", "memory_per_node", "backing", "dma_zone"};
+    enum { FROM, NODES, MEMORY, BACKING, DMA_ZONE };
+    yaml_node_t *v[5], *k[5];
     static const char *const from_names[] = {"topology"};
     const char *either = "either from: topology or nodes and memory_per_node";
     unsigned idx;
@@ -621,7 +622,7 @@ static int parse_machine(struct wl_parser *p, yaml_node_t *n, struct pb_wl_machi
     if (!n)
         return 0;
     m->pos = pos_of(n);
-    if ((rc = map_fields(p, n, "machine", keys, 4, v, k)))
+    if ((rc = map_fields(p, n, "machine", keys, 5, v, k)))
         return rc;
     if (v[FROM]) {
         if ((rc = get_choice(p, v[FROM], "machine.from", from_names, 1, &idx)))
@@ -646,6 +647,11 @@ static int parse_machine(struct wl_parser *p, yaml_node_t *n, struct pb_wl_machi
         if ((rc = get_choice(p, v[BACKING], "machine.backing", backing_names, 3, &idx)))
             return rc;
         m->backing = (enum pb_wl_backing)idx;
+    }
+    if (v[DMA_ZONE]) {
+        if ((rc = get_choice(p, v[DMA_ZONE], "machine.dma_zone", dma_zone_names, 2, &idx)))
+            return rc;
+        m->dma_zone_off = idx == 1;
     }
     return 0;
 }
@@ -2204,7 +2210,8 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
     else
         fprintf(out, "  nodes: %u\n  memory_per_node: %s\n", wl->machine.nodes,
                 pages_str(wl->machine.pages_per_node).s);
-    fprintf(out, "  backing: %s\ndomains:\n", backing_names[wl->machine.backing]);
+    fprintf(out, "  backing: %s\n  dma_zone: %s\ndomains:\n", backing_names[wl->machine.backing],
+            dma_zone_names[wl->machine.dma_zone_off]);
     for (unsigned i = 0; i < wl->nr_groups; i++) {
         const struct pb_wl_domain_group *g = &wl->groups[i];
 

@@ -23,6 +23,7 @@
 #include "core/preempt.h"
 #include "core/scrub.h"
 #include "core/toolstack.h"
+#include "tests/unit/memop_fixture.h"
 
 #define DOMID   1
 #define MAX_GFN (1ull << 20) /* 4 GiB of guest space */
@@ -65,18 +66,6 @@ static struct pb_domain *domain(struct pb_heap *h, unsigned id, uint64_t max_pag
     return d;
 }
 
-static void no_preemption(void)
-{
-    assert_int_equal(pb_preempt_configure(&(struct pb_preempt_policy){.kind = PB_PREEMPT_NONE}), 0);
-}
-
-static void preempt_every(uint64_t n)
-{
-    assert_int_equal(
-        pb_preempt_configure(&(struct pb_preempt_policy){.kind = PB_PREEMPT_EVERY_N, .every_n = n}),
-        0);
-}
-
 static struct pb_reservation resv(const uint64_t *gfns, uint64_t nr, unsigned order, unsigned flags)
 {
     return (struct pb_reservation){.extent_start = gfns,
@@ -95,17 +84,6 @@ static uint64_t *gfn_run(uint64_t first, uint64_t nr, unsigned order)
     for (uint64_t i = 0; i < nr; i++)
         g[i] = first + (i << order);
     return g;
-}
-
-/* One invocation; returns nr_done after checking it matches the result. */
-static uint64_t populate(struct pb_heap *h, const struct pb_memop_caller *c,
-                         const struct pb_reservation *r, uint64_t start,
-                         struct pb_memop_result *res)
-{
-    long rc = pb_populate_physmap(h, c, r, start, res);
-    assert_true(rc >= 0);
-    assert_int_equal((uint64_t)rc, res->nr_done);
-    return (uint64_t)rc;
 }
 
 /* The p2m as a list of entries (p2m_for_each), for exact comparisons. */
@@ -203,21 +181,6 @@ static void dirty_heap(struct pb_heap *h)
         assert_int_equal(pb_free_heap_pages(h, b[i].mfn, b[i].order, true), 0);
     }
     free(b);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    pb_rcu_register_thread();
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    pb_rcu_barrier();
-    pb_rcu_unregister_thread();
-    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1189,7 +1152,7 @@ int main(void)
     int failed = 0;
     for (const char *const *v = pb_variant_names(); *v; v++) {
         variant = *v;
-        failed += cmocka_run_group_tests_name(variant, tests, group_setup, group_teardown);
+        failed += cmocka_run_group_tests_name(variant, tests, rcu_group_setup, rcu_group_teardown);
     }
     return failed;
 }

@@ -21,6 +21,7 @@
 #include "core/preempt.h"
 #include "core/toolstack.h"
 #include "core/prng.h"
+#include "tests/unit/memop_fixture.h"
 
 #define DOMID   3
 #define MAX_GFN (1ull << 20)
@@ -71,21 +72,6 @@ static uint64_t *gfn_run(uint64_t first, uint64_t nr, unsigned order)
     for (uint64_t i = 0; i < nr; i++)
         g[i] = first + (i << order);
     return g;
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    pb_rcu_register_thread();
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    pb_rcu_barrier();
-    pb_rcu_unregister_thread();
-    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -423,7 +409,7 @@ int main(void)
     int failed = 0;
     for (const char *const *v = pb_variant_names(); *v; v++) {
         variant = *v;
-        failed += cmocka_run_group_tests_name(variant, tests, group_setup, group_teardown);
+        failed += cmocka_run_group_tests_name(variant, tests, rcu_group_setup, rcu_group_teardown);
     }
     return failed;
 }
