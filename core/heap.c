@@ -643,12 +643,24 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
     pb_owned_add(&nd->avail[zone], (int64_t)n);
     pb_owned_add(&nd->node_avail, (int64_t)n);
     pb_owned_add(&nd->need_scrub, (int64_t)dirty);
-    pb_ctr_add(&h->total_avail, (int64_t)n, global);
-    pb_ctr_add(&h->unclaimed, (int64_t)n, global);
+    if (global) {
+        pb_ctr_add(&h->total_avail, (int64_t)n, global);
+        pb_ctr_add(&h->unclaimed, (int64_t)n, global);
+    }
 
     first_dirty = merge_insert_locked(h, nd, mfn, order, first_dirty);
     nd->ctr.frees++;
     pb_lock_release(nd->heap_lock);
+    /*
+     * pernode: the host-wide counters are atomics that other threads change outside any lock;
+     * updated after the node lock is let go, so that its hold does not wait for their cache
+     * lines (total first: a reader never sees more unclaimed frames than free ones). Until
+     * then the frames are free but not yet reservable: claims see less, never more.
+     */
+    if (!global) {
+        pb_ctr_add(&h->total_avail, (int64_t)n, global);
+        pb_ctr_add(&h->unclaimed, (int64_t)n, global);
+    }
     /* New work for the scrub workers (a merge may have made a dirty buddy of a clean free). */
     if (first_dirty != PB_CLEAN)
         pb_scrub_kick(nd);
