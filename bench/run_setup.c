@@ -224,6 +224,7 @@ static int machine_create(struct runner *rn, struct pb_run_result *res, char *er
 
     for (unsigned n = 0; n < m->nodes && n < PB_MAX_NODES; n++)
         desc.node_frames[n] = m->pages_per_node;
+    desc.dma_zone = m->dma_zone_off ? PB_DMA_ZONE_OFF : PB_DMA_ZONE_XEN;
     int rc = pb_run_backing(rn->wl, rn->cfg->backing, rn->cfg->verify, &desc.backing, err, errlen);
     if (rc)
         return rc;

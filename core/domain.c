@@ -26,8 +26,9 @@ int pb_domain_create(struct pb_heap *h, unsigned domid, const struct pb_domain_c
     d->node_affinity = cfg->node_affinity ? cfg->node_affinity : online;
     d->max_pages = cfg->max_pages;
     d->pages.head = d->pages.tail = PB_NO_FRAME;
-    /* So that the first extent goes to the first node of the affinity. */
-    atomic_init(&d->last_alloc_node, h->nr_nodes - 1);
+    /* As in Xen (a zeroed struct domain): node 0, so that the first extent goes to the node
+     * after 0 in the affinity mask. */
+    atomic_init(&d->last_alloc_node, 0);
     pb_lock_init(&d->page_alloc_lock, "domain.page_alloc", PB_RANK_PAGE_ALLOC, h->lock_kind);
 
     pb_lock_acquire(&h->domtable_lock);
@@ -59,25 +60,80 @@ void pb_domain_kill(struct pb_domain *d)
     pb_lock_release(&d->page_alloc_lock);
 }
 
+/*
+ * Free one frame of a dying domain's page list (the head), as relinquish_memory does through
+ * free_domheap_page: off the list, out of tot_pages, back to the heap dirty (lock order
+ * page_alloc_lock, then the heap lock). page_alloc_lock held. False when the list is empty.
+ */
+static bool relinquish_one(struct pb_domain *d)
+{
+    struct pb_heap *h = d->heap;
+    uint32_t mfn = d->pages.head;
+    if (mfn == PB_NO_FRAME)
+        return false;
+    struct pb_page *pg = pb_pg(h, mfn);
+    pb_page_list_del(h, &d->pages, mfn);
+    pg->owner = PB_DOMID_NONE;
+    pg->tlbflush_ts = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed) + 1;
+    if (pg->extra) {
+        PB_BUG_ON(d->extra_pages == 0);
+        d->extra_pages--;
+        pg->extra = 0;
+    } else {
+        PB_BUG_ON(d->tot_pages == 0);
+        d->tot_pages--;
+    }
+    h->ops->free_heap_pages(h, mfn, 0, true);
+    return true;
+}
+
+int pb_domain_relinquish_memory(struct pb_domain *d, bool (*preempt)(void *ctx), void *ctx,
+                                uint64_t *freed)
+{
+    if (!d || !atomic_load(&d->dying))
+        return -EINVAL;
+    int rc = 0;
+    uint64_t n = 0;
+    pb_lock_acquire(&d->page_alloc_lock);
+    while (relinquish_one(d)) {
+        n++;
+        if (preempt && d->pages.head != PB_NO_FRAME && preempt(ctx)) {
+            rc = -ERESTART;
+            break;
+        }
+    }
+    pb_lock_release(&d->page_alloc_lock);
+    if (freed)
+        *freed += n;
+    return rc;
+}
+
+/* domain_pending_scrub_free: a stashed extent is nobody's; it goes back dirty. */
+bool pb_domain_free_stash(struct pb_domain *d)
+{
+    pb_lock_acquire(&d->page_alloc_lock);
+    bool had = d->stash_valid;
+    uint64_t mfn = d->stash_mfn;
+    unsigned order = d->stash_order;
+    d->stash_valid = false;
+    d->stash_mfn = 0;
+    d->stash_order = 0;
+    d->stash_progress = 0;
+    if (had)
+        PB_BUG_ON(pb_free_domheap_pages(d->heap, NULL, mfn, order, true) != 0);
+    pb_lock_release(&d->page_alloc_lock);
+    return had;
+}
+
 void pb_domain_destroy(struct pb_domain *d)
 {
     if (!d)
         return;
     struct pb_heap *h = d->heap;
     pb_domain_kill(d);
-    /* The domain-build stash holds frames of d's own list: they are freed with the rest. */
-    pb_lock_acquire(&d->page_alloc_lock);
-    d->stash_valid = false;
-    pb_lock_release(&d->page_alloc_lock);
+    pb_domain_free_stash(d);
     /* Relinquish: every frame goes back dirty, one at a time, as a dying guest's do. */
-    for (;;) {
-        pb_lock_acquire(&d->page_alloc_lock);
-        uint32_t mfn = d->pages.head;
-        pb_lock_release(&d->page_alloc_lock);
-        if (mfn == PB_NO_FRAME)
-            break;
-        PB_BUG_ON(pb_free_domheap_pages(h, d, mfn, 0, true) != 0);
-    }
+    PB_BUG_ON(pb_domain_relinquish_memory(d, NULL, NULL, NULL) != 0);
     pb_lock_acquire(&h->domtable_lock);
     atomic_store_explicit(&h->domains[d->domid], NULL, memory_order_release);
     pb_lock_release(&h->domtable_lock);
@@ -178,7 +234,11 @@ int pb_domain_claim_pages(struct pb_domain *d, uint64_t pages)
     struct pb_heap *h = d->heap;
     int rc = 0;
     pb_lock_acquire(&d->page_alloc_lock);
-    if (pages == 0) {
+    /* memory_op refuses a dying domain before anything else (kill has released its claim;
+     * checked under page_alloc_lock, which kill takes, so no claim can outlive it). */
+    if (atomic_load(&d->dying)) {
+        rc = -EINVAL;
+    } else if (pages == 0) {
         h->ops->unclaim(h, d);
     } else if (pb_domain_claim(d) != 0 || pages <= d->tot_pages || pages > d->max_pages) {
         rc = -EINVAL;
@@ -213,7 +273,9 @@ int pb_domain_claim_nodes(struct pb_domain *d, const struct pb_claim *parts, uns
     }
     int rc = 0;
     pb_lock_acquire(&d->page_alloc_lock);
-    if (sum == 0)
+    if (atomic_load(&d->dying))
+        rc = -EINVAL; /* as XENMEM_claim_pages */
+    else if (sum == 0)
         h->ops->unclaim(h, d);
     else if (pb_domain_claim(d) != 0 || sum > d->max_pages || d->tot_pages > d->max_pages - sum)
         rc = -EINVAL;
@@ -296,11 +358,32 @@ int pb_alloc_domheap_pages(struct pb_heap *h, struct pb_domain *d, unsigned orde
         if (cap < zone_hi)
             zone_hi = cap;
     }
-    struct pb_domain *owner = (memflags & MEMF_no_owner) ? NULL : d;
-    int rc = pb_alloc_heap_pages(h, 1, zone_hi, order, memflags, owner, mfn);
-    if (rc || !owner)
+    /* Nobody will own it, so it counts against nobody (no claim either), but the domain still
+     * says where it goes (affinity, last_alloc_node). */
+    if (memflags & MEMF_no_owner)
+        memflags |= MEMF_no_refcount;
+    /* The DMA zone: the zones above it first; every zone only when that finds nothing. */
+    int rc = -ENOMEM;
+    bool tried = false;
+    if (!h->dma_zone) {
+        memflags &= ~MEMF_no_dma;
+    } else if (h->dma_zone < zone_hi) {
+        rc = pb_alloc_heap_pages(h, h->dma_zone + 1, zone_hi, order, memflags, d, mfn);
+        tried = true;
+    }
+    if (rc == -ENOMEM && !(memflags & MEMF_no_dma)) {
+        if (tried)
+            atomic_fetch_add_explicit(&h->dma_retries, 1, memory_order_relaxed);
+        rc = pb_alloc_heap_pages(h, 1, zone_hi, order, memflags, d, mfn);
+    }
+    /*
+     * Frames still flagged need_scrub (MEMF_keep_scrub) are not given to the domain here:
+     * the caller scrubs them and assigns them itself (populate_physmap's build path), so that
+     * no unscrubbed frame is ever the domain's.
+     */
+    if (rc || !d || (memflags & (MEMF_no_owner | MEMF_keep_scrub)))
         return rc;
-    rc = pb_assign_pages(owner, *mfn, order, memflags);
+    rc = pb_assign_pages(d, *mfn, order, memflags);
     if (rc) {
         /* Frames taken with no_scrub may still hold old data: free them dirty. */
         h->ops->free_heap_pages(h, *mfn, order, memflags & MEMF_no_scrub);
@@ -316,8 +399,10 @@ int pb_free_domheap_pages(struct pb_heap *h, struct pb_domain *d, uint64_t mfn, 
         mfn + (1ull << order) > h->nr_frames || (d && d->heap != h))
         return -EINVAL;
     uint64_t nr = 1ull << order;
+    /* Frames of nobody (a stashed extent, an allocation the build path could not assign): Xen
+     * cannot know what they hold, so it scrubs them. */
     if (!d)
-        return pb_free_heap_pages(h, mfn, order, dirty);
+        return pb_free_heap_pages(h, mfn, order, true);
 
     pb_lock_acquire(&d->page_alloc_lock);
     for (uint64_t i = 0; i < nr; i++) {

@@ -34,12 +34,26 @@ int pb_domain_create(struct pb_heap *h, unsigned domid, const struct pb_domain_c
                      struct pb_domain **out);
 struct pb_domain *pb_domain_get(struct pb_heap *h, unsigned domid); /* NULL if none */
 /*
- * Destroy: mark dying, release its claim, free every frame dirty (the guest's data stays in
- * them until scrubbed), forget the domain. The caller guarantees nobody else uses d.
+ * Destroy: mark dying, release its claim, free a stashed extent, relinquish every frame (one
+ * at a time, dirty: the guest's data stays in them until scrubbed), forget the domain. The
+ * caller guarantees nobody else uses d.
  */
 void pb_domain_destroy(struct pb_domain *d);
 /* The first step of destroy: mark dying (no more assignments) and release the claim. */
 void pb_domain_kill(struct pb_domain *d);
+/*
+ * relinquish_memory (Xen's domain_relinquish_resources, x86): free a dying domain's frames one
+ * at a time from the head of its page list, each through free_heap_pages as order 0, dirty,
+ * holding page_alloc_lock across the loop (and each frame's heap lock only for that frame).
+ * After each frame, preempt(ctx) (if not NULL) may stop it: page_alloc_lock is dropped and
+ * -ERESTART returned, to be called again (a continuation). 0 when the list is empty; -EINVAL
+ * if d is not dying. *freed (may be NULL) grows by the frames freed.
+ */
+int pb_domain_relinquish_memory(struct pb_domain *d, bool (*preempt)(void *ctx), void *ctx,
+                                uint64_t *freed);
+/* domain_pending_scrub_free: free the domain-build stash, if any (nobody's: freed dirty);
+ * whether there was one. */
+bool pb_domain_free_stash(struct pb_domain *d);
 
 unsigned pb_domain_id(const struct pb_domain *d);
 uint64_t pb_domain_tot_pages(const struct pb_domain *d);
@@ -61,9 +75,10 @@ void pb_domain_finish_creation(struct pb_domain *d);
 struct pb_lock *pb_domain_lock(struct pb_domain *d);
 
 /*
- * XENMEM_claim_pages: pages == 0 releases the claim; otherwise -EINVAL if a claim exists, or
- * pages <= tot_pages, or pages > max_pages; -ENOMEM if pages - tot_pages exceeds the unclaimed
- * free memory; else the claim becomes pages - tot_pages.
+ * XENMEM_claim_pages: -EINVAL for a dying domain (even pages == 0: kill released its claim);
+ * pages == 0 releases the claim; otherwise -EINVAL if a claim exists, or pages <= tot_pages, or
+ * pages > max_pages; -ENOMEM if pages - tot_pages exceeds the unclaimed free memory; else the
+ * claim becomes pages - tot_pages.
  */
 int pb_domain_claim_pages(struct pb_domain *d, uint64_t pages);
 
@@ -78,8 +93,8 @@ int pb_domain_claim_pages(struct pb_domain *d, uint64_t pages);
  * domain's claim on n, then its host-wide part, then unclaimed memory (of the host and of n).
  *
  * nr == 0 (or every part 0) releases every claim, like pb_domain_claim_pages(d, 0).
- * -EINVAL: d has a claim already; a node >= the number of nodes, or named twice (PB_CLAIM_HOST
- * too); nr > PB_MAX_NODES + 1; tot_pages + the sum of the parts > max_pages.
+ * -EINVAL: d is dying; d has a claim already; a node >= the number of nodes, or named twice
+ * (PB_CLAIM_HOST too); nr > PB_MAX_NODES + 1; tot_pages + the sum of the parts > max_pages.
  * -ENOMEM: the sum exceeds the host's unclaimed free memory, or a node part exceeds that node's
  * unclaimed free memory. On any error nothing changes.
  */
@@ -104,17 +119,21 @@ uint64_t pb_domain_pages_on_nodes(struct pb_domain *d, uint64_t node_mask);
 int pb_assign_pages(struct pb_domain *d, uint64_t mfn, unsigned order, unsigned memflags);
 
 /*
- * alloc_domheap_pages: alloc_heap_pages over the zones allowed by MEMF_bits, then
- * assign_pages unless MEMF_no_owner (d NULL means no owner); a failed assignment frees the
- * frames again. 0 and *mfn, or a negative errno.
+ * alloc_domheap_pages: alloc_heap_pages over the zones allowed by MEMF_bits (with a DMA zone:
+ * first the zones above it, then, unless MEMF_no_dma, all of them again), placed by d (its
+ * affinity and last_alloc_node, also under MEMF_no_owner, which implies MEMF_no_refcount);
+ * then assign_pages to d, except under MEMF_no_owner or MEMF_keep_scrub (frames that may still
+ * need a scrub are the caller's to scrub and assign) or with d NULL; a failed assignment frees
+ * the frames again. 0 and *mfn, or a negative errno.
  */
 int pb_alloc_domheap_pages(struct pb_heap *h, struct pb_domain *d, unsigned order,
                            unsigned memflags, uint64_t *mfn);
 /*
  * free_domheap_pages: take 2^order frames back from their owner (lowering tot_pages) and free
  * them: dirty when the owner is dying or `dirty` asks for it (a workload that models guests
- * leaving data behind), clean otherwise (Xen frees a live guest's balloon-down clean).
- * d NULL frees frames owned by nobody. -EINVAL if the block is not owned by d.
+ * leaving data behind, or Xen's scrub_domheap option), clean otherwise (Xen frees a live
+ * guest's balloon-down clean). d NULL frees frames owned by nobody, always dirty (Xen scrubs
+ * what it cannot attribute). -EINVAL if the block is not owned by d.
  */
 int pb_free_domheap_pages(struct pb_heap *h, struct pb_domain *d, uint64_t mfn, unsigned order,
                           bool dirty);

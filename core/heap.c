@@ -89,27 +89,11 @@ static void stop_scrub(struct pb_page *pg)
  * Neither the pool nor a credit ever goes below zero, so the unclaimed frames never do: claims
  * are never over-committed, and an allocation without a claim only takes unclaimed frames.
  * Near the limits the credit may sit on nodes that cannot use it: a claim that finds the pool
- * short, and an allocation that found no credit on a node with frames to spare, recall every
+ * short, and a node whose credit and the pool together fall short of a request, recall every
  * node's credit into the pool (pb_credit_recall) and try once more, every node borrowing only
- * what it needs while a recall runs. (Frames freed during the recall may stay on their node.)
+ * what it needs while a recall runs (frames freed during the recall may stay on their node). So
+ * where the credit sits never changes which node an allocation gets, nor whether it succeeds.
  */
-
-/* One batch more than the need, or just the need when the pool is low or a recall runs. */
-bool pb_credit_borrow(struct pb_heap *h, struct pb_node *nd, int64_t need)
-{
-    int64_t extra = atomic_load_explicit(&h->recalling, memory_order_relaxed) ? 0 : PB_CREDIT_BATCH;
-    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
-    for (;;) {
-        if (u < need)
-            return false;
-        int64_t b = u - need >= extra ? need + extra : need;
-        if (PB_HOST_CAS(&h->unclaimed, &u, u - b)) {
-            if (b > need)
-                atomic_fetch_add_explicit(&nd->credit, b - need, memory_order_relaxed);
-            return true;
-        }
-    }
-}
 
 void pb_credit_return(struct pb_heap *h, struct pb_node *nd)
 {
@@ -142,6 +126,39 @@ static void recall_end(struct pb_heap *h)
 {
     PB_SHARED_WRITES(1);
     atomic_fetch_sub_explicit(&h->recalling, 1, memory_order_relaxed);
+}
+
+/* One batch more than the need, or just the need when the pool is low or a recall runs. */
+static bool borrow_from_pool(struct pb_heap *h, struct pb_node *nd, int64_t need)
+{
+    int64_t extra = atomic_load_explicit(&h->recalling, memory_order_relaxed) ? 0 : PB_CREDIT_BATCH;
+    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
+    for (;;) {
+        if (u < need)
+            return false;
+        int64_t b = u - need >= extra ? need + extra : need;
+        if (PB_HOST_CAS(&h->unclaimed, &u, u - b)) {
+            if (b > need)
+                atomic_fetch_add_explicit(&nd->credit, b - need, memory_order_relaxed);
+            return true;
+        }
+    }
+}
+
+/*
+ * The pool first; when it falls short, the unclaimed frames may be credit on other nodes, so
+ * the exact path: every node's credit back in the pool, and borrow exactly the need. A node with
+ * a buddy for the request is thus never passed over for where the credit happens to sit: the
+ * search order stays Xen's. Only atomics: callable under any heap lock.
+ */
+bool pb_credit_borrow(struct pb_heap *h, struct pb_node *nd, int64_t need)
+{
+    if (pb_likely(borrow_from_pool(h, nd, need)))
+        return true;
+    recall_begin(h);
+    bool ok = borrow_from_pool(h, nd, need);
+    recall_end(h);
+    return ok;
 }
 
 /* Take n frames from the unclaimed pool, never below zero (xen: its unclaimed counter). */
@@ -250,11 +267,18 @@ static inline int claims_reserve(struct pb_heap *h, struct pb_node *nd, struct p
             }
         }
     }
-    if (take < need &&
-        !(global ? pool_take(h, need - take, true) : pb_credit_take(h, nd, need - take))) {
-        if (take)
-            pb_ctr_add(&d->claim, take, global);
-        return -ENOMEM;
+    if (take < need) {
+        /* Xen's rule: a claim that does not cover the request is no help; the unclaimed
+         * frames must hold all of it. Reserve `need`, then give back what the claim paid. */
+        if (!(global ? pool_take(h, need, true) : pb_credit_take(h, nd, need))) {
+            if (take)
+                pb_ctr_add(&d->claim, take, global);
+            return -ENOMEM;
+        }
+        if (take && global)
+            pb_host_add(&h->unclaimed, take, true);
+        else if (take)
+            pb_credit_give(h, nd, take);
     }
     if (global) {
         pb_host_add(&h->outstanding_claims, -take, true);
@@ -402,46 +426,52 @@ unsigned pb_current_node(void)
 }
 
 /*
- * The order in which nodes are searched: the requested node, else the node after the
- * domain's last_alloc_node within its affinity (extents rotate over the domain's nodes), else
- * the calling CPU's node; then the rest of the affinity mask, wrapping; then, unless an exact
- * node was asked for, the nodes outside it.
+ * The order in which get_free_buddy visits nodes (seq has room for PB_MAX_NODES + 1): the
+ * requested node, else the node after the domain's last_alloc_node within its affinity
+ * (extents rotate over the domain's nodes), else the calling CPU's node; then the rest of the
+ * affinity mask, wrapping, or, when the first node lies outside the mask, the whole mask from
+ * its lowest node; then, unless MEMF_exact_node, the online nodes outside the mask from the
+ * lowest (a first node outside the mask comes again there, as in Xen). A requested node id
+ * that is not online (below PB_MAX_NODES, Xen's MAX_NUMNODES) has no memory: it is skipped
+ * as a node with empty lists would be, and an exact request for it finds nothing.
  */
 static unsigned visit_order(const struct pb_heap *h, const struct pb_domain *d, int req_node,
-                            unsigned memflags, unsigned seq[PB_MAX_NODES])
+                            unsigned memflags, unsigned seq[PB_MAX_NODES + 1])
 {
     uint64_t online = pb_online_nodes(h);
     uint64_t mask = d && (d->node_affinity & online) ? d->node_affinity & online : online;
     unsigned first;
-    if (req_node >= 0) {
+    if (req_node >= 0)
         first = (unsigned)req_node;
-        if (memflags & MEMF_exact_node) {
-            seq[0] = first;
-            return 1;
-        }
-    } else if (d) {
+    else if (d)
         first = pb_cycle_node(atomic_load_explicit(&d->last_alloc_node, memory_order_relaxed), mask,
                               h->nr_nodes);
-    } else {
+    else
         first = pb_current_node_tls < h->nr_nodes ? pb_current_node_tls : 0;
-    }
     unsigned n = 0;
-    seq[n++] = first;
-    for (unsigned i = 1; i < h->nr_nodes; i++) {
-        unsigned node = (first + i) % h->nr_nodes;
-        if (mask & (1ull << node))
-            seq[n++] = node;
-    }
-    if (!(memflags & MEMF_exact_node))
+    if (first < h->nr_nodes)
+        seq[n++] = first;
+    if (req_node >= 0 && (memflags & MEMF_exact_node))
+        return n;
+    if (first < h->nr_nodes && (mask & (1ull << first))) {
         for (unsigned i = 1; i < h->nr_nodes; i++) {
             unsigned node = (first + i) % h->nr_nodes;
-            if (!(mask & (1ull << node)))
+            if (mask & (1ull << node))
                 seq[n++] = node;
         }
+    } else {
+        for (unsigned node = 0; node < h->nr_nodes; node++)
+            if (mask & (1ull << node))
+                seq[n++] = node;
+    }
+    if (!(memflags & MEMF_exact_node))
+        for (unsigned node = 0; node < h->nr_nodes; node++)
+            if (!(mask & (1ull << node)))
+                seq[n++] = node;
     /* Node claims: unless the caller named a node, those of the nodes above where d still has
      * a node claim come first, rotating from the one after its last allocation. */
     if (req_node < 0 && pb_domain_has_node_claims(d, memflags)) {
-        unsigned out[PB_MAX_NODES], m = 0;
+        unsigned out[PB_MAX_NODES + 1], m = 0;
         uint64_t listed = 0, taken = 0;
         for (unsigned k = 0; k < n; k++)
             listed |= 1ull << seq[k];
@@ -472,10 +502,11 @@ struct found {
 
 /*
  * Take from one node the head buddy of at least `order`: zones from zone_hi down, orders
- * upwards. A clean head is taken; a dirty one only if dirty_ok. The node's heap lock is held.
+ * upwards. A clean head is taken; a dirty one only if dirty_ok, else (get_free_buddy, `rotate`)
+ * it goes to the tail of its list. The node's heap lock is held.
  */
 static inline bool take_buddy_locked(struct pb_heap *h, struct pb_node *nd, unsigned zone_lo,
-                                     unsigned zone_hi, unsigned order, bool dirty_ok,
+                                     unsigned zone_hi, unsigned order, bool dirty_ok, bool rotate,
                                      struct found *f)
 {
     uint64_t need = 1ull << order;
@@ -489,9 +520,16 @@ static inline bool take_buddy_locked(struct pb_heap *h, struct pb_node *nd, unsi
             struct pb_page *pg = pb_pg(h, head);
             /* first_dirty of a buddy under a scrub is the scrubber's until stop_scrub. */
             uint8_t st = atomic_load_explicit(&pg->scrub, memory_order_acquire);
-            if (st == PB_SCRUBBING || (st != PB_SCRUB_DONE && pg->first_dirty != PB_CLEAN)) {
-                if (!dirty_ok)
-                    continue; /* clean ones come first: this list has none */
+            if (!dirty_ok &&
+                (st == PB_SCRUBBING || (st != PB_SCRUB_DONE && pg->first_dirty != PB_CLEAN))) {
+                /* Clean ones come first, so this list has none: as Xen, the dirty head goes to
+                 * the tail and the next order is tried. */
+                struct pb_list *l = &nd->free[zone][j];
+                if (rotate && l->tail != head) {
+                    pb_page_list_del(h, l, head);
+                    pb_page_list_add_tail(h, l, head);
+                }
+                continue;
             }
             if (st != PB_SCRUB_NONE) /* NONE is stable: only a lock holder leaves it */
                 stop_scrub(pg);
@@ -518,7 +556,6 @@ struct claim_ctx {
     unsigned memflags;
     int64_t need;
     bool nodal;
-    bool short_credit; /* pernode: a node with frames to spare had no credit for them */
     int64_t took;      /* from d's host-wide claim */
     int64_t node_took; /* nodal: from d's claim on the node being tried */
 };
@@ -533,7 +570,6 @@ static inline bool admit_locked(struct pb_heap *h, struct pb_node *nd, struct cl
     if (pb_node_unclaimed(nd) + c->node_took >= c->need) {
         if (claims_reserve(h, nd, c->d, c->need - c->node_took, c->memflags, &c->took, global) == 0)
             return true;
-        c->short_credit = !global;
     }
     node_claim_untake(c->d, nd->id, c->node_took);
     return false;
@@ -562,7 +598,7 @@ static PB_ALWAYS_INLINE bool search(struct pb_heap *h, const unsigned *seq, unsi
         if (!global)
             pb_lock_acquire(&nd->own_lock);
         if (admit_locked(h, nd, c, global)) {
-            if (take_buddy_locked(h, nd, zone_lo, zone_hi, order, dirty_ok, f))
+            if (take_buddy_locked(h, nd, zone_lo, zone_hi, order, dirty_ok, true, f))
                 return true;
             unadmit_locked(h, nd, c, global);
         }
@@ -578,10 +614,13 @@ static PB_ALWAYS_INLINE bool search_passes(struct pb_heap *h, const unsigned *se
                                            unsigned memflags, struct claim_ctx *c, struct found *f,
                                            bool *second, const bool global)
 {
+    /* Clean memory on any node beats dirty memory anywhere, except for order 0. As in Xen, a
+     * failed search is repeated accepting dirty buddies, for order 0 too (where it can only
+     * fail again, after a second full search under the lock). */
     if (search(h, seq, nseq, zone_lo, zone_hi, order, order == 0 || (memflags & MEMF_no_scrub), c,
                f, global))
         return true;
-    if ((memflags & MEMF_no_scrub) || order == 0)
+    if (memflags & MEMF_no_scrub)
         return false;
     *second = true;
     return search(h, seq, nseq, zone_lo, zone_hi, order, true, c, f, global);
@@ -654,11 +693,11 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
 {
     int req_node = MEMF_get_node(memflags);
     if (order > PB_MAX_ORDER || zone_lo == 0 || zone_lo > zone_hi || zone_hi >= PB_NR_ZONES ||
-        (memflags & ~MEMF_KNOWN_MASK) || req_node >= (int)h->nr_nodes || !out)
+        (memflags & ~MEMF_KNOWN_MASK) || req_node >= PB_MAX_NODES || !out)
         return -EINVAL;
 
     const int64_t need = (int64_t)1 << order;
-    unsigned seq[PB_MAX_NODES];
+    unsigned seq[PB_MAX_NODES + 1];
     unsigned nseq = visit_order(h, d, req_node, memflags, seq);
     struct found f;
     struct claim_ctx cc = {.d = d,
@@ -676,14 +715,6 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
     bool second = false;
     bool ok =
         search_passes(h, seq, nseq, zone_lo, zone_hi, order, memflags, &cc, &f, &second, global);
-    if (!global && !ok && cc.short_credit) {
-        /* The unclaimed frames may be credit on nodes that cannot use it: the exact path. */
-        recall_begin(h);
-        second = false;
-        ok = search_passes(h, seq, nseq, zone_lo, zone_hi, order, memflags, &cc, &f, &second,
-                           global);
-        recall_end(h);
-    }
     if (!ok) {
         if (global && !cc.nodal)
             claims_unreserve(h, NULL, d, need, cc.took, global);
@@ -783,6 +814,8 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
         PB_BUG_ON(pg->state != PGS_INUSE);
         pg->state = PGS_FREE;
         pg->owner = PB_DOMID_NONE;
+        /* mark_page_free: not a guest frame any more. */
+        pb_m2p_set(&h->m2p, mfn + i, PB_M2P_INVALID);
         pg->need_scrub |= need_scrub;
         if (pg->need_scrub && dirty++ == 0)
             first_dirty = (uint32_t)i;
@@ -820,7 +853,9 @@ int64_t pb_heap_cache_take(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_
     /* Frames other domains' node claims hold stay on the node's lists. */
     for (unsigned k = 0; k < nr && pb_node_unclaimed(nd) >= unit; k++) {
         struct found f;
-        if (!take_buddy_locked(h, nd, 1, PB_NR_ZONES - 1, order, false, &f))
+        /* Never DMA memory: a cache serves allocations above the DMA zone too. Not
+         * get_free_buddy: the lists keep their order. */
+        if (!take_buddy_locked(h, nd, h->dma_zone + 1, PB_NR_ZONES - 1, order, false, false, &f))
             break;
         uint32_t first_dirty;
         uint64_t mfn = split_locked(h, &f, order, &first_dirty);
@@ -871,17 +906,10 @@ void pb_heap_cache_give(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_lis
  * The variants: one instantiation each (pcp's operations are in pcp.c).
  */
 
-/* xen: while a scrubber runs, it sees allocations in progress as "other work pending". */
 static int xen_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order,
                      unsigned memflags, struct pb_domain *d, uint64_t *mfn)
 {
-    if (!atomic_load_explicit(&h->scrubber_running, memory_order_relaxed))
-        return alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
-    PB_HOST_ADD(&h->allocs_in_flight, 1);
-    int rc = alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
-    PB_SHARED_WRITES(1);
-    atomic_fetch_sub_explicit(&h->allocs_in_flight, 1, memory_order_relaxed);
-    return rc;
+    return alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
 }
 int pb_pernode_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order,
                      unsigned memflags, struct pb_domain *d, uint64_t *mfn)
@@ -959,6 +987,27 @@ int pb_free_heap_pages(struct pb_heap *h, uint64_t mfn, unsigned order, bool nee
     }
     h->ops->free_heap_pages(h, mfn, order, need_scrub);
     return 0;
+}
+
+uint32_t pb_heap_tlbflush_stamps(struct pb_heap *h, uint64_t mfn, unsigned order)
+{
+    uint32_t newest = 0;
+    for (uint64_t i = 0; i < (1ull << order); i++) {
+        struct pb_page *pg = pb_pg(h, mfn + i);
+        if (pg->tlbflush_ts > newest)
+            newest = pg->tlbflush_ts;
+        pg->tlbflush_ts = 0;
+    }
+    return newest;
+}
+
+bool pb_heap_filtered_flush(struct pb_heap *h, uint32_t stamp)
+{
+    uint32_t clock = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed);
+    if (stamp <= clock)
+        return false;
+    atomic_fetch_add_explicit(&h->tlbflush_clock, 1, memory_order_relaxed);
+    return true;
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -38,10 +38,11 @@
  * pcp: each CPU slot keeps, per node, FIFO caches of free order-0 and order-9 frames. A free of
  * a clean frame of those orders goes to the calling CPU's cache of the frame's node (above the
  * high watermark the oldest batch drains back to the buddy lists, merging there); an
- * allocation of those orders over all zones takes from the cache of the node it would search
- * first (exactly that node under MEMF_exact_node), refilling one batch of clean buddies under
- * the node lock when the cache is empty. Dirty frames never enter a cache (a dirty free
- * bypasses it), so background scrubbers never need to see cached frames. Cached frames are
+ * allocation of those orders over all zones (or all above the DMA zone) takes from the cache of
+ * the node it would search first (exactly that node under MEMF_exact_node), refilling one batch
+ * of clean buddies from above the DMA zone under the node lock when the cache is empty. Dirty
+ * frames and DMA frames never enter a cache (their frees bypass it), so background scrubbers
+ * never need to see cached frames. Cached frames are
  * free: the public counters above (pb_heap_total_avail, _node_avail, _zone_avail) include
  * them, and they belong to the unclaimed part of the free memory, so a claim reserves exactly
  * as before and is never over-committed. A refill takes only frames no node claim holds, so
@@ -101,6 +102,17 @@ enum pb_node_memory {
     PB_NODE_MEM_PLAIN, /* plain mmap: the node is virtual or NUMA is absent */
 };
 
+/*
+ * The DMA zone (XEN-MODEL.md §1): on x86 with more than one node Xen keeps the low part of
+ * node 0 for DMA, dma_bitsize = min(bit length of (node 0's start + its frames / 4 - 1) + 12,
+ * 32) (arch_get_dma_bitsize), and alloc_domheap_pages searches the zones above it first,
+ * then, only when that fails, every zone again (pb_alloc_domheap_pages).
+ */
+enum pb_dma_zone {
+    PB_DMA_ZONE_XEN = 0, /* Xen's default: a DMA zone when the machine has more than one node */
+    PB_DMA_ZONE_OFF,     /* none (Xen's dma_bits=0 on a one-node machine; a workload's choice) */
+};
+
 /* What backs one node (pb_heap_node_backing). */
 struct pb_node_backing {
     enum pb_backing kind;       /* REAL, NONE or ALIASED */
@@ -114,6 +126,7 @@ struct pb_machine_desc {
     uint64_t node_frames[PB_MAX_NODES]; /* frames per node; node 0 starts at MFN 0 */
     enum pb_backing backing;
     uint64_t alias_bytes; /* ALIASED: each node's buffer, a multiple of 2 MiB; 0: the default */
+    enum pb_dma_zone dma_zone;
 };
 
 /* Event counts of one heap, summed over its nodes (exact at quiescent points). */
@@ -127,6 +140,8 @@ struct pb_heap_counters {
     uint64_t second_pass;       /* allocations that needed the dirty-accepting pass */
     uint64_t pcp_refills;       /* pcp: batches moved from the free lists into a cache */
     uint64_t pcp_drains;        /* pcp: batches moved from a cache back to the free lists */
+    uint64_t dma_retries;       /* alloc_domheap_pages that searched every zone again after the
+                                   zones above the DMA zone had nothing */
 };
 
 const char *const *pb_variant_names(void); /* NULL-terminated */
@@ -160,6 +175,13 @@ void pb_heap_set_dirty_marks(struct pb_heap *h, bool on);
 void *pb_frame_data(const struct pb_heap *h, uint64_t mfn);
 int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn); /* -EINVAL if out of range */
 unsigned pb_mfn_zone(uint64_t mfn);
+/* The DMA zone's width: dma_bitsize (0: no DMA zone) and the highest zone it covers
+ * (bits_to_zone(dma_bitsize); frames of zones 1..dma_zone are DMA memory; 0: none). */
+unsigned pb_heap_dma_bitsize(const struct pb_heap *h);
+unsigned pb_heap_dma_zone(const struct pb_heap *h);
+/* The machine-to-guest table (m2p.h): one entry per frame, INVALID for every free frame. */
+struct pb_m2p;
+const struct pb_m2p *pb_heap_m2p(const struct pb_heap *h);
 
 /*
  * Counters (relaxed reads: exact only at quiescent points). Read while other threads allocate
@@ -181,6 +203,18 @@ unsigned pb_current_node(void);
 /* The calling thread's CPU slot for pcp caches (taken modulo 1024); default sched_getcpu(). */
 void pb_set_current_cpu(unsigned cpu);
 unsigned pb_current_cpu(void);
+
+/*
+ * The load of the modelled CPUs, for Xen's idle scrubbing (scrub.h): CPU slot `cpu` (as
+ * pb_set_current_cpu, modulo PB_MAX_CPUS) is busy while its count is above zero. Every
+ * memory_op invocation counts itself on the calling thread's slot (memop.h); a harness may
+ * count longer spans, such as the whole time a worker pinned there is runnable. Enter and
+ * exit nest; each slot's count is an atomic on its own cache line.
+ */
+#define PB_MAX_CPUS 1024u
+void pb_cpu_busy_enter(struct pb_heap *h, unsigned cpu);
+void pb_cpu_busy_exit(struct pb_heap *h, unsigned cpu);
+bool pb_cpu_busy(const struct pb_heap *h, unsigned cpu);
 
 /*
  * The heap's tunables (options.h): a heap starts with every default; this sets them all from o
@@ -217,6 +251,18 @@ int pb_alloc_heap_pages(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, u
  * merges with free buddies. -EINVAL when the range is not an aligned in-use block.
  */
 int pb_free_heap_pages(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub);
+
+/*
+ * The domain build's TLB-flush filter (XEN-MODEL.md §6): frames allocated with
+ * MEMF_no_tlbflush skip alloc_heap_pages' filter, and populate_physmap reads their stamps
+ * itself, page by page (accumulate_tlbflush). pb_heap_tlbflush_stamps: that read for the
+ * caller's in-use frames [mfn, mfn + 2^order): the newest stamp (0: none), each cleared. With
+ * the option build_tlb_flush 0 (Xen's code as it stands) the allocation has overwritten them,
+ * so it finds none. pb_heap_filtered_flush: filtered_flush_tlb_mask: one flush when the stamp
+ * is newer than the last flush; whether it flushed.
+ */
+uint32_t pb_heap_tlbflush_stamps(struct pb_heap *h, uint64_t mfn, unsigned order);
+bool pb_heap_filtered_flush(struct pb_heap *h, uint32_t stamp);
 
 /*
  * Introspection for tests and tools (quiescent heap): whether mfn heads a free buddy, and its

@@ -13,6 +13,7 @@
 #include "core/domain.h"
 #include "core/heap.h"
 #include "core/lock.h"
+#include "core/m2p.h"
 #include "core/memflags.h"
 
 #define PB_NO_FRAME     UINT32_MAX /* list end */
@@ -122,6 +123,8 @@ struct pb_node {
      * builders at once, one update per extent or buddy. */
     PB_CACHE_ALIGNED _Atomic uint64_t scrub_on_alloc, scrub_background, scrub_domain_build;
     _Atomic uint64_t scrub_aborts, verified, verify_failures;
+    /* xen idle scrubbing, counted on the node of the CPU concerned (scrub.h). */
+    _Atomic uint64_t idle_busy_skips, idle_busy_yields;
     /* Scrub workers sleeping on this node: a futex word bumped by whoever adds work for them,
      * and how many sleep (atomic; see pb_scrub_kick). */
     PB_CACHE_ALIGNED _Atomic uint32_t scrub_wake_seq;
@@ -137,7 +140,7 @@ struct pb_node {
 #define PB_PCP_ORDERS   2
 #define PB_PCP_HI_ORDER 9
 #define PB_PCP_CAP      256 /* ring size, > the highest high watermark */
-#define PB_PCP_MAX_CPUS 1024
+#define PB_PCP_MAX_CPUS PB_MAX_CPUS
 
 struct pb_pcp_list {
     uint32_t head, count;
@@ -161,6 +164,10 @@ struct pb_pcp_watermarks {
 
 struct pb_variant_ops;
 struct p2m;
+
+struct pb_cpu_load {
+    PB_CACHE_ALIGNED _Atomic uint32_t busy;
+};
 
 struct pb_heap {
     const struct pb_variant_ops *ops; /* read-only after init */
@@ -201,9 +208,16 @@ struct pb_heap {
     _Atomic uint64_t double_clears;  /* checked builds: a frame zeroed by two threads at once */
     _Atomic uint64_t stash_discards; /* domain-build stashes freed unused */
     _Atomic bool scrubber_running;   /* a struct pb_scrubber is attached (at most one) */
-    /* xen: allocations in progress while a scrubber runs, Xen's "other work pending" that
-     * makes its idle scrubber give way. Atomic, on its own line. */
-    PB_CACHE_ALIGNED _Atomic uint32_t allocs_in_flight;
+
+    /* Read-only after create: the machine-to-guest table (its entries: m2p.h) and the DMA
+     * zone (0: none; heap.h). */
+    struct pb_m2p m2p;
+    size_t m2p_len;
+    unsigned dma_bitsize, dma_zone;
+    _Atomic uint64_t dma_retries; /* atomic: alloc_domheap_pages' second searches */
+
+    /* Each CPU slot's busy count (pb_cpu_busy_*): atomic, one cache line each. */
+    struct pb_cpu_load *cpu_load; /* [PB_MAX_CPUS] */
 
     /* The domains; protected by: domtable_lock (lookups after create are unlocked reads). */
     struct pb_lock domtable_lock;
@@ -234,8 +248,9 @@ struct pb_domain {
     /* Set once by the memop layer before the domain is used; read-only after. */
     struct p2m *p2m;
 
-    /* Domain build: one allocated, assigned, partly scrubbed extent kept across
-     * continuations (pb_scrub_stash_*). Protected by: page_alloc_lock. */
+    /* Domain build: one allocated, partly scrubbed extent kept across continuations, owned by
+     * nobody until it is scrubbed and assigned (pb_scrub_stash_*). Protected by: page_alloc_lock.
+     */
     bool stash_valid;
     unsigned stash_order;
     uint64_t stash_mfn, stash_progress;
@@ -453,6 +468,10 @@ static PB_ALWAYS_INLINE bool pb_frames_hand_over(struct pb_heap *h, uint64_t mfn
 {
     uint32_t clock = atomic_load_explicit(&h->tlbflush_clock, memory_order_relaxed);
     bool need_flush = false;
+    /* The domain build's own filter may read the stamps later (option build_tlb_flush 1);
+     * otherwise they are overwritten here, as Xen's allocation overwrites them. */
+    const bool keep_stamp =
+        (memflags & MEMF_no_tlbflush) && pb_options_get(&h->opts, PB_OPT_BUILD_TLB_FLUSH) != 0;
     for (int64_t i = 0; i < n; i++) {
         struct pb_page *pg = pb_pg(h, mfn + (uint64_t)i);
         if (cached) {
@@ -464,7 +483,8 @@ static PB_ALWAYS_INLINE bool pb_frames_hand_over(struct pb_heap *h, uint64_t mfn
         pg->owner = PB_DOMID_NONE;
         if (!(memflags & MEMF_no_tlbflush) && pg->tlbflush_ts > clock)
             need_flush = true;
-        pg->tlbflush_ts = 0;
+        if (!keep_stamp)
+            pg->tlbflush_ts = 0;
     }
     if (need_flush)
         PB_HOST_ADD(&h->tlbflush_clock, 1);
@@ -531,7 +551,8 @@ void pb_heap_init_node(struct pb_heap *h, struct pb_node *nd);
  * and release nd's heap lock, move the frames and their count in `cached` (the cache's frames of
  * nd) within one odd period of nd->move_seq, and leave the credit to the caller.
  * pb_heap_cache_take: move up to nr clean blocks of 2^order frames from nd's free lists (any
- * zone, split from the top as an allocation would, never frames a node claim holds) to the tail
+ * zone above the DMA zone, split from the top as an allocation would, never frames a node
+ * claim holds) to the tail
  * of l, marked cached. Returns the frames moved.
  * pb_heap_cache_give: move the nr oldest blocks of l back to nd's free lists, merging them.
  */

@@ -167,13 +167,30 @@ bool pb_heap_aliased(const struct pb_heap *h)
     return false;
 }
 
+/*
+ * Xen's dma_bitsize (arch_get_dma_bitsize, x86): with more than one node, a quarter of the
+ * first node that starts below 4 GiB (node 0 here), rounded up to a power of two of bytes, at
+ * most 4 GiB. The arithmetic is Xen's, wrap-around of a node under 4 frames included.
+ */
+static void dma_zone_init(struct pb_heap *h, const struct pb_machine_desc *desc)
+{
+    if (desc->dma_zone == PB_DMA_ZONE_OFF || desc->nr_nodes < 2)
+        return;
+    uint64_t last = 0 + desc->node_frames[0] / 4 - 1;
+    unsigned bits = (last ? 64u - (unsigned)__builtin_clzll(last) : 0u) + PB_PAGE_SHIFT;
+    h->dma_bitsize = bits < 32 ? bits : 32;
+    /* bits_to_zone */
+    h->dma_zone = h->dma_bitsize < PB_PAGE_SHIFT + 1 ? 1 : h->dma_bitsize - PB_PAGE_SHIFT;
+}
+
 int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
                    enum pb_lock_kind lock_kind, struct pb_heap **out)
 {
     const struct pb_variant_ops *ops = pb_variant_lookup(variant);
     if (!desc || !out || !ops || desc->nr_nodes == 0 || desc->nr_nodes > PB_MAX_NODES ||
         (lock_kind != PB_LOCK_TICKET && lock_kind != PB_LOCK_MUTEX) ||
-        desc->backing > PB_BACKING_ALIASED || desc->alias_bytes % TWO_MIB != 0)
+        desc->backing > PB_BACKING_ALIASED || desc->alias_bytes % TWO_MIB != 0 ||
+        desc->dma_zone > PB_DMA_ZONE_OFF)
         return -EINVAL;
     uint64_t frames = 0;
     for (unsigned n = 0; n < desc->nr_nodes; n++) {
@@ -208,6 +225,21 @@ int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
     }
     h->frames[0].state = PGS_OFFLINED;
     h->dirty_marks = true;
+    /* The machine-to-guest table: zero-filled memory reads INVALID everywhere (m2p.h). */
+    h->m2p_len = frames * sizeof(*h->m2p.entry);
+    void *mp = mmap(NULL, h->m2p_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    h->cpu_load = aligned_alloc(PB_CACHELINE, PB_MAX_CPUS * sizeof(*h->cpu_load));
+    if (mp == MAP_FAILED || !h->cpu_load) {
+        if (mp != MAP_FAILED)
+            munmap(mp, h->m2p_len);
+        free(h->cpu_load);
+        munmap(h->frames, h->frames_len);
+        free(h);
+        return -ENOMEM;
+    }
+    h->m2p = (struct pb_m2p){.entry = mp, .nr_frames = frames};
+    memset(h->cpu_load, 0, PB_MAX_CPUS * sizeof(*h->cpu_load));
+    dma_zone_init(h, desc);
     pb_lock_init(&h->global_lock, "heap", PB_RANK_HEAP, lock_kind);
     pb_lock_init(&h->domtable_lock, "domtable", PB_RANK_DOMTABLE, lock_kind);
     pb_lock_set_host_wide(&h->global_lock);
@@ -273,6 +305,8 @@ void pb_heap_destroy(struct pb_heap *h)
     pb_pcp_destroy_all(h);
     pb_lock_destroy(&h->global_lock);
     pb_lock_destroy(&h->domtable_lock);
+    munmap(h->m2p.entry, h->m2p_len);
+    free(h->cpu_load);
     munmap(h->frames, h->frames_len);
     free(h);
 }
@@ -339,6 +373,34 @@ void *pb_frame_data(const struct pb_heap *h, uint64_t mfn)
     return nd->data + (mfn - nd->start) * PB_PAGE_SIZE;
 }
 
+unsigned pb_heap_dma_bitsize(const struct pb_heap *h)
+{
+    return h->dma_bitsize;
+}
+unsigned pb_heap_dma_zone(const struct pb_heap *h)
+{
+    return h->dma_zone;
+}
+const struct pb_m2p *pb_heap_m2p(const struct pb_heap *h)
+{
+    return &h->m2p;
+}
+
+void pb_cpu_busy_enter(struct pb_heap *h, unsigned cpu)
+{
+    atomic_fetch_add_explicit(&h->cpu_load[cpu % PB_MAX_CPUS].busy, 1, memory_order_relaxed);
+}
+void pb_cpu_busy_exit(struct pb_heap *h, unsigned cpu)
+{
+    uint32_t was =
+        atomic_fetch_sub_explicit(&h->cpu_load[cpu % PB_MAX_CPUS].busy, 1, memory_order_relaxed);
+    PB_BUG_ON(was == 0);
+}
+bool pb_cpu_busy(const struct pb_heap *h, unsigned cpu)
+{
+    return atomic_load_explicit(&h->cpu_load[cpu % PB_MAX_CPUS].busy, memory_order_relaxed) != 0;
+}
+
 int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn)
 {
     const struct pb_node *nd = pb_node_of(h, mfn);
@@ -381,6 +443,7 @@ void pb_heap_read_counters(const struct pb_heap *h, struct pb_heap_counters *out
 {
     memset(out, 0, sizeof(*out));
     out->alloc_failures = pb_ld(&h->alloc_failures);
+    out->dma_retries = pb_ld(&h->dma_retries);
     for (unsigned n = 0; n < h->nr_nodes; n++) {
         const struct pb_node_counters *c = &h->nodes[n]->ctr;
         out->allocs += c->allocs;

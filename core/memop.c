@@ -12,12 +12,17 @@
 #include "core/scrub.h"
 
 static struct {
-    _Atomic uint64_t batched_tlb_flushes;
+    _Atomic uint64_t batched_tlb_flushes, destroy_frames, destroy_continuations;
 } global_ctr;
 
 /* ------------------------------------------------------------------------------------------
  * The caller and the reservation.
  */
+
+static bool has_role(const struct pb_memop_caller *caller, enum pb_privilege priv, unsigned role)
+{
+    return caller->privilege == priv || (caller->roles & role);
+}
 
 unsigned pb_memop_max_order(const struct pb_memop_caller *caller)
 {
@@ -25,16 +30,19 @@ unsigned pb_memop_max_order(const struct pb_memop_caller *caller)
     const struct pb_order_limits def = PB_ORDER_LIMITS_DEFAULT;
     const struct pb_order_limits *l = caller->limits ? caller->limits : &def;
     unsigned order = l->domu;
-    if (caller->privilege == PB_PRIV_CONTROL)
+    if ((caller->roles & PB_ROLE_PASSTHROUGH) && order < l->passthrough)
+        order = l->passthrough;
+    if (has_role(caller, PB_PRIV_CONTROL, PB_ROLE_CONTROL) && order < l->control)
         order = l->control;
-    else if (caller->privilege == PB_PRIV_HARDWARE)
+    if (has_role(caller, PB_PRIV_HARDWARE, PB_ROLE_HARDWARE) && order < l->hardware)
         order = l->hardware;
     return order < PB_MAX_ORDER ? order : PB_MAX_ORDER;
 }
 
 static bool privileged(const struct pb_memop_caller *caller)
 {
-    return caller->privilege == PB_PRIV_CONTROL || caller->privilege == PB_PRIV_HARDWARE;
+    return has_role(caller, PB_PRIV_CONTROL, PB_ROLE_CONTROL) ||
+           has_role(caller, PB_PRIV_HARDWARE, PB_ROLE_HARDWARE);
 }
 
 /* Address bits needed to reach every frame of the machine: get_order_from_pages + PAGE_SHIFT. */
@@ -46,14 +54,13 @@ static unsigned machine_address_bits(const struct pb_heap *h)
 }
 
 /* propagate_node: false means -EINVAL. */
-static bool propagate_node(const struct pb_heap *h, const struct pb_memop_caller *caller,
-                           unsigned xmf, unsigned *memflags)
+static bool propagate_node(const struct pb_memop_caller *caller, unsigned xmf, unsigned *memflags)
 {
     unsigned node = XENMEMF_get_node(xmf);
     if (node == XENMEMF_NO_NODE)
         return true;
     if (privileged(caller)) {
-        if (node >= pb_heap_nr_nodes(h))
+        if (node >= PB_MAX_NODES)
             return false;
         *memflags |= MEMF_node(node);
         if (xmf & XENMEMF_exact_node_request)
@@ -78,7 +85,7 @@ int pb_construct_memop_from_reservation(const struct pb_heap *h,
         flags |= MEMF_bits(bits);
     }
     /* No domain has vNUMA information here: a vnode request carries nothing usable. */
-    if (!(mem_flags & XENMEMF_vnode) && !propagate_node(h, caller, mem_flags, &flags))
+    if (!(mem_flags & XENMEMF_vnode) && !propagate_node(caller, mem_flags, &flags))
         return -EINVAL;
     *memflags = flags;
     return 0;
@@ -90,6 +97,7 @@ void pb_memop_counts_add(struct pb_memop_counts *dst, const struct pb_memop_coun
     dst->frames += src->frames;
     dst->pod_frames += src->pod_frames;
     dst->released_frames += src->released_frames;
+    dst->replaced_frames += src->replaced_frames;
     dst->scrub_preemptions += src->scrub_preemptions;
     dst->stash_hits += src->stash_hits;
     dst->flush_filter_skipped += src->flush_filter_skipped;
@@ -97,7 +105,7 @@ void pb_memop_counts_add(struct pb_memop_counts *dst, const struct pb_memop_coun
 }
 
 /* ------------------------------------------------------------------------------------------
- * The p2m side: guest_physmap_add_page and removal.
+ * The p2m side.
  */
 
 /* What a p2m release callback needs: frames leave d for the heap. */
@@ -119,12 +127,11 @@ static void release_frames(void *ctx, uint64_t gfn, uint64_t mfn, unsigned int o
 }
 
 /*
- * Apply one change to nr frames from gfn in the largest pieces that the alignment of gfn and
- * (for RAM) of mfn allow: one p2m_set for an aligned extent, smaller entries for a misaligned
- * gfn, as Xen's p2m does. type P2M_INVALID removes. rel NULL: release nothing. *applied: the
- * frames done before any error.
+ * Apply one change to nr frames from gfn in the largest pieces that the alignment of gfn
+ * allows (p2m_set for PoD markers, p2m_remove), as Xen's p2m does. type P2M_INVALID removes.
+ * rel NULL: release nothing. *applied: the frames done before any error.
  */
-static int p2m_apply(struct p2m *p, uint64_t gfn, uint64_t mfn, uint64_t nr, enum p2m_type type,
+static int p2m_apply(struct p2m *p, uint64_t gfn, uint64_t nr, enum p2m_type type,
                      struct release_ctx *rel, uint64_t *applied)
 {
     p2m_release_fn release = rel ? release_frames : NULL;
@@ -137,12 +144,10 @@ static int p2m_apply(struct p2m *p, uint64_t gfn, uint64_t mfn, uint64_t nr, enu
             o = P2M_MAX_ORDER;
         if (g && (unsigned)__builtin_ctzll(g) < o)
             o = (unsigned)__builtin_ctzll(g);
-        if (type == P2M_RAM_RW && (unsigned)__builtin_ctzll(mfn + off) < o)
-            o = (unsigned)__builtin_ctzll(mfn + off);
         if (type == P2M_INVALID)
             rc = p2m_remove(p, g, o, release, rel);
         else
-            rc = p2m_set(p, g, mfn + off, o, type, release, rel);
+            rc = p2m_set(p, g, 0, o, type, release, rel);
         if (rc)
             break;
         off += 1ull << o;
@@ -241,57 +246,67 @@ static inline bool extent_stop(const struct pb_reservation *r, const struct p2m 
     return *rc != 0;
 }
 
-/* Free an extent that will not be mapped; frames that may hold old data go back dirty. */
-static void extent_discard(struct pb_heap *h, struct pb_domain *d, uint64_t mfn, unsigned order,
-                           bool dirty)
+/*
+ * The build path's extent (Xen's populate_physmap while !creation_finished): the stash, or a
+ * fresh allocation with MEMF_no_scrub|MEMF_keep_scrub that nobody owns yet; scrubbed here,
+ * preemptibly; assigned only once clean. 0 with *mfn the domain's, -ERESTART (stashed), or an
+ * error (nothing left allocated).
+ */
+static int build_extent(struct pb_heap *h, struct pb_domain *d, unsigned order, unsigned memflags,
+                        uint64_t *mfn, struct pb_memop_counts *c)
 {
-    PB_BUG_ON(pb_free_domheap_pages(h, d, mfn, order, dirty) != 0);
+    const unsigned flags = memflags | MEMF_no_scrub | MEMF_keep_scrub;
+    int node = (memflags & MEMF_exact_node) ? MEMF_get_node(memflags) : -1;
+    uint64_t progress = 0;
+    int rc;
+    if (pb_scrub_stash_take(d, order, node, mfn, &progress) == 0) {
+        c->stash_hits++;
+    } else {
+        progress = 0;
+        if ((rc = pb_alloc_domheap_pages(h, d, order, flags, mfn)) != 0)
+            return rc;
+    }
+    rc = pb_scrub_extent_preemptible(h, *mfn, order, &progress, scrub_preempt, NULL);
+    if (rc == -ERESTART) {
+        /* Not the domain's yet: kept for the continuation (or freed, if a stash exists). */
+        pb_scrub_stash_put(d, *mfn, order, progress);
+        c->scrub_preemptions++;
+        return rc;
+    }
+    PB_BUG_ON(rc != 0);
+    /* Verification (when on): the heap checks what it scrubs, this path what it does. */
+    rc = pb_verify_extent(h, *mfn, order);
+    if (rc) {
+        c->verify_failures++;
+    } else {
+        rc = pb_assign_pages(d, *mfn, order, flags);
+        if (rc == 0)
+            return 0;
+    }
+    /* Nobody's frames: free_domheap_pages scrubs them. */
+    PB_BUG_ON(pb_free_domheap_pages(h, NULL, *mfn, order, true) != 0);
+    return rc;
 }
 
 /*
- * One extent that is not PoD: allocate (or resume the stash), scrub on the build path,
- * verify, map. 0, -ERESTART (scrub preempted, extent stashed) or an error (nothing mapped).
- * MEMF_no_scrub in memflags: the heap scrubs nothing (pb_heap_set_no_scrub), here neither.
+ * One extent that is not PoD: allocate (the build path: build_extent), map it with
+ * p2m_add_page. 0, -ERESTART (build path: scrub preempted, extent stashed) or an error
+ * (nothing mapped, nothing left allocated). MEMF_no_scrub in memflags: the heap scrubs nothing
+ * (pb_heap_set_no_scrub), here neither. *tlb_stamp: the build path's newest TLB stamp.
  */
 static int populate_extent(struct pb_heap *h, struct pb_domain *d, struct p2m *p, uint64_t gfn,
-                           unsigned order, unsigned memflags, struct pb_memop_counts *c)
+                           unsigned order, unsigned memflags, struct pb_memop_counts *c,
+                           uint32_t *tlb_stamp)
 {
     const uint64_t n = 1ull << order;
     const bool building = !pb_domain_creation_finished(d);
-    uint64_t mfn = 0, progress = n;
+    uint64_t mfn = 0;
     int rc;
 
-    if (building) {
-        int node = (memflags & MEMF_exact_node) ? MEMF_get_node(memflags) : -1;
-        if (pb_scrub_stash_take(d, order, node, &mfn, &progress) == 0) {
-            c->stash_hits++;
-        } else {
-            progress = 0;
-            const unsigned keep = memflags & MEMF_no_scrub ? 0 : MEMF_keep_scrub;
-            rc = pb_alloc_domheap_pages(
-                h, d, order,
-                memflags | MEMF_no_scrub | keep | MEMF_no_tlbflush | MEMF_no_icache_flush, &mfn);
-            if (rc)
-                return rc;
-        }
-        if (!(memflags & MEMF_no_scrub)) {
-            rc = pb_scrub_extent_preemptible(h, mfn, order, &progress, scrub_preempt, NULL);
-            if (rc == -ERESTART) {
-                pb_scrub_stash_put(d, mfn, order, progress);
-                c->scrub_preemptions++;
-                return rc;
-            }
-            PB_BUG_ON(rc != 0);
-            /* Verification (when on): the heap checks what it scrubs, this path what it does. */
-            rc = pb_verify_extent(h, mfn, order);
-            if (rc) {
-                c->verify_failures++;
-                extent_discard(h, d, mfn, order, true);
-                return rc;
-            }
-        }
-        /* Flushes are batched into one at the end of creation (pb_memop_finish_creation). */
-        c->flush_filter_skipped += n;
+    if (building && !(memflags & MEMF_no_scrub)) {
+        rc = build_extent(h, d, order, memflags, &mfn, c);
+        if (rc)
+            return rc;
     } else {
         /* alloc_heap_pages scrubs, and verifies when verification is on (-EIO). */
         rc = pb_alloc_domheap_pages(h, d, order, memflags, &mfn);
@@ -300,33 +315,33 @@ static int populate_extent(struct pb_heap *h, struct pb_domain *d, struct p2m *p
             return rc;
         }
     }
+    if (building) {
+        /* accumulate_tlbflush, page by page: the allocation skipped the filter. */
+        uint32_t stamp = pb_heap_tlbflush_stamps(h, mfn, order);
+        if (stamp > *tlb_stamp)
+            *tlb_stamp = stamp;
+        c->flush_filter_skipped += n;
+    }
 
-    struct release_ctx rel = {.h = h, .d = d, .dirty = false};
-    uint64_t mapped = 0;
-    rc = p2m_apply(p, gfn, mfn, n, P2M_RAM_RW, &rel, &mapped);
-    c->released_frames += rel.frames;
+    struct p2m_add_stats st;
+    rc = p2m_add_page(p, gfn, mfn, order, &st);
     if (rc) {
-        /* Unmap what was mapped, releasing nothing: the extent is freed whole below. */
-        uint64_t undone = 0;
-        PB_BUG_ON(p2m_apply(p, gfn, 0, mapped, P2M_INVALID, NULL, &undone) != 0);
-        extent_discard(h, d, mfn, order, false);
+        PB_BUG_ON(pb_free_domheap_pages(h, d, mfn, order, false) != 0);
         return rc;
     }
+    c->replaced_frames += st.replaced_ram;
     c->extents++;
     c->frames += n;
     return 0;
 }
 
-static int populate_pod(struct p2m *p, uint64_t gfn, unsigned order, struct release_ctx *rel,
-                        struct pb_memop_counts *c)
+static int populate_pod(struct p2m *p, uint64_t gfn, unsigned order, struct pb_memop_counts *c)
 {
     /* Xen refuses to mark a range that holds RAM. */
     if (range_has(p, gfn, order, P2M_RAM_RW))
         return -EBUSY;
     uint64_t done = 0;
-    int rc = p2m_apply(p, gfn, 0, 1ull << order, P2M_POD, rel, &done);
-    c->released_frames += rel->frames;
-    rel->frames = 0;
+    int rc = p2m_apply(p, gfn, 1ull << order, P2M_POD, NULL, &done);
     if (rc)
         return rc;
     c->extents++;
@@ -335,12 +350,10 @@ static int populate_pod(struct p2m *p, uint64_t gfn, unsigned order, struct rele
     return 0;
 }
 
-long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller,
-                         const struct pb_reservation *r, uint64_t start_extent,
-                         struct pb_memop_result *result)
+static long populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller,
+                             const struct pb_reservation *r, uint64_t start_extent,
+                             struct pb_memop_result *result)
 {
-    if (!h || !caller || !r || !result)
-        return -EINVAL;
     const bool pod = r->mem_flags & XENMEMF_populate_on_demand;
     struct pb_domain *d = NULL;
     unsigned memflags = 0;
@@ -351,10 +364,13 @@ long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller
         memflags |= MEMF_populate_on_demand;
     if (pb_heap_no_scrub(h))
         memflags |= MEMF_no_scrub;
+    /* During creation the per-page TLB and icache flushes are skipped (populate_physmap). */
+    if (!pb_domain_creation_finished(d))
+        memflags |= MEMF_no_tlbflush | MEMF_no_icache_flush;
 
     struct p2m *p = pb_domain_p2m(d);
     const unsigned order = r->extent_order;
-    struct release_ctx rel = {.h = h, .d = d, .dirty = false};
+    uint32_t tlb_stamp = 0;
     uint64_t i;
     for (i = start_extent; i < r->nr_extents; i++) {
         uint64_t gfn;
@@ -363,9 +379,9 @@ long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller
         if (pb_domain_dying(d)) {
             rc = -EINVAL; /* what assign_pages would say, before anything is allocated */
         } else if (pod) {
-            rc = populate_pod(p, gfn, order, &rel, &result->c);
+            rc = populate_pod(p, gfn, order, &result->c);
         } else {
-            rc = populate_extent(h, d, p, gfn, order, memflags, &result->c);
+            rc = populate_extent(h, d, p, gfn, order, memflags, &result->c, &tlb_stamp);
             if (rc == -ERESTART) {
                 result->preempted = true;
                 rc = 0;
@@ -375,21 +391,65 @@ long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller
         if (rc)
             break;
     }
+    /* Xen's intent: one filtered flush for the invocation (its code finds no stamp). */
+    if (tlb_stamp && pb_heap_filtered_flush(h, tlb_stamp))
+        atomic_fetch_add_explicit(&global_ctr.batched_tlb_flushes, 1, memory_order_relaxed);
     result->nr_done = i;
     result->error = rc;
     return (long)i;
+}
+
+long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller,
+                         const struct pb_reservation *r, uint64_t start_extent,
+                         struct pb_memop_result *result)
+{
+    if (!h || !caller || !r || !result)
+        return -EINVAL;
+    unsigned cpu = pb_current_cpu();
+    pb_cpu_busy_enter(h, cpu);
+    long rc = populate_physmap(h, caller, r, start_extent, result);
+    pb_cpu_busy_exit(h, cpu);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------
  * decrease_reservation.
  */
 
-long pb_decrease_reservation(struct pb_heap *h, const struct pb_memop_caller *caller,
-                             const struct pb_reservation *r, uint64_t start_extent, bool dirty,
-                             struct pb_memop_result *result)
+/*
+ * p2m_pod_decrease_reservation: remove the PoD markers of the extent's range (they hold no
+ * frame); returns how many gfns were PoD.
+ */
+static uint64_t pod_decrease(struct p2m *p, uint64_t gfn, unsigned order)
 {
-    if (!h || !caller || !r || !result)
-        return -EINVAL;
+    const uint64_t end = gfn + (1ull << order);
+    uint64_t pod = 0;
+    /* Xen looks at its PoD entry count first, under the p2m lock: none, nothing to do. */
+    struct p2m_counters pc;
+    p2m_counters_read(p, &pc);
+    if (!pc.pod_frames)
+        return 0;
+    for (uint64_t g = gfn; g < end;) {
+        struct p2m_entry e;
+        PB_BUG_ON(p2m_lookup(p, g, &e) != 0);
+        uint64_t next = (g | ((1ull << e.order) - 1)) + 1; /* the entry's end */
+        if (next > end)
+            next = end;
+        if (e.type == P2M_POD) {
+            uint64_t done = 0;
+            /* A split needs memory; without it the markers stay and count as holes. */
+            if (p2m_apply(p, g, next - g, P2M_INVALID, NULL, &done) == 0)
+                pod += next - g;
+        }
+        g = next;
+    }
+    return pod;
+}
+
+static long decrease_reservation(struct pb_heap *h, const struct pb_memop_caller *caller,
+                                 const struct pb_reservation *r, uint64_t start_extent, bool dirty,
+                                 struct pb_memop_result *result)
+{
     struct pb_domain *d = NULL;
     unsigned memflags = 0;
     int rc = memop_begin(h, caller, r, start_extent, false, result, &d, &memflags);
@@ -398,27 +458,46 @@ long pb_decrease_reservation(struct pb_heap *h, const struct pb_memop_caller *ca
 
     struct p2m *p = pb_domain_p2m(d);
     const unsigned order = r->extent_order;
+    const uint64_t n = 1ull << order;
+    struct release_ctx rel = {.h = h, .d = d, .dirty = dirty};
     uint64_t i;
     for (i = start_extent; i < r->nr_extents; i++) {
         uint64_t gfn;
         if (extent_stop(r, p, i, start_extent, result, &gfn, &rc))
             break;
-        if (range_has(p, gfn, order, P2M_INVALID)) {
-            rc = -ENOENT;
-            break;
+        uint64_t pod_done = pod_decrease(p, gfn, order);
+        /* guest_remove_page for each gfn the PoD step left: a hole is expected exactly
+         * pod_done times, any other stops the call here. */
+        for (uint64_t j = 0; j + pod_done < n && !rc; j++) {
+            rel.frames = 0;
+            rc = p2m_remove_page(p, gfn + j, release_frames, &rel);
+            result->c.released_frames += rel.frames;
+            if (rc == -ENOENT && pod_done) {
+                pod_done--;
+                rc = 0;
+            }
         }
-        struct release_ctx rel = {.h = h, .d = d, .dirty = dirty};
-        uint64_t done = 0;
-        rc = p2m_apply(p, gfn, 0, 1ull << order, P2M_INVALID, &rel, &done);
-        result->c.released_frames += rel.frames;
         if (rc)
             break;
         result->c.extents++;
-        result->c.frames += 1ull << order;
+        result->c.frames += n;
     }
     result->nr_done = i;
     result->error = rc;
     return (long)i;
+}
+
+long pb_decrease_reservation(struct pb_heap *h, const struct pb_memop_caller *caller,
+                             const struct pb_reservation *r, uint64_t start_extent, bool dirty,
+                             struct pb_memop_result *result)
+{
+    if (!h || !caller || !r || !result)
+        return -EINVAL;
+    unsigned cpu = pb_current_cpu();
+    pb_cpu_busy_enter(h, cpu);
+    long rc = decrease_reservation(h, caller, r, start_extent, dirty, result);
+    pb_cpu_busy_exit(h, cpu);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -441,22 +520,39 @@ int pb_memop_domain_create(struct pb_heap *h, unsigned domid, const struct pb_do
         p2m_destroy(p, NULL, NULL);
         return rc;
     }
+    p2m_set_m2p(p, pb_heap_m2p(h));
     pb_domain_set_p2m(d, p);
     *out = d;
     return 0;
 }
 
+/* The preemption check of relinquish_memory. */
+static bool relinquish_preempt(void *ctx)
+{
+    (void)ctx;
+    return pb_hypercall_preempt_check();
+}
+
 void pb_memop_domain_destroy(struct pb_heap *h, struct pb_domain *d)
 {
-    (void)h;
-    if (!d)
+    if (!h || !d)
         return;
+    unsigned cpu = pb_current_cpu();
+    pb_cpu_busy_enter(h, cpu);
     pb_domain_kill(d);
+    pb_domain_free_stash(d);
+    /* The p2m goes first (Xen: paging teardown); the frames stay on d's list until relinquished. */
     struct p2m *p = pb_domain_p2m(d);
-    /* Frames, the stashed extent's too, are freed by pb_domain_destroy below, dirty. */
     if (p)
         p2m_destroy(p, NULL, NULL);
-    pb_domain_destroy(d);
+    uint64_t freed = 0, continuations = 0;
+    while (pb_domain_relinquish_memory(d, relinquish_preempt, NULL, &freed) == -ERESTART)
+        continuations++;
+    atomic_fetch_add_explicit(&global_ctr.destroy_frames, freed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&global_ctr.destroy_continuations, continuations,
+                              memory_order_relaxed);
+    pb_domain_destroy(d); /* nothing left to free: forgets the domain */
+    pb_cpu_busy_exit(h, cpu);
 }
 
 int pb_memop_finish_creation(struct pb_heap *h, struct pb_domain *d)
@@ -465,19 +561,10 @@ int pb_memop_finish_creation(struct pb_heap *h, struct pb_domain *d)
         return -EINVAL;
     if (pb_domain_creation_finished(d))
         return 0;
-    /*
-     * A half-scrubbed extent still stashed would stay with the guest unscrubbed: Xen refuses
-     * to start such a domain (it crashes it). Here the stash is freed and creation stays open.
-     * Taking it with order 0 either returns an order-0 stash or discards any other.
-     */
-    uint64_t mfn, progress, tot_before = pb_domain_tot_pages(d);
-    int rc = pb_scrub_stash_take(d, 0, -1, &mfn, &progress);
-    if (rc == 0)
-        PB_BUG_ON(pb_free_domheap_pages(h, d, mfn, 0, true) != 0);
-    if (rc != -ENOENT || pb_domain_tot_pages(d) != tot_before)
+    /* A half-scrubbed extent still stashed: Xen refuses to start the domain (crashes it). */
+    if (pb_domain_free_stash(d))
         return -EBUSY;
     pb_domain_finish_creation(d);
-    atomic_fetch_add_explicit(&global_ctr.batched_tlb_flushes, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -485,4 +572,7 @@ void pb_memop_global_counters_read(struct pb_memop_global_counters *out)
 {
     out->batched_tlb_flushes =
         atomic_load_explicit(&global_ctr.batched_tlb_flushes, memory_order_relaxed);
+    out->destroy_frames = atomic_load_explicit(&global_ctr.destroy_frames, memory_order_relaxed);
+    out->destroy_continuations =
+        atomic_load_explicit(&global_ctr.destroy_continuations, memory_order_relaxed);
 }

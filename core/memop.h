@@ -13,7 +13,8 @@
  *                 hypercall re-entered through hypercall_create_continuation).
  *   build path    populating a domain whose creation has not finished: frames come unscrubbed
  *                 (MEMF_no_scrub|MEMF_keep_scrub) and this layer clears them itself, preemptibly,
- *                 stashing a partly scrubbed extent across a continuation.
+ *                 stashing a partly scrubbed extent (owned by nobody) across a continuation,
+ *                 and assigns the extent only once it is clean.
  *
  * Return convention (as Xen's memory_op): the populate and decrease calls return nr_done, the
  * index of the first extent not completed; a short count is the only error the caller sees.
@@ -25,7 +26,8 @@
  *
  * Threads: every thread that calls into this layer must be registered with RCU
  * (pb_rcu_register_thread, p2m.h). Calls hold no lock on entry or exit; they take the p2m
- * writer lock, then page_alloc_lock and heap locks inside it (p2m release callbacks).
+ * writer lock, then page_alloc_lock and heap locks inside it (decrease frees each frame
+ * under the p2m lock, as guest_remove_page does).
  * Concurrent calls on one domain are safe; the build path's stash is meant for one builder
  * per domain (a second one may make the first re-allocate its stashed extent, as in Xen).
  */
@@ -65,28 +67,39 @@ struct pb_reservation {
     unsigned domid;
 };
 
-/* The largest extent order each kind of caller may ask for (Xen's memop-max-order). */
+/* The largest extent order each role of a caller may ask for (Xen's memop-max-order). */
 struct pb_order_limits {
-    unsigned domu;     /* 9 */
-    unsigned control;  /* 18 */
-    unsigned hardware; /* 12 */
+    unsigned domu;        /* 9: every caller */
+    unsigned control;     /* 18 */
+    unsigned hardware;    /* 12 */
+    unsigned passthrough; /* 12: a domain with device passthrough (Xen's ptdom) */
 };
-#define PB_ORDER_LIMITS_DEFAULT ((struct pb_order_limits){.domu = 9, .control = 18, .hardware = 12})
+#define PB_ORDER_LIMITS_DEFAULT                                                                    \
+    ((struct pb_order_limits){.domu = 9, .control = 18, .hardware = 12, .passthrough = 12})
+
+/* Roles a caller holds besides its privilege (a dom0 is both control and hardware domain). */
+#define PB_ROLE_CONTROL     (1u << 0)
+#define PB_ROLE_HARDWARE    (1u << 1)
+#define PB_ROLE_PASSTHROUGH (1u << 2) /* has device passthrough (has_arch_io_resources) */
 
 struct pb_memop_caller {
-    enum pb_privilege privilege;
+    enum pb_privilege privilege;          /* its role; PB_PRIV_CONTROL/HARDWARE are privileged */
+    unsigned roles;                       /* further roles, PB_ROLE_* */
     const struct pb_order_limits *limits; /* NULL: PB_ORDER_LIMITS_DEFAULT */
 };
 
-/* min(the caller's limit, PB_MAX_ORDER). caller must not be NULL. */
+/* max_order(): the largest limit over the caller's roles (domu's always counts), at most
+ * PB_MAX_ORDER. caller must not be NULL. */
 unsigned pb_memop_max_order(const struct pb_memop_caller *caller);
 
 /*
  * construct_memop_from_reservation + propagate_node: the internal memflags (memflags.h) for a
  * reservation's mem_flags. Errors (-EINVAL, *memflags untouched):
  *   - address bits in 1..12 while narrower than the machine (Xen: <= PAGE_SHIFT);
- *   - a privileged (control or hardware) caller naming a node >= the machine's nodes (Xen
- *     checks MAX_NUMNODES; the model has no node ids beyond its machine);
+ *   - a privileged (control or hardware) caller naming a node >= PB_MAX_NODES (Xen's
+ *     MAX_NUMNODES); a node id below that which the machine does not have is accepted: the
+ *     allocation falls back to other nodes as it would from a node with no memory, and an
+ *     exact request for it finds nothing;
  *   - an unprivileged caller asking for an exact node: propagate_node refuses
  *     XENMEMF_exact_node_request from a domU only when a node is named.
  * Silent cases: address bits 0, or at least as wide as the machine -> no cap; an unprivileged
@@ -104,7 +117,10 @@ struct pb_memop_counts {
     uint64_t extents;              /* extents completed */
     uint64_t frames;               /* frames they cover (mapped, marked PoD or unmapped) */
     uint64_t pod_frames;           /* of those, marked P2M_POD (populate) */
-    uint64_t released_frames;      /* frames of earlier mappings given back to the heap */
+    uint64_t released_frames;      /* decrease: frames given back to the heap (one at a time,
+                                      those of an extent stopped at a hole included) */
+    uint64_t replaced_frames;      /* populate: frames of earlier RAM mappings replaced (they
+                                      stay the domain's until it dies, without a gfn) */
     uint64_t scrub_preemptions;    /* build path: preempted in the middle of an extent's scrub */
     uint64_t stash_hits;           /* build path: extents resumed from the stash */
     uint64_t flush_filter_skipped; /* build path: frames whose per-page TLB filter was skipped */
@@ -121,10 +137,16 @@ struct pb_memop_result {
 
 /*
  * XENMEM_populate_physmap from start_extent. For each extent i: a preemption check (not before
- * the first extent of the invocation); PoD: mark the range P2M_POD, allocating nothing;
- * else allocate (build path: take the stash first, then scrub preemptibly), verify, and map it
- * with p2m_set (a replaced mapping's frames go back to the heap, clean). Ends at the first
- * failure. result->error when it stops short:
+ * the first extent of the invocation); PoD: mark the range P2M_POD, allocating nothing; else
+ * allocate, and map it with p2m_add_page (per page: the old entry looked up, the M2P written,
+ * the log-dirty mark; a replaced RAM frame stays the domain's, see XEN-MODEL.md §7). While the
+ * domain is being created (the build path) the extent comes from the stash or is allocated
+ * with MEMF_no_scrub|MEMF_keep_scrub, is scrubbed here preemptibly (a preemption stashes it,
+ * not yet the domain's), and only then assigned (a max_pages failure shows after the scrub and
+ * frees it dirty); per-page TLB flushes are skipped, and the option build_tlb_flush says
+ * whether one filtered flush follows each invocation (0: none, as Xen's code). Ends at the
+ * first failure. The invocation counts its CPU busy (pb_cpu_busy). result->error when it
+ * stops short:
  *   -E2BIG   nr_extents > PB_MEMOP_MAX_EXTENTS        (nothing done)
  *   -ESRCH   no such domain                           (nothing done)
  *   -EINVAL  bad mem_flags (see construct); a domain without a p2m; a dying domain (Xen's
@@ -134,7 +156,8 @@ struct pb_memop_result {
  *   -EPERM   extent_order above the caller's limit (PoD: above PB_MAX_ORDER) (nothing done)
  *   -EBUSY   PoD over a range holding RAM (Xen's guest_physmap_mark_populate_on_demand)
  *   -EIO     the extent did not read zero (verification on; freed back dirty)
- *   any error of alloc_domheap_pages (-ENOMEM, -E2BIG, -EPERM ...) or p2m_set
+ *   any error of alloc_domheap_pages or assign_pages (-ENOMEM, -E2BIG, -EPERM ...) or of the
+ *   p2m (-ENOMEM: the extent is freed)
  * nr_extents == 0 or start_extent >= nr_extents: returns start_extent, error 0.
  */
 long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller,
@@ -142,12 +165,17 @@ long pb_populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller
                          struct pb_memop_result *result);
 
 /*
- * XENMEM_decrease_reservation from start_extent: unmap each extent's range and give its frames
- * back to the heap, clean for a live domain (as Xen) unless `dirty` asks otherwise (workloads
- * that model guests leaving data behind), dirty for a dying one. Preemptible as populate.
- * Errors as populate (no PoD rule; mem_flags are not used), plus -ENOENT: a gfn of the extent
- * maps nothing (the model checks the whole extent first and unmaps none of it; Xen removes the
- * frames before the hole).
+ * XENMEM_decrease_reservation from start_extent, page by page as Xen: for each extent, its PoD
+ * markers are removed first (p2m_pod_decrease_reservation); then for each of its 2^order gfns
+ * guest_remove_page: one 4 KiB p2m removal (a superpage entry split first, the M2P entry
+ * invalidated) and one order-0 free_domheap_pages of that frame, under the p2m writer lock, so
+ * a 2 MiB extent is 512 heap frees and heap-lock acquisitions. Frames go back clean for a live
+ * domain (as Xen) unless `dirty` asks otherwise (a workload that models guests leaving data
+ * behind, or Xen's scrub_domheap), dirty for a dying one. A gfn that maps nothing (beyond the
+ * PoD markers removed) stops the call at that extent: the frames before it are freed, nr_done
+ * is that extent (-ENOENT). Preemptible between extents as populate. Errors as populate (no
+ * PoD rule; mem_flags are not used), plus -ENOENT, and -EINVAL for a gfn whose entry has no
+ * frame.
  */
 long pb_decrease_reservation(struct pb_heap *h, const struct pb_memop_caller *caller,
                              const struct pb_reservation *r, uint64_t start_extent, bool dirty,
@@ -161,25 +189,31 @@ int pb_memop_domain_create(struct pb_heap *h, unsigned domid, const struct pb_do
                            uint64_t max_gfn, enum pb_lock_kind p2m_lock_kind,
                            struct pb_domain **out);
 /*
- * Kill d, tear its p2m down (lookups already running finish first; frames are not released
- * through it) and destroy d, which frees all its frames dirty, a stashed extent's included.
- * The caller guarantees no other thread uses d any more. Not inside an RCU read section.
+ * Destroy d as XEN_DOMCTL_destroydomain does: kill it (dying: no more assignments; its claim
+ * released), free a stashed extent, tear its p2m down (lookups already running finish first;
+ * one 1 GiB slot per hold of its writer lock; no frame is released through it), then
+ * relinquish its frames one at a time, dirty, checking for preemption after each
+ * (pb_hypercall_preempt_check): a preemption drops page_alloc_lock and continues, counted in
+ * the global counters. Counts its CPU busy meanwhile. The caller guarantees no other thread
+ * uses d any more. Not inside an RCU read section.
  */
 void pb_memop_domain_destroy(struct pb_heap *h, struct pb_domain *d);
 
 /*
- * End of the domain build (Xen: the first unpause): creation_finished becomes true and the TLB
- * flushes skipped per page while building are paid for with one flush, counted here. 0; -EINVAL
- * for NULL; a domain already finished counts nothing. -EBUSY when a half-scrubbed extent was
- * still stashed (a build abandoned in the middle of a continuation): Xen crashes such a domain
- * rather than start it; here the extent is freed dirty and creation stays unfinished. One
- * builder per domain calls it, with no populate of that domain running.
+ * End of the domain build (Xen: the first unpause): creation_finished becomes true. 0; -EINVAL
+ * for NULL; a domain already finished: 0. -EBUSY when a half-scrubbed extent was still stashed
+ * (a build abandoned in the middle of a continuation): Xen crashes such a domain rather than
+ * start it; here the extent is freed dirty and creation stays unfinished. One builder per
+ * domain calls it, with no populate of that domain running.
  */
 int pb_memop_finish_creation(struct pb_heap *h, struct pb_domain *d);
 
 /* Process-wide counts (relaxed atomics). */
 struct pb_memop_global_counters {
-    uint64_t batched_tlb_flushes; /* flushes counted by pb_memop_finish_creation */
+    uint64_t batched_tlb_flushes;   /* build path, option build_tlb_flush 1: filtered flushes at
+                                       the end of populate_physmap invocations */
+    uint64_t destroy_frames;        /* frames relinquished by pb_memop_domain_destroy */
+    uint64_t destroy_continuations; /* its preemptions (relinquish_memory's -ERESTART) */
 };
 void pb_memop_global_counters_read(struct pb_memop_global_counters *out);
 

@@ -34,8 +34,13 @@ static const struct pb_option_desc table[PB_OPT_NR] = {
                                      "checks (Xen: 256)"},
     [PB_OPT_SCRUB_XEN_YIELD_FRAMES] = {"scrub_xen_yield_frames", PB_SCRUB_XEN_YIELD, 1,
                                        (int64_t)1 << PB_MAX_ORDER,
-                                       "xen idle scrubber: frames cleared between two checks for "
-                                       "other work pending (Xen: 8)"},
+                                       "xen idle scrubber: frames cleared before it stops as soon "
+                                       "as its CPU is busy (Xen: about 8)"},
+    [PB_OPT_BUILD_TLB_FLUSH] = {"build_tlb_flush", 0, 0, 1,
+                                "domain build: 0 no TLB flush at all (what Xen's x86 code does: "
+                                "the stamps populate_physmap reads were overwritten), 1 one "
+                                "filtered flush at the end of each populate_physmap invocation "
+                                "(what Xen means to do)"},
 };
 
 void pb_options_init(struct pb_options *o)

@@ -22,7 +22,8 @@ enum pb_option {
     PB_OPT_PCP_HIGH_ORDER9,        /* pcp: order-9 extents a cache holds before draining */
     PB_OPT_SCRUB_BATCH_FRAMES,     /* pernode scrub workers: frames per clear between checks */
     PB_OPT_SCRUB_PREEMPT_FRAMES,   /* domain build: dirty frames between preemption checks */
-    PB_OPT_SCRUB_XEN_YIELD_FRAMES, /* xen idle scrubber: frames between checks for other work */
+    PB_OPT_SCRUB_XEN_YIELD_FRAMES, /* xen idle scrubber: frames before it stops for a busy CPU */
+    PB_OPT_BUILD_TLB_FLUSH,        /* domain build: 0 no flush (Xen's code), 1 Xen's intent */
     PB_OPT_NR
 };
 

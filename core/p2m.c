@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/m2p.h"
 #include "core/tsan.h"
 
 /* TSan's view of RCU's grace periods (core/tsan.h); only the address is used. */
@@ -58,6 +59,10 @@ struct p2m {
     _Atomic uint64_t *top; /* one slot per 1 GiB; accessed as node slots are */
 
     struct pb_lock lock; /* the writer lock: excludes writers from each other, never readers */
+
+    /* Set once before the p2m is shared (p2m_set_m2p, p2m_log_dirty_enable); read-only after. */
+    const struct pb_m2p *m2p;    /* NULL: no machine-to-guest table to keep */
+    _Atomic uint64_t *log_dirty; /* one bit per gfn, or NULL: log-dirty mode off */
 
     /* Protected by lock. */
     PB_CACHE_ALIGNED struct p2m_counters cnt;
@@ -312,8 +317,8 @@ static bool range_ok(const struct p2m *p, uint64_t gfn, unsigned int order)
  * one mid and one leaf are needed: a range of order < 18 lies inside one top slot, and one of
  * order < 9 inside one mid slot.
  */
-static int p2m_change(struct p2m *p, uint64_t gfn, uint64_t mfn, unsigned int order,
-                      enum p2m_type type, p2m_release_fn release, void *ctx)
+static int change_locked(struct p2m *p, uint64_t gfn, uint64_t mfn, unsigned int order,
+                         enum p2m_type type, p2m_release_fn release, void *ctx)
 {
     unsigned int level = order >= 18 ? LEVEL_TOP : order >= 9 ? LEVEL_MID : LEVEL_LEAF;
     unsigned int entry_order = level_order(level);
@@ -326,7 +331,7 @@ static int p2m_change(struct p2m *p, uint64_t gfn, uint64_t mfn, unsigned int or
     int rc = 0;
 
     PB_ASSERT(rcu_registered);
-    pb_lock_acquire(&p->lock);
+    PB_ASSERT_HELD(&p->lock);
 
     /* Find or allocate the nodes down to the target level, changing nothing yet. */
     if (level < LEVEL_TOP) {
@@ -383,13 +388,21 @@ static int p2m_change(struct p2m *p, uint64_t gfn, uint64_t mfn, unsigned int or
     PB_BUG_ON(check_locked(p) != 0);
 #endif
 out:
-    pb_lock_release(&p->lock);
     return rc;
 
 nomem:
     free(new_mid); /* never published */
     rc = -ENOMEM;
     goto out;
+}
+
+static int p2m_change(struct p2m *p, uint64_t gfn, uint64_t mfn, unsigned int order,
+                      enum p2m_type type, p2m_release_fn release, void *ctx)
+{
+    pb_lock_acquire(&p->lock);
+    int rc = change_locked(p, gfn, mfn, order, type, release, ctx);
+    pb_lock_release(&p->lock);
+    return rc;
 }
 
 int p2m_set(struct p2m *p, uint64_t gfn, uint64_t mfn, unsigned int order, enum p2m_type type,
@@ -407,6 +420,176 @@ int p2m_remove(struct p2m *p, uint64_t gfn, unsigned int order, p2m_release_fn r
     if (!range_ok(p, gfn, order))
         return -EINVAL;
     return p2m_change(p, gfn, 0, order, P2M_INVALID, release, ctx);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Xen's per-page p2m updates: p2m_add_page and guest_remove_page's p2m side (all with
+ * p->lock held inside; each page costs a walk, a machine-to-guest write and a log-dirty mark)
+ * ------------------------------------------------------------------------------------------ */
+
+/* The entry covering gfn, read under the writer lock (Xen's p2m->get_entry): its slot word
+ * (0 for a hole) and level. */
+static uint64_t entry_locked(const struct p2m *p, uint64_t gfn, unsigned int *level)
+{
+    unsigned int lv = LEVEL_TOP;
+    uint64_t w = atomic_load_explicit(&p->top[gfn >> level_order(LEVEL_TOP)], memory_order_relaxed);
+    while (slot_is_node(w)) {
+        lv--;
+        w = atomic_load_explicit(&slot_node(w)->slot[slot_index(gfn, lv)], memory_order_relaxed);
+    }
+    *level = lv;
+    return w;
+}
+
+/* The frame an entry maps at gfn (RAM entries only). */
+static uint64_t entry_frame(uint64_t w, unsigned int level, uint64_t gfn)
+{
+    return entry_mfn(w) + (gfn & ((1ull << level_order(level)) - 1));
+}
+
+static void m2p_write(const struct p2m *p, uint64_t mfn, uint64_t gfn)
+{
+    if (p->m2p)
+        pb_m2p_set(p->m2p, mfn, gfn);
+}
+
+/* paging_mark_pfn_dirty / _clean: a no-op unless log-dirty mode is on. */
+static void log_dirty_mark(const struct p2m *p, uint64_t gfn, bool dirty)
+{
+    _Atomic uint64_t *bits = p->log_dirty;
+    if (!bits)
+        return;
+    uint64_t bit = 1ull << (gfn % 64);
+    if (dirty)
+        atomic_fetch_or_explicit(&bits[gfn / 64], bit, memory_order_relaxed);
+    else
+        atomic_fetch_and_explicit(&bits[gfn / 64], ~bit, memory_order_relaxed);
+}
+
+/* The largest entry order at gfn + off for a mapping of nr frames from mfn (alignment). */
+static unsigned int piece_order(uint64_t gfn, uint64_t mfn, uint64_t off, uint64_t nr)
+{
+    unsigned int o = 63u - (unsigned int)__builtin_clzll(nr - off);
+    if (o > P2M_MAX_ORDER)
+        o = P2M_MAX_ORDER;
+    if (gfn + off && (unsigned int)__builtin_ctzll(gfn + off) < o)
+        o = (unsigned int)__builtin_ctzll(gfn + off);
+    if (mfn + off && (unsigned int)__builtin_ctzll(mfn + off) < o)
+        o = (unsigned int)__builtin_ctzll(mfn + off);
+    return o;
+}
+
+int p2m_add_page(struct p2m *p, uint64_t gfn, uint64_t mfn, unsigned int order,
+                 struct p2m_add_stats *st)
+{
+    /* Any gfn alignment: the mapping takes smaller entries where the gfn is misaligned. */
+    if (!p || order > P2M_MAX_ORDER || gfn >= p->max_gfn || (1ull << order) > p->max_gfn - gfn ||
+        mfn > P2M_MFN_MAX - ((1ull << order) - 1))
+        return -EINVAL;
+    const uint64_t n = 1ull << order;
+    struct p2m_add_stats local = {0};
+    int rc = 0;
+    pb_lock_acquire(&p->lock);
+
+    /* First the old entries, page by page: a RAM frame loses its machine-to-guest link (the
+     * frame stays its domain's), a PoD marker is counted. */
+    for (uint64_t i = 0; i < n; i++) {
+        unsigned int level;
+        uint64_t w = entry_locked(p, gfn + i, &level);
+        local.lookups++;
+        if (w && entry_type(w) == P2M_RAM_RW) {
+            m2p_write(p, entry_frame(w, level, gfn + i), PB_M2P_INVALID);
+            local.replaced_ram++;
+        } else if (w) {
+            local.replaced_pod++;
+        }
+    }
+    /* Then the new frames' own links: each came from the heap, whose free path invalidated it,
+     * so none can be mapped at another gfn (Xen would unmap it there first). */
+    for (uint64_t i = 0; p->m2p && i < n; i++) {
+        uint64_t ogfn = pb_m2p_get(p->m2p, mfn + i);
+        PB_BUG_ON(ogfn != PB_M2P_INVALID && ogfn != gfn + i);
+    }
+    /* The mapping, in the largest entries the alignment of gfn and mfn allows. */
+    uint64_t off = 0;
+    while (off < n) {
+        unsigned int o = piece_order(gfn, mfn, off, n);
+        rc = change_locked(p, gfn + off, mfn + off, o, P2M_RAM_RW, NULL, NULL);
+        if (rc)
+            break;
+        off += 1ull << o;
+    }
+    if (rc) {
+        /* Nothing of the new extent stays mapped; the old frames not yet replaced keep their
+         * mapping and get their links back. */
+        for (uint64_t done = 0; done < off;) {
+            unsigned int o = piece_order(gfn, mfn, done, off);
+            PB_BUG_ON(change_locked(p, gfn + done, 0, o, P2M_INVALID, NULL, NULL) != 0);
+            done += 1ull << o;
+        }
+        for (uint64_t i = off; p->m2p && i < n; i++) {
+            unsigned int level;
+            uint64_t w = entry_locked(p, gfn + i, &level);
+            if (w && entry_type(w) == P2M_RAM_RW)
+                m2p_write(p, entry_frame(w, level, gfn + i), gfn + i);
+        }
+        local = (struct p2m_add_stats){0};
+    } else {
+        /* Now the two-way mapping: every frame's link, and its log-dirty mark. */
+        for (uint64_t i = 0; i < n; i++) {
+            m2p_write(p, mfn + i, gfn + i);
+            log_dirty_mark(p, gfn + i, true);
+        }
+    }
+    pb_lock_release(&p->lock);
+    if (st)
+        *st = local;
+    return rc;
+}
+
+int p2m_remove_page(struct p2m *p, uint64_t gfn, p2m_release_fn release, void *ctx)
+{
+    if (!range_ok(p, gfn, 0))
+        return -EINVAL;
+    int rc;
+    pb_lock_acquire(&p->lock);
+    unsigned int level;
+    uint64_t w = entry_locked(p, gfn, &level);
+    if (!w) {
+        rc = -ENOENT;
+    } else if (entry_type(w) != P2M_RAM_RW) {
+        rc = -EINVAL; /* no frame behind it */
+    } else {
+        uint64_t mfn = entry_frame(w, level, gfn);
+        m2p_write(p, mfn, PB_M2P_INVALID);
+        log_dirty_mark(p, gfn, false);
+        rc = change_locked(p, gfn, 0, 0, P2M_INVALID, release, ctx);
+        if (rc) /* a split failed: still mapped */
+            m2p_write(p, mfn, gfn);
+    }
+    pb_lock_release(&p->lock);
+    return rc;
+}
+
+void p2m_set_m2p(struct p2m *p, const struct pb_m2p *m2p)
+{
+    p->m2p = m2p;
+}
+
+int p2m_log_dirty_enable(struct p2m *p)
+{
+    if (!p || p->log_dirty)
+        return p ? 0 : -EINVAL;
+    p->log_dirty = calloc((p->max_gfn + 63) / 64, sizeof(*p->log_dirty));
+    return p->log_dirty ? 0 : -ENOMEM;
+}
+
+bool p2m_log_dirty_test(const struct p2m *p, uint64_t gfn)
+{
+    if (!p || !p->log_dirty || gfn >= p->max_gfn)
+        return false;
+    return atomic_load_explicit(&p->log_dirty[gfn / 64], memory_order_relaxed) &
+           (1ull << (gfn % 64));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -633,14 +816,18 @@ void p2m_destroy(struct p2m *p, p2m_release_fn release, void *ctx)
     if (!p)
         return;
     PB_ASSERT(rcu_registered);
-    pb_lock_acquire(&p->lock);
-    for (uint64_t i = 0; i < p->nr_top; i++)
+    /* One 1 GiB slot per hold of the writer lock: a big map is torn down in pieces, as Xen's
+     * preemptible teardown does, never under one long hold. */
+    for (uint64_t i = 0; i < p->nr_top; i++) {
+        pb_lock_acquire(&p->lock);
         slot_replace(&wr, &p->top[i], NULL, 0, LEVEL_TOP, i << level_order(LEVEL_TOP));
+        pb_lock_release(&p->lock);
+    }
     PB_BUG_ON(p->cnt.ram_frames || p->cnt.pod_frames || p->cnt.mids || p->cnt.leaves);
-    pb_lock_release(&p->lock);
 
     urcu_memb_synchronize_rcu(); /* lookups still reading p->top */
     pb_lock_destroy(&p->lock);
+    free(p->log_dirty);
     free(p->top);
     free(p);
 }

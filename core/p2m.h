@@ -51,6 +51,7 @@
 #ifndef POPBENCH_CORE_P2M_H
 #define POPBENCH_CORE_P2M_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/lock.h"
@@ -116,6 +117,42 @@ int p2m_set(struct p2m *p, uint64_t gfn, uint64_t mfn, unsigned int order, enum 
             p2m_release_fn release, void *ctx);
 /* Unmaps [gfn, gfn + 2^order); holes are skipped. Same -EINVAL cases, -ENOMEM (a split). */
 int p2m_remove(struct p2m *p, uint64_t gfn, unsigned int order, p2m_release_fn release, void *ctx);
+
+/*
+ * Xen's p2m_add_page (guest_physmap_add_page): map [gfn, gfn + 2^order) to [mfn, ...) as
+ * P2M_RAM_RW under one hold of the writer lock, with Xen's per-page work: each gfn's old entry
+ * looked up (a walk), an old RAM frame's machine-to-guest entry invalidated (the frame is not
+ * released: it stays its domain's, see XEN-MODEL.md §7), each new frame's entry checked, then
+ * written with its gfn, and each gfn marked in the log-dirty bitmap when that mode is on. The
+ * mapping uses the largest entries the alignment of gfn and mfn allows (gfn need not be
+ * aligned to 2^order). -EINVAL: order > 18, range past max_gfn, mfn range past P2M_MFN_MAX;
+ * -ENOMEM: nothing of the new mapping stays (old entries not yet replaced are intact; those
+ * replaced are gone). *st (may be NULL): what the old entries were.
+ */
+struct p2m_add_stats {
+    uint64_t lookups;      /* old-entry lookups (2^order) */
+    uint64_t replaced_ram; /* frames of old RAM entries that lost their mapping */
+    uint64_t replaced_pod; /* gfns that were PoD markers */
+};
+int p2m_add_page(struct p2m *p, uint64_t gfn, uint64_t mfn, unsigned int order,
+                 struct p2m_add_stats *st);
+/*
+ * guest_remove_page's p2m side for one 4 KiB gfn, under one hold of the writer lock: look it
+ * up; a hole: -ENOENT; a PoD marker: -EINVAL (no frame); RAM: the frame's machine-to-guest
+ * entry invalidated, the log-dirty bit cleared, the 4 KiB mapping removed (a superpage entry is
+ * split first) and release(ctx, gfn, mfn, 0) called for that frame, still under the lock.
+ * -ENOMEM: a split failed, nothing changed. -EINVAL: gfn >= max_gfn.
+ */
+int p2m_remove_page(struct p2m *p, uint64_t gfn, p2m_release_fn release, void *ctx);
+
+/* The machine-to-guest table the per-page functions above keep (m2p.h); set once before the
+ * p2m is used. Without one they skip its writes. */
+struct pb_m2p;
+void p2m_set_m2p(struct p2m *p, const struct pb_m2p *m2p);
+/* Log-dirty mode: a bitmap of the gfns written since (Xen's paging_mark_pfn_dirty); enable it
+ * before the p2m is shared. 0, -ENOMEM. p2m_log_dirty_test: whether gfn's bit is set. */
+int p2m_log_dirty_enable(struct p2m *p);
+bool p2m_log_dirty_test(const struct p2m *p, uint64_t gfn);
 
 /* Lock-free: the entry covering gfn. -EINVAL (gfn >= max_gfn or out NULL). */
 int p2m_lookup(const struct p2m *p, uint64_t gfn, struct p2m_entry *out);

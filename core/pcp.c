@@ -257,9 +257,10 @@ int pb_pcp_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order, 
 {
     int oi = pcp_order_index(order);
     int req_node = MEMF_get_node(memflags);
-    /* Only unrestricted zones use the caches: a cache does not sort its frames by zone. */
-    if (oi >= 0 && zlo == 1 && zhi == PB_NR_ZONES - 1 && !(memflags & ~MEMF_KNOWN_MASK) &&
-        req_node < (int)h->nr_nodes && mfn) {
+    /* Only unrestricted zones use the caches (a cache does not sort its frames by zone), or
+     * every zone above the DMA zone: a cache never holds DMA memory. */
+    if (oi >= 0 && zlo >= 1 && zlo <= h->dma_zone + 1 && zhi == PB_NR_ZONES - 1 &&
+        !(memflags & ~MEMF_KNOWN_MASK) && req_node < (int)h->nr_nodes && mfn) {
         struct pb_pcp *p = pcp_get(h);
         if (p) {
             int rc =
@@ -284,7 +285,7 @@ void pb_pcp_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scru
 {
     int oi = pcp_order_index(order);
     const uint64_t n = 1ull << order;
-    bool clean = oi >= 0 && !need_scrub;
+    bool clean = oi >= 0 && !need_scrub && pb_mfn_zone(mfn) > h->dma_zone;
     /* A frame still flagged from an allocation with MEMF_keep_scrub is dirty: bypass. */
     for (uint64_t i = 0; clean && i < n; i++)
         clean = !pb_pg(h, mfn + i)->need_scrub;
@@ -300,6 +301,7 @@ void pb_pcp_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scru
         struct pb_page *pg = pb_pg(h, mfn + i);
         PB_BUG_ON(pg->state != PGS_INUSE);
         pg->owner = PB_OWNER_CACHED;
+        pb_m2p_set(&h->m2p, mfn + i, PB_M2P_INVALID); /* mark_page_free */
     }
     l->ring[(l->head + l->count++) % PB_PCP_CAP] = (uint32_t)mfn;
     pb_owned_add(&p->node_frames[nd->id], (int64_t)n);

@@ -9,7 +9,8 @@
  *                   hands them over dirty (flag kept with MEMF_keep_scrub, else dropped).
  *   domain build    the memop layer allocates with MEMF_no_scrub|MEMF_keep_scrub and clears
  *                   the extent itself, preemptibly, stashing one partly scrubbed extent per
- *                   domain across continuations (pb_scrub_extent_preemptible, pb_scrub_stash_*).
+ *                   domain across continuations (pb_scrub_extent_preemptible, pb_scrub_stash_*);
+ *                   it assigns the extent to the domain only once it is clean.
  *   background      scrub workers clear free dirty buddies ahead of allocators
  *                   (pb_scrubber_start / pb_scrubber_stop).
  * A frame still flagged need_scrub stays dirty when it is freed, even freed clean.
@@ -28,14 +29,21 @@
  * every free buddy's state is NONE.
  *
  * Background designs (chosen by the heap's variant):
- *   xen      Xen's idle scrubber: one worker per node (workers_per_node is ignored). It takes
- *            the tail (dirty) buddy of the highest order first and clears it whole, a frame
- *            per call of the clear method (as Xen's clear_page), checking for ABORT after
- *            each; after every 8 frames (option scrub_xen_yield_frames), if "other work is
- *            pending", it gives the buddy back with its progress and yields the CPU. Pending
- *            work is modelled as allocations in progress on the heap (a counter the xen
- *            variant keeps while a scrubber runs), standing for Xen's softirq_pending: on a
- *            busy host idle scrubbing starves.
+ *   xen      Xen's idle scrubbing (scrub_free_pages): one worker per modelled CPU, which
+ *            scrubs only while that CPU is idle (pb_cpu_busy, heap.h: memory_op invocations
+ *            count themselves busy on their CPU slot; a harness may mark longer spans). An idle
+ *            CPU scrubs its own node, or else the first node without CPUs that needs it (the
+ *            model has no distances), and at most one CPU scrubs a node at a time. It walks
+ *            the node's zones from the lowest up and, in each, orders from MAX_ORDER down,
+ *            taking the tail (dirty) buddy of each list, and clears it a frame per call of the
+ *            clear method (as Xen's clear_page), checking for ABORT after each. Once it has
+ *            done about 8 frames' worth (option scrub_xen_yield_frames; frames passed over
+ *            count a hundredth) it stops as soon as its CPU is busy, giving the buddy back with
+ *            its progress. A busy CPU's worker does not scrub at all: it looks again a tick
+ *            (1 ms) later, so on a host whose CPUs are all busy no idle scrubbing happens.
+ *            Counted: frames cleared (background), ticks a worker found its CPU busy while
+ *            there was memory it could scrub (idle_busy_skips), passes cut short for a busy
+ *            CPU (idle_busy_yields).
  *   pernode  per-CPU workers: workers_per_node threads per node, each pinned by thread_init
  *            to a CPU of its node, sharing the node's backlog. A worker claims a dirty buddy
  *            in place (SCRUBBING, never off its list: allocators still see it and take it with
@@ -52,8 +60,9 @@
  *            own) and hold the lock only to claim, join and account: an allocator waits at
  *            most one run for a buddy being scrubbed, and finds scrubbed buddies at the clean
  *            head of the lists.
- * Both sleep on a per-node futex while their node has nothing to claim; a free that leaves a
- * dirty buddy, and pb_scrubber_stop, wake them.
+ * pernode workers sleep on a per-node futex while their node has nothing to claim; a free that
+ * leaves a dirty buddy, and pb_scrubber_stop, wake them. xen workers with nothing to do look
+ * again a tick later.
  */
 #ifndef POPBENCH_CORE_SCRUB_H
 #define POPBENCH_CORE_SCRUB_H
@@ -74,7 +83,7 @@ struct pb_scrubber;
 #define PB_SCRUB_CHUNK 512u
 /* Default of the option scrub_batch_frames, pb_scrub_config.batch_frames' default (64 KiB). */
 #define PB_SCRUB_BATCH 16u
-/* Default of the option scrub_xen_yield_frames: xen, frames between checks for pending work. */
+/* Default of the option scrub_xen_yield_frames: xen, frames cleared before a busy CPU stops it. */
 #define PB_SCRUB_XEN_YIELD 8u
 
 /* ------------------------------------------------------------------------------------------
@@ -86,27 +95,28 @@ struct pb_scrubber;
  * clearing the flag of each; every scrub_preempt_frames dirty frames cleared (the heap's
  * option, default 256), call preempt(ctx) and if it returns true stop with *progress = the
  * next index to do and return -ERESTART; return 0 when done (*progress = 2^order). The frames
- * must be in use and belong to the caller (allocated, possibly assigned); preempt may be NULL
+ * must be in use and belong to the caller (allocated, not yet assigned); preempt may be NULL
  * (never preempted). -EINVAL, changing nothing, for a range that is not an aligned block of
- * in-use frames within one node, or *progress > 2^order.
+ * in-use frames within one node, or *progress > 2^order. As populate_physmap's build path:
+ * the check comes after every 256th dirty frame (the option) that is not the extent's last.
  */
 int pb_scrub_extent_preemptible(struct pb_heap *h, uint64_t mfn, unsigned order, uint64_t *progress,
                                 bool (*preempt)(void *ctx), void *ctx);
 
 /*
- * The per-domain stash of one partly scrubbed extent (already allocated and assigned to d),
- * protected by d's page_alloc_lock. A stash already there is discarded first (freed dirty, as
- * below). The extent must be d's and order <= PB_MAX_ORDER, progress <= 2^order (else a bug).
+ * The per-domain stash of one partly scrubbed extent (XEN-MODEL.md §4), protected by d's
+ * page_alloc_lock. The extent is allocated (in use) but owned by nobody: it is not the
+ * domain's until it is fully scrubbed and assigned, so it is not in tot_pages.
+ * pb_scrub_stash_put (stash_allocation): keep it, unless d already has a stash or is dying:
+ * then this new extent is freed (dirty, as a frame of nobody) and the old stash stays.
+ * pb_scrub_stash_take (get_stashed_allocation): a stash of this order on this node (node -1:
+ * any) is handed over (0, *mfn, *progress = the next frame to scrub); a stash of another order
+ * or node is freed dirty; either way the stash is empty afterwards (-ENOENT when nothing was
+ * handed over). -EINVAL for an order above PB_MAX_ORDER or a node outside -1..PB_MAX_NODES - 1
+ * (nothing changes; a node id the machine lacks never matches). Freed stashes count in
+ * stash_discards. Domain destroy frees a stash first (pb_domain_free_stash).
  */
 void pb_scrub_stash_put(struct pb_domain *d, uint64_t mfn, unsigned order, uint64_t progress);
-/*
- * Take the stash if it holds an extent of this order on this node (node -1: any): 0 with
- * *mfn and *progress. A stash of another order or node is discarded (its frames freed back dirty
- * through pb_free_domheap_pages, counted in stash_discards) and -ENOENT returned; -ENOENT when
- * empty; -EINVAL for a bad order or node (nothing changes).
- * Domain destroy drops the stash first (its frames are the domain's and are freed with the
- * rest; pb_domain_destroy does it).
- */
 int pb_scrub_stash_take(struct pb_domain *d, unsigned order, int node, uint64_t *mfn,
                         uint64_t *progress);
 
@@ -150,14 +160,16 @@ int pb_verify_extent(struct pb_heap *h, uint64_t mfn, unsigned order);
 
 /* Scrub counters, summed over nodes; relaxed reads, safe while scrubbers run. */
 struct pb_scrub_counters {
-    uint64_t on_alloc;        /* frames cleared by allocating threads */
-    uint64_t background;      /* frames cleared by background scrub workers */
-    uint64_t domain_build;    /* frames cleared by pb_scrub_extent_preemptible */
-    uint64_t aborts;          /* background scrubs given up for an allocator or a merge */
-    uint64_t verified;        /* frames checked by pb_verify_extent */
-    uint64_t verify_failures; /* of those, frames that did not read zero */
-    uint64_t double_clears;   /* checked builds: a frame seen zeroed by two threads at once */
-    uint64_t stash_discards;  /* domain-build stashes freed dirty, unused */
+    uint64_t on_alloc;         /* frames cleared by allocating threads */
+    uint64_t background;       /* frames cleared by background scrub workers */
+    uint64_t domain_build;     /* frames cleared by pb_scrub_extent_preemptible */
+    uint64_t aborts;           /* background scrubs given up for an allocator or a merge */
+    uint64_t verified;         /* frames checked by pb_verify_extent */
+    uint64_t verify_failures;  /* of those, frames that did not read zero */
+    uint64_t double_clears;    /* checked builds: a frame seen zeroed by two threads at once */
+    uint64_t stash_discards;   /* domain-build extents freed dirty, unused (stash_allocation) */
+    uint64_t idle_busy_skips;  /* xen: idle-scrub looks that found their CPU busy, with work */
+    uint64_t idle_busy_yields; /* xen: idle scrubs cut short because their CPU became busy */
 };
 void pb_scrub_read_counters(const struct pb_heap *h, struct pb_scrub_counters *out);
 /* Free dirty frames of the whole heap (sum of node_need_scrub), relaxed. */
@@ -168,7 +180,17 @@ uint64_t pb_scrub_backlog(const struct pb_heap *h);
  */
 
 struct pb_scrub_config {
-    unsigned workers_per_node; /* pernode design (>= 1); xen: one scrubber per node */
+    unsigned workers_per_node; /* pernode design (>= 1); xen: ignored (one per modelled CPU) */
+    /*
+     * xen: the modelled CPUs, numbered as the CPU slots workers name with pb_set_current_cpu,
+     * and the node of each (cpu_node[0 .. nr_cpus - 1]); each gets an idle scrubber. 0: one
+     * CPU per node, CPU n on node n.
+     */
+    unsigned nr_cpus;
+    const unsigned *cpu_node;
+    /* xen: called first on CPU c's scrubber thread (pin it to that CPU); may be NULL, then
+     * thread_init(ctx, node, c's place among its node's CPUs) is called instead. */
+    void (*cpu_init)(void *ctx, unsigned cpu);
     /* AUTO means the method for cold memory here (pb_clear_auto_cold_method: the fastest of
      * a host measurement, nt until one is made): a background scrub clears cold memory nobody
      * is about to touch. */

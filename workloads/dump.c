@@ -71,7 +71,8 @@ static void dump_single(FILE *out, const struct pb_workload *wl)
     else
         fprintf(out, "  nodes: %u\n  memory_per_node: %s\n", wl->machine.nodes,
                 wl_pages_str(wl->machine.pages_per_node).s);
-    fprintf(out, "  backing: %s\ndomains:\n", wl_backing_names[wl->machine.backing]);
+    fprintf(out, "  backing: %s\n  dma_zone: %s\ndomains:\n", wl_backing_names[wl->machine.backing],
+            wl_dma_zone_names[wl->machine.dma_zone_off]);
     for (unsigned i = 0; i < wl->nr_groups; i++) {
         const struct pb_wl_domain_group *g = &wl->groups[i];
 

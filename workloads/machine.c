@@ -33,8 +33,8 @@ static bool machine_fits(unsigned nodes, uint64_t pages_per_node)
 
 int wl_parse_machine(struct wl_parser *p, yaml_node_t *n, struct pb_wl_machine *m)
 {
-    static const char *const keys[] = {"from", "nodes", "memory_per_node", "backing"};
-    enum { FROM, NODES, MEMORY, BACKING, NKEYS };
+    static const char *const keys[] = {"from", "nodes", "memory_per_node", "backing", "dma_zone"};
+    enum { FROM, NODES, MEMORY, BACKING, DMA_ZONE, NKEYS };
     static const char *const from_names[] = {"topology"};
     const char *either = "either from: topology or nodes and memory_per_node";
     yaml_node_t *v[NKEYS], *k[NKEYS];
@@ -79,6 +79,11 @@ int wl_parse_machine(struct wl_parser *p, yaml_node_t *n, struct pb_wl_machine *
             return rc;
         m->backing = (enum pb_wl_backing)idx;
         m->backing_pos = wl_pos_of(v[BACKING]);
+    }
+    if (v[DMA_ZONE]) {
+        if ((rc = wl_get_choice(p, v[DMA_ZONE], "machine.dma_zone", wl_dma_zone_names, 2, &idx)))
+            return rc;
+        m->dma_zone_off = idx == 1;
     }
     return 0;
 }

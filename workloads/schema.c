@@ -29,6 +29,7 @@ const char *const wl_privilege_names[3] = {"domu", "control", "hardware"};
 const char *const wl_start_names[2] = {"build", "running"};
 const char *const wl_claim_mode_names[2] = {"host", "nodes"};
 const char *const wl_backing_names[4] = {"auto", "real", "none", "aliased"};
+const char *const wl_dma_zone_names[2] = {"xen", "off"};
 const char *const wl_scrub_names[3] = {"on-alloc", "background", "none"};
 const char *const wl_heap_names[5] = {"clean", "fragmented", "dirty", "boot-dirty", "used"};
 const char *const wl_order_keys[PB_WL_NR_ORDERS] = {"0", "9", "18"};

@@ -54,6 +54,7 @@ extern const char *const wl_privilege_names[3];
 extern const char *const wl_start_names[2];
 extern const char *const wl_claim_mode_names[2];
 extern const char *const wl_backing_names[4];
+extern const char *const wl_dma_zone_names[2];
 extern const char *const wl_scrub_names[3];
 extern const char *const wl_heap_names[5];
 extern const char *const wl_order_keys[PB_WL_NR_ORDERS]; /* "0", "9", "18" */

@@ -83,7 +83,8 @@ struct pb_wl_machine {
     unsigned nodes;          /* 1..PB_WL_MAX_NODES */
     uint64_t pages_per_node; /* every node has the same memory */
     enum pb_wl_backing backing;
-    struct pb_wl_pos pos;         /* the `machine` mapping, or line 0 when absent */
+    bool dma_zone_off;    /* dma_zone: off (Xen's default `xen`: a DMA zone on several nodes) */
+    struct pb_wl_pos pos; /* the `machine` mapping, or line 0 when absent */
     struct pb_wl_pos backing_pos; /* its `backing` value, or line 0 when absent */
 };
 

@@ -68,7 +68,8 @@ static bool preempt_sometimes(void *ctx)
     return pb_rng_next(ctx) % 2 == 0;
 }
 
-/* The domain-build path: allocate dirty, scrub preemptibly, resuming through the stash. */
+/* The domain-build path: allocate dirty (nobody's yet), scrub preemptibly, resuming through
+ * the stash, then assign to the domain. */
 static void build_extent(struct worker *w, unsigned order, unsigned flags)
 {
     uint64_t mfn;
@@ -102,6 +103,14 @@ static void build_extent(struct worker *w, unsigned order, unsigned flags)
     if (rc || pb_verify_extent(w->h, mfn, order))
         w->violations++;
     check_zero(w, mfn, order);
+    rc = pb_assign_pages(w->d, mfn, order, 0);
+    if (rc) {
+        w->failures += rc == -E2BIG;
+        w->violations += rc != -E2BIG;
+        if (pb_free_domheap_pages(w->h, NULL, mfn, order, true))
+            w->violations++;
+        return;
+    }
     w->held[w->nheld++] = (struct extent){mfn, order, w->d};
     w->built++;
 }

@@ -422,21 +422,23 @@ static void stash_of_another_order_or_node_is_discarded(struct pb_heap *h)
     struct pb_domain *d;
     assert_int_equal(pb_domain_create(h, 1, &cfg, &d), 0);
     uint64_t mfn, p;
+    unsigned owner;
     assert_int_equal(pb_scrub_stash_take(d, 9, -1, &mfn, &p), -ENOENT);
 
-    /* Another order: freed dirty, every frame, and counted. */
+    /* A stashed extent is nobody's yet. Another order: freed dirty, every frame, counted. */
     uint64_t e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
+    assert_true(pb_heap_frame_in_use(h, e, &owner));
+    assert_int_equal(owner, PB_DOMID_NONE);
     pb_scrub_stash_put(d, e, 9, 100);
-    assert_int_equal(pb_domain_tot_pages(d), 512);
-    assert_int_equal(pb_scrub_stash_take(d, 8, -1, &mfn, &p), -ENOENT);
     assert_int_equal(pb_domain_tot_pages(d), 0);
+    assert_int_equal(pb_scrub_stash_take(d, 8, -1, &mfn, &p), -ENOENT);
     assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
     assert_int_equal(zero_frames(h, e, 512), 0);
     assert_int_equal(counters(h).stash_discards, 1);
     assert_int_equal(pb_scrub_stash_take(d, 9, -1, &mfn, &p), -ENOENT);
     assert_valid(h);
 
-    /* Another node likewise; the right node (or any) takes it. */
+    /* Another node likewise (an offline node id too); the right node (or any) takes it. */
     e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
     pb_scrub_stash_put(d, e, 9, 7);
     assert_int_equal(pb_scrub_stash_take(d, 9, 1, &mfn, &p), 0);
@@ -448,27 +450,34 @@ static void stash_of_another_order_or_node_is_discarded(struct pb_heap *h)
     pb_scrub_stash_put(d, e, 9, 9);
     assert_int_equal(pb_scrub_stash_take(d, 9, 0, &mfn, &p), -ENOENT);
     assert_int_equal(counters(h).stash_discards, 2);
+    e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
+    pb_scrub_stash_put(d, e, 9, 9);
+    assert_int_equal(pb_scrub_stash_take(d, 9, 2, &mfn, &p), -ENOENT);
+    assert_int_equal(counters(h).stash_discards, 3);
     assert_int_equal(pb_domain_tot_pages(d), 0);
     assert_int_equal(pb_heap_node_need_scrub(h, 1), 512);
 
     /* Bad arguments change nothing. */
     e = alloc_ok(h, d, 9, EXACT(1) | MEMF_no_scrub | MEMF_keep_scrub);
     pb_scrub_stash_put(d, e, 9, 1);
-    assert_int_equal(pb_scrub_stash_take(d, 9, 2, &mfn, &p), -EINVAL);
+    assert_int_equal(pb_scrub_stash_take(d, 9, PB_MAX_NODES, &mfn, &p), -EINVAL);
     assert_int_equal(pb_scrub_stash_take(d, PB_MAX_ORDER + 1, -1, &mfn, &p), -EINVAL);
     assert_int_equal(pb_scrub_stash_take(NULL, 9, -1, &mfn, &p), -EINVAL);
 
-    /* A second put discards the first stash. */
-    uint64_t e2 = alloc_ok(h, d, 0, EXACT(0));
+    /* stash_allocation: a second put keeps the first stash and frees the new extent. */
+    uint64_t e2 = alloc_ok(h, d, 0, EXACT(0) | MEMF_no_scrub | MEMF_keep_scrub);
     pb_scrub_stash_put(d, e2, 0, 0);
-    assert_int_equal(counters(h).stash_discards, 3);
-    assert_int_equal(pb_domain_tot_pages(d), 1);
+    assert_int_equal(counters(h).stash_discards, 4);
+    assert_false(pb_heap_frame_in_use(h, e2, &owner));
+    assert_true(pb_heap_frame_dirty(h, e2));
+    assert_int_equal(pb_domain_tot_pages(d), 0);
 
-    /* Destroy with a stash: its frames go back once, with the rest. */
+    /* Destroy with a stash: its frames go back once, dirty. */
     uint64_t before = pb_heap_total_avail(h);
     pb_domain_destroy(d);
-    assert_int_equal(pb_heap_total_avail(h), before + 1);
-    assert_int_equal(counters(h).stash_discards, 3);
+    assert_int_equal(pb_heap_total_avail(h), before + 512);
+    assert_int_equal(counters(h).stash_discards, 4);
+    assert_valid(h);
 }
 
 static void test_stash_of_another_order_or_node_is_discarded(void **state)

@@ -211,7 +211,7 @@ static const struct {
     {"bad-options-unknown",
      "@/bad-options-unknown.yaml:5:3: unknown key 'pcp_batch' in 'options' (expected one of: "
      "pcp_batch_order0, pcp_high_order0, pcp_batch_order9, pcp_high_order9, scrub_batch_frames, "
-     "scrub_preempt_frames, scrub_xen_yield_frames)"},
+     "scrub_preempt_frames, scrub_xen_yield_frames, build_tlb_flush)"},
     {"bad-options-range", "@/bad-options-range.yaml:6:21: 'options.pcp_batch_order0' is '0' "
                           "(expected an integer from 1 to 255)"},
     {"bad-wrong-type", "@/bad-wrong-type.yaml:3:10: 'machine.nodes' is 'two' (expected an "
