@@ -240,6 +240,15 @@ static int add_counters(struct pb_results_bench *b, const struct pb_run_result *
     rc = rc ? rc : count(b, PB_M_heap_merges, res->heap.merges);
     rc = rc ? rc : count(b, PB_M_dirty_alloc_pages, res->heap.dirty_alloc_pages);
     rc = rc ? rc : count(b, PB_M_tlb_flushes, res->heap.tlb_flushes);
+    rc = rc ? rc : count(b, PB_M_heap_dma_retries, res->heap.dma_retries);
+    if (res->heap.pcp_refills || res->heap.pcp_drains) { /* pcp only */
+        rc = rc ? rc : count(b, PB_M_pcp_refills, res->heap.pcp_refills);
+        rc = rc ? rc : count(b, PB_M_pcp_drains, res->heap.pcp_drains);
+    }
+    if (res->scrub.idle_busy_skips || res->scrub.idle_busy_yields) { /* xen's idle scrubbing */
+        rc = rc ? rc : count(b, PB_M_scrub_idle_busy_skips, res->scrub.idle_busy_skips);
+        rc = rc ? rc : count(b, PB_M_scrub_idle_busy_yields, res->scrub.idle_busy_yields);
+    }
     /* What clearing cost: bytes over the time spent clearing, against the host's bandwidth. */
     if (res->clear.ns > 0)
         rc = rc ? rc : set(b, PB_M_clear_gbps, pb_run_clear_gbps(res));

@@ -112,8 +112,9 @@ static void collect_counters(struct runner *rn, const struct run_baseline *base,
 #define SCRUB(f) .f = sc.f - base->scrub.f
 #define HEAP(f)  .f = hc.f - base->heap.f
     res->scrub = (struct pb_scrub_counters){
-        SCRUB(on_alloc), SCRUB(background),      SCRUB(domain_build), SCRUB(aborts),
-        SCRUB(verified), SCRUB(verify_failures), SCRUB(double_clears)};
+        SCRUB(on_alloc),      SCRUB(background),      SCRUB(domain_build),
+        SCRUB(aborts),        SCRUB(verified),        SCRUB(verify_failures),
+        SCRUB(double_clears), SCRUB(idle_busy_skips), SCRUB(idle_busy_yields)};
     res->heap = (struct pb_heap_counters){HEAP(allocs),
                                           HEAP(frees),
                                           HEAP(alloc_failures),
@@ -122,7 +123,10 @@ static void collect_counters(struct runner *rn, const struct run_baseline *base,
                                           HEAP(dirty_alloc_pages),
                                           HEAP(scrubbed_on_alloc),
                                           HEAP(tlb_flushes),
-                                          HEAP(second_pass)};
+                                          HEAP(second_pass),
+                                          HEAP(pcp_refills),
+                                          HEAP(pcp_drains),
+                                          HEAP(dma_retries)};
 #undef SCRUB
 #undef HEAP
 }

@@ -548,6 +548,20 @@ static void scrub_thread_init(void *ctx, unsigned node, unsigned worker)
     atomic_fetch_add(&rn->pu_threads[rn->cfg->topo->cpus[vcpu].real_pu], 1);
 }
 
+/* xen's idle scrubber of modelled CPU `cpu`: pinned where the workers of that vCPU run, so it
+ * scrubs only while they leave the CPU idle (memory_op invocations mark it busy). */
+static void scrub_cpu_init(void *ctx, unsigned cpu)
+{
+    struct runner *rn = ctx;
+    unsigned node = rn->cfg->topo->cpus[cpu].node % pb_heap_nr_nodes(rn->h);
+
+    pb_topology_bind(rn->cfg->topo, cpu);
+    pb_set_current_node(node);
+    pb_set_current_cpu(cpu);
+    atomic_fetch_add(&rn->scrub_threads, 1);
+    atomic_fetch_add(&rn->pu_threads[rn->cfg->topo->cpus[cpu].real_pu], 1);
+}
+
 int runner_setup(struct runner *rn, const struct pb_run_config *cfg, struct pb_run_result *res,
                  char *err, size_t errlen)
 {
@@ -590,11 +604,22 @@ int runner_setup(struct runner *rn, const struct pb_run_config *cfg, struct pb_r
     res->threads = cfg->threads ? cfg->threads : pb_run_default_threads(cfg->wl);
 
     if (cfg->wl->scrub.mode == PB_WL_SCRUB_BACKGROUND) {
+        /* xen: one idle scrubber per modelled CPU (the topology's vCPUs), each on its CPU's
+         * node, as Xen scrubs on idle CPUs; the other variants: workers per node. */
+        unsigned nr_cpus = cfg->topo->nr_vcpus < PB_MAX_CPUS ? cfg->topo->nr_vcpus : PB_MAX_CPUS;
+        rn->scrub_cpu_node = calloc(nr_cpus, sizeof(*rn->scrub_cpu_node));
+        if (!rn->scrub_cpu_node)
+            return -ENOMEM;
+        for (unsigned c = 0; c < nr_cpus; c++)
+            rn->scrub_cpu_node[c] = cfg->topo->cpus[c].node % pb_heap_nr_nodes(rn->h);
         struct pb_scrub_config sc = {
             .workers_per_node = cfg->wl->scrub.workers_per_node,
             .method = cfg->clear,
             .thread_init = scrub_thread_init,
             .ctx = rn,
+            .nr_cpus = nr_cpus,
+            .cpu_node = rn->scrub_cpu_node,
+            .cpu_init = scrub_cpu_init,
         };
         if ((rc = pb_scrubber_start(rn->h, &sc, &rn->scrubber)) != 0) {
             pb_errf(err, errlen, "cannot start the scrubbers: %s", strerror(-rc));
@@ -610,6 +635,8 @@ void runner_teardown(struct runner *rn)
         pb_scrubber_stop(rn->scrubber);
         rn->scrubber = NULL;
     }
+    free(rn->scrub_cpu_node);
+    rn->scrub_cpu_node = NULL;
     if (rn->slots) {
         for (unsigned i = 0; i < rn->nr_slots; i++) {
             slot_destroy(rn, &rn->slots[i]);

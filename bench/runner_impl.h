@@ -244,6 +244,7 @@ struct runner {
     uint64_t t_measure0; /* read by nobody else */
     /* Counted by the workers (scrub_threads: by the scrubbers), read by the measuring thread. */
     _Atomic unsigned parked, quota_done, scrub_threads;
+    unsigned *scrub_cpu_node; /* xen's idle scrubbers: each modelled CPU's node (set-up) */
     _Atomic unsigned published;     /* slots whose p2m readers can see */
     _Atomic uint64_t built_measure; /* building-group builds finished (or failed) in measure */
     _Atomic uint64_t last_built_ns;
