@@ -36,6 +36,10 @@ static const struct pb_option_desc table[PB_OPT_NR] = {
                                        (int64_t)1 << PB_MAX_ORDER,
                                        "xen idle scrubber: frames cleared between two checks for "
                                        "other work pending (Xen: 8)"},
+    [PB_OPT_INJECT_ALLOC_DELAY_NS] = {"inject_alloc_delay_ns", 0, 0, 10000000,
+                                      "a known slowdown, not a model of Xen: ns spun after each "
+                                      "extent populate_physmap allocates (0: none; popbench "
+                                      "calibrate)"},
 };
 
 void pb_options_init(struct pb_options *o)

@@ -23,6 +23,8 @@ enum pb_option {
     PB_OPT_SCRUB_BATCH_FRAMES,     /* pernode scrub workers: frames per clear between checks */
     PB_OPT_SCRUB_PREEMPT_FRAMES,   /* domain build: dirty frames between preemption checks */
     PB_OPT_SCRUB_XEN_YIELD_FRAMES, /* xen idle scrubber: frames between checks for other work */
+    PB_OPT_INJECT_ALLOC_DELAY_NS,  /* a known slowdown: ns spun per extent populate_physmap
+                                      allocates (0: none), for measuring the tool's own power */
     PB_OPT_NR
 };
 

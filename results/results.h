@@ -85,6 +85,10 @@ bool pb_results_is_partial(const struct pb_results *doc);
  */
 int pb_results_fill_environment(struct pb_results *doc);
 
+/* A key the format does not define (calibration, precision, variants, ...) set to a JSON value,
+ * whose reference it takes (even on failure). 0, -EINVAL, -ENOMEM. */
+int pb_results_context_set_json(struct pb_results *doc, const char *key, json_t *value);
+
 /* Readers: NULL / -ENOENT when absent, -EINVAL when the key holds another type. */
 const char *pb_results_context_string(const struct pb_results *doc, const char *key);
 int pb_results_context_number(const struct pb_results *doc, const char *key, double *value);
@@ -120,6 +124,9 @@ int pb_results_bench_set_counter(struct pb_results_bench *b, const char *name, d
 int pb_results_bench_set_count(struct pb_results_bench *b, const char *name, uint64_t value);
 /* A string counter: a metric whose unit is "name" (lock_hottest). */
 int pb_results_bench_set_string(struct pb_results_bench *b, const char *name, const char *value);
+/* repetitions of an entry, once known (a run that adds repetitions until it is precise
+ * enough); above its repetition_index. */
+int pb_results_bench_set_repetitions(struct pb_results_bench *b, unsigned repetitions);
 
 /* ---- popbench run sections (one per bench entry, made on first use) ----------------------- */
 
@@ -169,6 +176,9 @@ struct pb_results_scrub {
 int pb_results_bench_set_scrub(struct pb_results_bench *b, const struct pb_results_scrub *s);
 /* "ok", or what the heap validator found. */
 int pb_results_bench_set_validator(struct pb_results_bench *b, const char *verdict);
+/* Another section of the run (measure, noise, ...; not one the format defines) set to a JSON
+ * value, whose reference it takes (even on failure). 0, -EINVAL, -ENOMEM. */
+int pb_results_bench_set_run_json(struct pb_results_bench *b, const char *key, json_t *value);
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
