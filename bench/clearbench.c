@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "core/clear.h"
 #include "core/pb.h"
@@ -43,15 +42,11 @@ static const enum pb_clear_method methods[] = {PB_CLEAR_MEMSET, PB_CLEAR_STOSB, 
  * faulted in before any timing. */
 static char *pool_map(size_t bytes)
 {
-    size_t len = bytes + 2 * MIB;
-    char *raw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) {
-        perror("popbench-clearbench: mmap");
+    char *base = pb_clear_buffer_alloc(bytes);
+    if (!base) {
+        fprintf(stderr, "popbench-clearbench: cannot map %zu MiB\n", bytes >> 20);
         exit(1);
     }
-    char *base = (char *)(((uintptr_t)raw + 2 * MIB - 1) & ~(uintptr_t)(2 * MIB - 1));
-    (void)madvise(base, bytes, MADV_HUGEPAGE);
-    memset(base, 0x5a, bytes);
     return base;
 }
 
@@ -75,14 +70,6 @@ static void pool_init(struct pool *p, char *base, size_t bytes, size_t region, u
     }
 }
 
-static void pass(const struct pool *p, size_t region, enum pb_clear_method m)
-{
-    for (size_t i = 0; i < p->nregions; i++) {
-        int rc = pb_clear(p->base + (size_t)p->order[i] * region, region, m);
-        PB_BUG_ON(rc != 0);
-    }
-}
-
 /* GB/s of one measurement: warm repeats passes up to min_bytes after one untimed pass; cold
  * times one pass over memory the previous measurement did not leave in cache. */
 static double measure(const struct pool *p, size_t region, bool warm, size_t min_bytes,
@@ -90,14 +77,17 @@ static double measure(const struct pool *p, size_t region, bool warm, size_t min
 {
     size_t passes = 1;
     if (warm) {
-        pass(p, region, m);
+        pb_clear_sweep(p->base, region, p->nregions, p->order, m);
         passes = (min_bytes + p->bytes - 1) / p->bytes;
     }
-    uint64_t t0 = pb_now_ns();
-    for (size_t i = 0; i < passes; i++)
-        pass(p, region, m);
-    uint64_t t1 = pb_now_ns();
-    return (double)(passes * p->bytes) / (double)(t1 - t0);
+    /* Seconds per byte add up over the passes. */
+    double ns = 0;
+    for (size_t i = 0; i < passes; i++) {
+        double gbps = pb_clear_sweep(p->base, region, p->nregions, p->order, m);
+        PB_BUG_ON(gbps <= 0);
+        ns += (double)p->bytes / gbps;
+    }
+    return (double)(passes * p->bytes) / ns;
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -3,15 +3,20 @@
  */
 #include "bench/heap_prep.h"
 
+#define PB_HEAP_PREP_GIB      (UINT64_C(1) << PB_MAX_ORDER)
+#define PB_HEAP_PREP_USED_IDS 2048u /* domain ids the used host's past guests cycle through */
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "bench/interrupt.h"
 #include "core/clear.h"
 #include "core/memflags.h"
 #include "core/memop.h"
 #include "core/pb.h"
 #include "core/prng.h"
+#include "core/toolstack.h"
 
 int pb_heap_prep_machine(unsigned nodes, uint64_t frames_per_node, const char *variant,
                          enum pb_lock_kind kind, struct pb_heap **out)
@@ -75,8 +80,11 @@ int pb_heap_prep_dirty(struct pb_heap *h, double fraction, uint64_t seed)
         for (int o = 9; o >= 0; o--)
             while (x.n < x.cap &&
                    pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, (unsigned)o,
-                                       MEMF_node(node) | MEMF_exact_node, NULL, &x.mfn[x.n]) == 0)
+                                       MEMF_node(node) | MEMF_exact_node, NULL, &x.mfn[x.n]) == 0) {
                 x.ord[x.n++] = (uint8_t)o;
+                if (pb_setup_interrupted())
+                    goto interrupted;
+            }
     pb_rng_seed(&rng, seed);
     held_shuffle(&x, &rng);
     uint64_t total = 0, dirty = 0;
@@ -84,6 +92,8 @@ int pb_heap_prep_dirty(struct pb_heap *h, double fraction, uint64_t seed)
         total += UINT64_C(1) << x.ord[i];
     uint64_t want = (uint64_t)(fraction * (double)total);
     for (uint64_t i = 0; i < x.n; i++) {
+        if (pb_setup_interrupted())
+            goto interrupted; /* extents i.. stay allocated: the heap is thrown away */
         uint64_t pages = UINT64_C(1) << x.ord[i];
         bool make_dirty = dirty < want;
         if (make_dirty) {
@@ -98,6 +108,9 @@ int pb_heap_prep_dirty(struct pb_heap *h, double fraction, uint64_t seed)
     }
     held_free(&x);
     return 0;
+interrupted:
+    held_free(&x);
+    return -EINTR;
 }
 
 int pb_heap_prep_age(struct pb_heap *h, unsigned passes, uint64_t seed)
@@ -120,16 +133,133 @@ int pb_heap_prep_age(struct pb_heap *h, unsigned passes, uint64_t seed)
                 break;
             x.ord[x.n++] = (uint8_t)o;
             held += UINT64_C(1) << o;
+            if (pb_setup_interrupted())
+                goto interrupted;
         }
         held_shuffle(&x, &rng);
         while (x.n > 0 && held > frames / 4) {
             x.n--;
             PB_BUG_ON(pb_free_heap_pages(h, x.mfn[x.n], x.ord[x.n], false) != 0);
             held -= UINT64_C(1) << x.ord[x.n];
+            if (pb_setup_interrupted())
+                goto interrupted;
         }
     }
     held_free(&x);
     return 0;
+interrupted:
+    held_free(&x);
+    return -EINTR;
+}
+
+/*
+ * Takes every free frame, largest buddies first (the allocation scrubs the dirty ones), and
+ * gives all of it back, dirty or clean: the same buddies as before, every frame dirty or clean.
+ */
+static int retake_all(struct pb_heap *h, bool dirty)
+{
+    struct held x;
+    int rc = held_init(&x, pb_heap_total_avail(h) + 1);
+
+    if (rc)
+        return rc;
+    for (unsigned node = 0; node < pb_heap_nr_nodes(h); node++)
+        for (int o = PB_MAX_ORDER; o >= 0; o--)
+            while (x.n < x.cap &&
+                   pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, (unsigned)o,
+                                       MEMF_node(node) | MEMF_exact_node, NULL, &x.mfn[x.n]) == 0)
+                x.ord[x.n++] = (uint8_t)o;
+    for (uint64_t i = 0; i < x.n; i++)
+        PB_BUG_ON(pb_free_heap_pages(h, x.mfn[i], x.ord[i], dirty) != 0);
+    held_free(&x);
+    return 0;
+}
+
+int pb_heap_prep_boot_dirty(struct pb_heap *h)
+{
+    return retake_all(h, true);
+}
+
+/* A domain of the used host's past: created, built by the toolstack, later destroyed. */
+static int used_build(struct pb_heap *h, unsigned domid, uint64_t pages, enum pb_lock_kind kind,
+                      struct pb_domain **out)
+{
+    const struct pb_memop_caller toolstack = {.privilege = PB_PRIV_CONTROL};
+    struct pb_domain_config cfg = {.max_pages = pages, .privilege = PB_PRIV_DOMU};
+    struct pb_hvm_guest g = {.memory_pages = pages};
+    struct pb_meminit_config layout;
+    struct pb_meminit_report rep;
+    int rc = pb_meminit_layout(&g, &layout);
+
+    if (rc == 0)
+        rc = pb_memop_domain_create(h, domid, &cfg, pages, kind, out);
+    if (rc)
+        return rc;
+    rc = pb_meminit_hvm(h, &toolstack, domid, &layout, &rep);
+    if (rc) {
+        pb_memop_domain_destroy(h, *out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int pb_heap_prep_used(struct pb_heap *h, unsigned passes, uint64_t seed, enum pb_lock_kind kind)
+{
+    enum { MAX_LIVE = 1024 };
+    struct pb_domain *live[MAX_LIVE];
+    unsigned nlive = 0, next_id = 0;
+    uint64_t frames = pb_heap_nr_frames(h);
+    /* Guests of 16 MiB up to an eighth of the machine (at most 1 GiB), in whole MiB. */
+    uint64_t max_mib = frames / 8 >> 8, min_mib = 16;
+    struct pb_rng rng;
+    int rc = 0;
+
+    if (max_mib > 1024)
+        max_mib = 1024;
+    if (max_mib < min_mib)
+        max_mib = min_mib;
+    pb_rng_seed(&rng, seed);
+    for (unsigned p = 0; p < passes && !rc; p++) {
+        /* Build until three quarters of the memory is taken (or a build does not fit). */
+        while (nlive < MAX_LIVE && pb_heap_total_avail(h) > frames / 4) {
+            uint64_t pages = (min_mib + pb_rng_below(&rng, max_mib - min_mib + 1)) << 8;
+            unsigned domid = PB_MAX_DOMAINS - 1 - (next_id++ % PB_HEAP_PREP_USED_IDS);
+            struct pb_domain *d;
+            while (pb_domain_get(h, domid))
+                domid = PB_MAX_DOMAINS - 1 - (next_id++ % PB_HEAP_PREP_USED_IDS);
+            if (pages > pb_heap_total_avail(h))
+                break;
+            if (pb_setup_interrupted()) {
+                rc = -EINTR;
+                break;
+            }
+            rc = used_build(h, domid, pages, kind, &d);
+            if (rc == -ENOMEM) {
+                rc = 0;
+                break;
+            }
+            if (rc)
+                break;
+            live[nlive++] = d;
+        }
+        /* Destroy a random two thirds of them: their memory comes back dirty. */
+        for (unsigned i = nlive; i > 1; i--) {
+            unsigned j = (unsigned)pb_rng_below(&rng, i);
+            struct pb_domain *t = live[i - 1];
+            live[i - 1] = live[j];
+            live[j] = t;
+        }
+        unsigned keep = nlive / 3;
+        while (nlive > keep)
+            pb_memop_domain_destroy(h, live[--nlive]);
+        /* An idle spell after the burst: idle CPUs scrub what is free. */
+        if (!rc)
+            rc = retake_all(h, false);
+    }
+    /* Then the guests still running go: what they held is dirty, between what was scrubbed. */
+    while (nlive > 0)
+        pb_memop_domain_destroy(h, live[--nlive]);
+    return rc;
 }
 
 int pb_heap_prep_holes(struct pb_heap *h, uint64_t seed)

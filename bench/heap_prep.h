@@ -3,6 +3,9 @@
  * `heap:` key) and the microbenchmarks (popbench-micro, popbench-instr).
  *
  *   machine     nodes of equal size with no frame memory (the heap's own work is what is timed)
+ *   boot dirty  every frame free and dirty, as Xen leaves boot memory with bootscrub=idle
+ *   used        seeded passes of domains built (meminit_hvm) and destroyed: their memory
+ *               comes back dirty, scattered among memory never used
  *   dirty       a seeded fraction of the free memory, in 2 MiB pieces, freed dirty
  *   aged        seeded passes of random allocations and frees (a workload's `fragmented`)
  *   holes       the lower half of every node taken as single frames, a seeded half given back:
@@ -23,6 +26,19 @@
 
 int pb_heap_prep_machine(unsigned nodes, uint64_t frames_per_node, const char *variant,
                          enum pb_lock_kind kind, struct pb_heap **out);
+/* Every free frame need_scrub (Xen's bootscrub=idle, just booted); buddies as large as before. */
+int pb_heap_prep_boot_dirty(struct pb_heap *h);
+/*
+ * A used host: each of `passes` passes (bursts) builds guests of 16 MiB up to an eighth of the
+ * machine (at most 1 GiB; sizes by the seed) through pb_meminit_hvm until three quarters of the
+ * memory is taken, then destroys a random two thirds of them, which frees their memory dirty,
+ * and idle CPUs scrub every free frame before the next burst. After the last pass the guests
+ * still running (a third of the last burst's, survivors of earlier ones among them) are
+ * destroyed too: every frame is free again, what they held dirty, scattered among clean.
+ * Domains use the highest ids (PB_MAX_DOMAINS - 1 down), p2m locks of `kind`. A failed build
+ * (-ENOMEM) ends a pass early.
+ */
+int pb_heap_prep_used(struct pb_heap *h, unsigned passes, uint64_t seed, enum pb_lock_kind kind);
 /* Gives `fraction` of the free memory need_scrub, in 2 MiB pieces chosen by the seed. */
 int pb_heap_prep_dirty(struct pb_heap *h, double fraction, uint64_t seed);
 /*

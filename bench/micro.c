@@ -7,12 +7,19 @@
  * Every benchmark thread is pinned by hwloc to PU (thread index mod PUs); the context entry
  * "pinning" says so. Machines are metadata-only (no frame memory) so that the heap's own work
  * is what is timed; the clear benchmarks time real memory.
+ *
+ * Scaling: every multi-threaded heap benchmark has `ceiling/reference` beside it, the parallel
+ * ceiling (bench/ceiling.h) on the same thread counts and PUs; scripts/micro-scaling turns one
+ * run's JSON into each benchmark's speed-up against one thread and against the ceiling. Built
+ * with -DPOPBENCH_COUNT_SHARED=1, the alloc/free benchmarks also report shared_writes_per_op:
+ * stores to lines every node shares per allocation+free.
  */
 #include <errno.h>
 #include <hwloc.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/ceiling.h"
 #include "bench/gbench/pbgb.h"
 #include "bench/heap_prep.h"
 #include "core/clear.h"
@@ -64,6 +71,18 @@ static struct pb_heap *make_heap(const char *variant, enum pb_lock_kind kind, en
     return h;
 }
 
+/*
+ * POPBENCH_COUNT_SHARED builds: the stores to host-wide lines since `from`, per allocation+free
+ * pair (pairs_per_iteration of them in each iteration), summed over the threads.
+ */
+static void report_shared_writes(pbgb_state *st, uint64_t from, unsigned pairs_per_iteration)
+{
+    if (POPBENCH_COUNT_SHARED)
+        pbgb_counter_set(st, "shared_writes_per_op",
+                         (double)(pb_shared_writes() - from) / pairs_per_iteration,
+                         PBGB_COUNTER_AVG_ITERATIONS);
+}
+
 /* alloc+free of one extent of the case's order, on the thread's own node. */
 static void bm_alloc_free(pbgb_state *st, void *user)
 {
@@ -72,7 +91,7 @@ static void bm_alloc_free(pbgb_state *st, void *user)
     pin_thread(t);
     pb_set_current_node((unsigned)t % NODES);
     pb_set_current_cpu((unsigned)t);
-    uint64_t mfn;
+    uint64_t mfn, w0 = pb_shared_writes();
     PBGB_LOOP(st)
     {
         if (pb_alloc_heap_pages(c->h, 1, PB_NR_ZONES - 1, c->order, 0, NULL, &mfn)) {
@@ -82,6 +101,7 @@ static void bm_alloc_free(pbgb_state *st, void *user)
         pb_free_heap_pages(c->h, mfn, c->order, false);
     }
     pbgb_items_processed(st, pbgb_state_iterations(st));
+    report_shared_writes(st, w0, 1);
 }
 
 /* alloc N extents, then free the N: what a populate/balloon burst does; items = frames. */
@@ -93,7 +113,7 @@ static void bm_alloc_n_free_n(pbgb_state *st, void *user)
     pin_thread(t);
     pb_set_current_node((unsigned)t % NODES);
     pb_set_current_cpu((unsigned)t);
-    uint64_t mfn[BURST];
+    uint64_t mfn[BURST], w0 = pb_shared_writes();
     PBGB_LOOP(st)
     {
         for (unsigned i = 0; i < BURST; i++)
@@ -105,6 +125,33 @@ static void bm_alloc_n_free_n(pbgb_state *st, void *user)
             pb_free_heap_pages(c->h, mfn[i], c->order, false);
     }
     pbgb_items_processed(st, pbgb_state_iterations(st) * BURST);
+    report_shared_writes(st, w0, BURST);
+}
+
+/*
+ * The parallel ceiling (bench/ceiling.h): reference steps on a private buffer, nothing shared,
+ * with the thread counts and pinning of the heap benchmarks; items = steps.
+ */
+static size_t ceiling_bytes;
+
+static void bm_ceiling(pbgb_state *st, void *user)
+{
+    (void)user;
+    int t = pbgb_thread_index(st);
+    pin_thread(t);
+    struct pb_ceiling_buf b;
+    if (pb_ceiling_buf_init(&b, ceiling_bytes, (uint64_t)t + 1)) {
+        pbgb_skip_with_error(st, "no memory for the reference's buffer");
+        return;
+    }
+    uint64_t sink = 0;
+    PBGB_LOOP(st)
+    {
+        sink ^= pb_ceiling_step(&b);
+    }
+    pbgb_do_not_optimize(sink);
+    pbgb_items_processed(st, pbgb_state_iterations(st));
+    pb_ceiling_buf_free(&b);
 }
 
 /*
@@ -419,6 +466,17 @@ int main(int argc, char **argv)
         must(pbgb_add_context("jemalloc", "a reference (one arena per node, no tcache), not a "
                                           "Xen model"));
     }
+
+    /* The parallel ceiling of the heap benchmarks' thread counts and pinning. */
+    ceiling_bytes = pb_ceiling_buffer_bytes(topo);
+    pbgb_bench *cb = reg("ceiling/reference", bm_ceiling, NULL);
+    must(pbgb_threads(cb, 1));
+    must(pbgb_threads(cb, 2));
+    must(pbgb_use_real_time(cb));
+    char what[256];
+    must(pbgb_add_context("ceiling_reference",
+                          pb_ceiling_describe(ceiling_bytes, what, sizeof(what))));
+    must(pbgb_add_context("shared_writes_counted", POPBENCH_COUNT_SHARED ? "yes" : "no"));
 
     for (size_t k = 0; k < PB_ARRAY_SIZE(kinds); k++)
         for (int timing = 1; timing >= 0; timing--) {

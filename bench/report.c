@@ -91,6 +91,7 @@ void pb_report_free(struct pb_report *r)
         return;
     pb_results_free(r->doc);
     free(r->entries);
+    pb_ceiling_table_free(&r->ceiling);
     memset(r, 0, sizeof(*r));
 }
 
@@ -256,6 +257,11 @@ static int add_counters(struct pb_results_bench *b, const struct pb_run_result *
     rc = rc ? rc : count(b, PB_M_heap_merges, res->heap.merges);
     rc = rc ? rc : count(b, PB_M_dirty_alloc_pages, res->heap.dirty_alloc_pages);
     rc = rc ? rc : count(b, PB_M_tlb_flushes, res->heap.tlb_flushes);
+    /* What clearing cost: bytes over the time spent clearing, against the host's bandwidth. */
+    if (res->clear.ns > 0)
+        rc = rc ? rc : set(b, PB_M_clear_gbps, pb_run_clear_gbps(res));
+    if (pb_run_clear_ratio(res) > 0)
+        rc = rc ? rc : set(b, PB_M_clear_bandwidth_ratio, pb_run_clear_ratio(res));
     rc = rc ? rc : count(b, PB_M_rounds, res->rounds);
     rc = rc ? rc : add_noise_counters(b, &res->noise);
     rc = rc ? rc : count(b, PB_M_max_threads_per_pu, res->max_threads_per_pu);
@@ -337,6 +343,7 @@ static int add_run_section(struct pb_results_bench *b, const struct pb_run_resul
             .hold_ns_total = c->st.hold_ns_total,
             .hold_ns_max =
                 c->st.hold_ns_max < c->st.hold_ns_total ? c->st.hold_ns_max : c->st.hold_ns_total,
+            .hold_untimed = c->st.hold_untimed,
         };
         if (l.contended > l.acquisitions)
             l.contended = l.acquisitions;
@@ -370,9 +377,46 @@ static int add_run_section(struct pb_results_bench *b, const struct pb_run_resul
     return rc ? rc : pb_results_bench_set_validator(b, res->validator);
 }
 
-static const char *backing_name(const struct pb_run_result *res)
+/* context.<key> holds "workload: what" for every workload run, each once, joined by "; ". */
+static int context_per_workload(struct pb_results *doc, const char *key, const char *workload,
+                                const char *what)
 {
-    return res->numa_backed ? "real" : "none";
+    const char *was = pb_results_context_string(doc, key);
+    size_t wl = strlen(workload);
+
+    for (const char *p = was; p && *p; p = strstr(p, "; ") ? strstr(p, "; ") + 2 : NULL)
+        if (strncmp(p, workload, wl) == 0 && p[wl] == ':')
+            return 0;
+    char *now = NULL;
+    if (asprintf(&now, "%s%s%s: %s", was ? was : "", was ? "; " : "", workload, what) < 0)
+        return -ENOMEM;
+    int rc = pb_results_context_set_string(doc, key, now);
+    free(now);
+    return rc;
+}
+
+/* The host's clear bandwidth: per method, the fastest (AUTO's choice for cold memory). */
+static int add_clear_host(struct pb_results *d, const struct pb_clear_host *h)
+{
+    static const enum pb_clear_method methods[] = {PB_CLEAR_MEMSET, PB_CLEAR_STOSB, PB_CLEAR_NT};
+    char key[64];
+    int rc = pb_results_context_set_number(d, "clear_host_gbps", h->gbps[h->fastest]);
+
+    rc = rc ? rc
+            : pb_results_context_set_string(d, "clear_host_method",
+                                            pb_clear_method_name(h->fastest));
+    rc = rc ? rc
+            : pb_results_context_set_int(d, "clear_host_buffer_bytes", (int64_t)h->buffer_bytes);
+    rc = rc ? rc
+            : pb_results_context_set_int(d, "clear_host_region_bytes", (int64_t)h->region_bytes);
+    rc = rc ? rc : pb_results_context_set_int(d, "clear_host_trials", h->trials);
+    rc = rc ? rc : pb_results_context_set_int(d, "llc_bytes", (int64_t)h->llc_bytes);
+    rc = rc ? rc : pb_results_context_set_int(d, "alias_llc_factor", PB_ALIAS_LLC_FACTOR);
+    for (size_t i = 0; i < PB_ARRAY_SIZE(methods) && !rc; i++) {
+        snprintf(key, sizeof(key), "clear_host_gbps_%s", pb_clear_method_name(methods[i]));
+        rc = pb_results_context_set_number(d, key, h->gbps[methods[i]]);
+    }
+    return rc;
 }
 
 int pb_report_add(struct pb_report *r, const struct pb_report_id *id,
@@ -419,12 +463,18 @@ int pb_report_add(struct pb_report *r, const struct pb_report_id *id,
     e->pps = res->measure_ns ? (double)res->pages * 1e9 / (double)res->measure_ns : 0;
 
     /* What the context learns from the runs. */
-    const char *now = backing_name(res);
+    const char *now = res->backing[0] ? res->backing : "none";
     const char *was = pb_results_context_string(r->doc, "backing");
     if (!was)
         rc = pb_results_context_set_string(r->doc, "backing", now);
     else if (strcmp(was, now) != 0)
         rc = pb_results_context_set_string(r->doc, "backing", "mixed");
+    if (!rc && res->backing_nodes[0])
+        rc = context_per_workload(r->doc, "backing_nodes", id->workload, res->backing_nodes);
+    if (!rc && res->start_state[0])
+        rc = context_per_workload(r->doc, "start_state", id->workload, res->start_state);
+    if (!rc && res->clear_host_measured)
+        rc = add_clear_host(r->doc, &res->clear_host);
     bool over = false;
     pb_results_context_bool(r->doc, "oversubscribed", &over);
     if (!rc && !over && res->max_threads_per_pu > 1)
@@ -438,6 +488,40 @@ int pb_report_set_repetitions(struct pb_report *r, const char *workload, unsigne
     for (size_t i = 0; i < r->nr && !rc; i++)
         if (strcmp(r->entries[i].workload, workload) == 0 && r->entries[i].repetition < repetitions)
             rc = pb_results_bench_set_repetitions(r->entries[i].b, repetitions);
+    return rc;
+}
+
+int pb_report_add_ceiling(struct pb_report *r, const struct pb_report_id *id,
+                          const struct pb_ceiling_result *res)
+{
+    char what[256];
+    int rc = pb_ceiling_table_add(&r->ceiling, id->workload, id->threads, id->repetition,
+                                  res->steps_per_second);
+    if (!rc && !pb_results_context_string(r->doc, "ceiling_reference"))
+        rc = pb_results_context_set_string(
+            r->doc, "ceiling_reference",
+            pb_ceiling_describe(res->buffer_bytes, what, sizeof(what)));
+    return rc;
+}
+
+/* The ceiling beside an entry whose speed-up (0: none) is against `base` threads. */
+static int set_ceiling(struct pb_report *r, const struct pb_report_entry *e, unsigned base,
+                       double speedup)
+{
+    double c, med, lo, hi, rate;
+    if (!pb_ceiling_speedup(&r->ceiling, e->workload, e->threads, base, e->repetition, &c))
+        return 0;
+    int rc = set(e->b, PB_M_ceiling_speedup, c);
+    rc = rc ? rc : count(e->b, PB_M_ceiling_base_threads, base);
+    if (!rc &&
+        pb_ceiling_speedup_spread(&r->ceiling, e->workload, e->threads, base, &med, &lo, &hi)) {
+        rc = set(e->b, PB_M_ceiling_speedup_min, lo);
+        rc = rc ? rc : set(e->b, PB_M_ceiling_speedup_max, hi);
+    }
+    if (!rc && pb_ceiling_rate(&r->ceiling, e->workload, e->threads, e->repetition, &rate))
+        rc = set(e->b, PB_M_ceiling_steps_per_second, rate);
+    if (!rc && speedup > 0 && c > 0)
+        rc = set(e->b, PB_M_ceiling_efficiency, speedup / c);
     return rc;
 }
 
@@ -458,13 +542,15 @@ int pb_report_finish(struct pb_report *r, bool partial)
             if (o->repetition == e->repetition && (!base || o->threads < base->threads))
                 base = o;
         }
-        if (!sweep || !base || base->pps <= 0)
-            continue;
-        double speedup = e->pps / base->pps;
-        double linear = (double)e->threads / (double)base->threads;
-        rc = set(e->b, PB_M_speedup, speedup);
-        rc = rc ? rc : set(e->b, PB_M_scaling_efficiency, speedup / linear);
-        rc = rc ? rc : count(e->b, PB_M_speedup_base_threads, base->threads);
+        double speedup = 0;
+        if (sweep && base && base->pps > 0) {
+            speedup = e->pps / base->pps;
+            double linear = (double)e->threads / (double)base->threads;
+            rc = set(e->b, PB_M_speedup, speedup);
+            rc = rc ? rc : set(e->b, PB_M_scaling_efficiency, speedup / linear);
+            rc = rc ? rc : count(e->b, PB_M_speedup_base_threads, base->threads);
+        }
+        rc = rc ? rc : set_ceiling(r, e, sweep && base ? base->threads : 1, speedup);
     }
     return rc;
 }

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bench/ceiling.h"
 #include "bench/runner.h"
 #include "bench/topology.h"
 #include "results/results.h"
@@ -26,6 +27,7 @@ struct pb_report {
     struct pb_results *doc;
     struct pb_report_entry *entries;
     size_t nr, cap;
+    struct pb_ceiling_table ceiling; /* the parallel ceiling's runs */
 };
 
 /* What names a run: its entry's identity. */
@@ -67,8 +69,17 @@ int pb_report_add(struct pb_report *r, const struct pb_report_id *id,
  * learns the count as it goes); entries of later repetitions are left alone. */
 int pb_report_set_repetitions(struct pb_report *r, const char *workload, unsigned repetitions);
 
-/* Thread sweeps: speedup and scaling_efficiency on each entry; partial marks an interrupted
- * document. */
+/* Adds a run of the parallel ceiling (bench/ceiling.h) at id's workload, threads and
+ * repetition (id->variant is not used). */
+int pb_report_add_ceiling(struct pb_report *r, const struct pb_report_id *id,
+                          const struct pb_ceiling_result *res);
+
+/*
+ * Thread sweeps: speedup and scaling_efficiency (against linear) on each entry; where the
+ * ceiling ran at the entry's thread count and at its base (the sweep's smallest count, else 1
+ * thread): ceiling_speedup (same repetition), its spread over the repetitions, and
+ * ceiling_efficiency = speedup / ceiling_speedup. partial marks an interrupted document.
+ */
 int pb_report_finish(struct pb_report *r, bool partial);
 
 #endif

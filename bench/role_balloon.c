@@ -1,7 +1,8 @@
 /*
  * role_balloon.c: balloon workers (churn.balloon with pages_per_second) take running domains
  * down by `depth` of their memory with decrease_reservation and back up with populate_physmap,
- * sharing the domains round-robin, each at pages_per_second (0: as fast as it can).
+ * sharing the domains round-robin (those bound to the worker's node first), each at
+ * pages_per_second (0: as fast as it can).
  */
 #include "bench/runner_impl.h"
 
@@ -15,14 +16,19 @@ bool balloon_call(struct worker *w)
     const struct pb_wl_balloon *b = &rn->wl->churn.balloon;
     struct slot *s = NULL;
 
-    for (unsigned k = 0; k < rn->nr_running; k++) {
-        struct slot *c = &rn->slots[rn->running_idx[(w->scan + k) % rn->nr_running]];
-        if (atomic_load(&c->state) == SLOT_IDLE && slot_cas(c, SLOT_IDLE, SLOT_BUSY)) {
-            s = c;
-            w->scan += k + 1;
-            break;
+    /* A guest balloons from its own vCPUs, which NUMA placement keeps on its nodes: a worker
+     * serves the idle domains bound to its node (or to none) first, then any. */
+    for (int pass = 0; pass < 2 && !s; pass++)
+        for (unsigned k = 0; k < rn->nr_running; k++) {
+            struct slot *c = &rn->slots[rn->running_idx[(w->scan + k) % rn->nr_running]];
+            if (!pass && c->own_nodes && !(c->own_nodes & (1ull << w->node)))
+                continue;
+            if (atomic_load(&c->state) == SLOT_IDLE && slot_cas(c, SLOT_IDLE, SLOT_BUSY)) {
+                s = c;
+                w->scan += k + 1;
+                break;
+            }
         }
-    }
     if (!s)
         return false;
 

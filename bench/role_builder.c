@@ -1,5 +1,8 @@
 /*
- * role_builder.c: builders build domains through populate_physmap, as the toolstack does.
+ * role_builder.c: builders build domains through populate_physmap: a toolstack build
+ * (`orders: meminit`, and running domains) makes libxenguest's meminit_hvm calls from the plan
+ * of core/toolstack.h, with xl's claim before and its cancel after; a mixed build makes the
+ * harness's own calls of random orders.
  *
  * A builder without a build takes one: its own domain's (threads_per_domain), a queued one (a
  * pool, or a recreated running domain), or, when builders cycle (a time- or ops-bounded phase
@@ -26,7 +29,14 @@ static bool build_open(struct worker *w, struct slot *s)
         return false;
     }
     pthread_mutex_lock(&s->build_lock);
-    pb_build_cursor_init(&s->cur, s->memory, s->gfn_space);
+    rc = slot_cursor_init(rn, s, &s->cur);
+    PB_BUG_ON(rc != 0); /* the layout was checked at setup */
+    /* xl's claim_mode=1: the guest's pages are claimed before the first call. */
+    if (s->cur.toolstack && s->cur.layout.claim &&
+        pb_domain_claim_pages(s->d, pb_meminit_claim_pages(&s->cur.layout)) != 0) {
+        ctr_add(&w->rec.ctr.claim_failures, 1);
+        pb_build_fail(&s->cur);
+    }
     s->inflight = 0;
     s->finishing = false;
     pthread_mutex_unlock(&s->build_lock);
@@ -45,6 +55,25 @@ struct locality_walk {
     uint64_t pages, local;
 };
 
+/* The vnode of gfn and the end of its range: the toolstack layout's, or the harness's equal
+ * split of a mixed build. */
+static unsigned gfn_vnode(const struct slot *s, uint64_t gfn, uint64_t *range_end)
+{
+    const struct pb_meminit_config *l = &s->cur.layout;
+
+    if (!s->cur.toolstack) {
+        unsigned v = slot_vnode(s, gfn);
+        *range_end = vnode_end(s, v);
+        return v;
+    }
+    for (unsigned i = 0; i < l->nr_ranges; i++)
+        if (gfn < l->ranges[i].end_gfn) {
+            *range_end = l->ranges[i].end_gfn;
+            return l->ranges[i].vnode;
+        }
+    PB_BUG_ON(1); /* the build populates nothing beyond its ranges */
+}
+
 static int locality_visit(void *ctx, uint64_t gfn, uint64_t mfn, unsigned order, enum p2m_type type)
 {
     struct locality_walk *lw = ctx;
@@ -56,8 +85,9 @@ static int locality_visit(void *ctx, uint64_t gfn, uint64_t mfn, unsigned order,
     PB_BUG_ON(node < 0);
     /* An extent lies on one node (a buddy never crosses nodes) but may span vnodes. */
     while (gfn < end) {
-        unsigned v = slot_vnode(lw->s, gfn);
-        uint64_t stop = vnode_end(lw->s, v) < end ? vnode_end(lw->s, v) : end;
+        uint64_t range_end;
+        unsigned v = gfn_vnode(lw->s, gfn, &range_end);
+        uint64_t stop = range_end < end ? range_end : end;
         lw->pages += stop - gfn;
         if (v % lw->nodes == (unsigned)node)
             lw->local += stop - gfn;
@@ -101,6 +131,9 @@ static void build_close(struct worker *w, struct slot *s, bool ok)
     struct runner *rn = w->rn;
     uint64_t now = pb_clock_ns();
 
+    /* xl cancels the claim when the build is over, whatever happened. */
+    if (s->cur.toolstack && (s->cur.layout.claim || s->claim))
+        pb_domain_claim_pages(s->d, 0);
     if (ok) {
         pb_memop_finish_creation(rn->h, s->d);
         pb_hist_record(w->build_h, pb_clock_diff(s->build_start_ns, now));
@@ -131,14 +164,7 @@ static PB_ALWAYS_INLINE void build_step(struct worker *w)
     struct slot *s = w->cur;
     struct pb_call call;
     const struct pb_wl_orders *orders = &rn->wl->orders;
-    struct pb_wl_orders meminit;
 
-    if (s->running) {
-        /* Running domains are built contiguously, so that their balloon finds every gfn. */
-        meminit = *orders;
-        meminit.mode = PB_WL_ORDERS_MEMINIT;
-        orders = &meminit;
-    }
     pthread_mutex_lock(&s->build_lock);
     if (atomic_load(&s->gen) != w->cur_gen || atomic_load(&s->state) != SLOT_BUILDING) {
         pthread_mutex_unlock(&s->build_lock);

@@ -34,6 +34,7 @@ void run_read_counters(struct runner *rn, struct run_baseline *b)
     pb_heap_for_each_lock(rn->h, collect_heap_lock, &b->heap_locks);
     pb_scrub_read_counters(rn->h, &b->scrub);
     pb_heap_read_counters(rn->h, &b->heap);
+    pb_clear_stats_read(&b->clear);
 }
 
 static void lock_sums_add(struct pb_lock_stats *base, const struct pb_lock_stats *from,
@@ -70,6 +71,9 @@ void run_baseline_skip(struct run_baseline *base, const struct run_baseline *fro
     SKIP(heap, second_pass);
     SKIP(heap, pcp_refills);
     SKIP(heap, pcp_drains);
+    SKIP(clear, calls);
+    SKIP(clear, bytes);
+    SKIP(clear, ns);
 #undef SKIP
 }
 
@@ -237,6 +241,10 @@ void run_collect(struct runner *rn, const struct run_baseline *base, struct pb_r
     uint64_t pages_min = UINT64_MAX, pages_max = 0;
 
     res->locality_min = 1;
+    pb_clear_stats_read(&res->clear);
+    res->clear.calls -= base->clear.calls;
+    res->clear.bytes -= base->clear.bytes;
+    res->clear.ns -= base->clear.ns;
     collect_locks(rn, base, res);
     collect_counters(rn, base, res);
     res->call_h = pb_hist_alloc();
@@ -292,7 +300,7 @@ static bool find_problem(struct runner *rn, const struct pb_run_result *res, cha
         }
         if (atomic_load(&s->state) != SLOT_IDLE)
             continue;
-        uint64_t want = s->memory - (s->running ? s->balloon.out : 0);
+        uint64_t want = s->target - (s->running ? s->balloon.out : 0);
         uint64_t tot = pb_domain_tot_pages(s->d);
         if (tot != want) {
             snprintf(msg, len, "domain %u: tot_pages %" PRIu64 " but %" PRIu64 " populated",

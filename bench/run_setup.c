@@ -1,7 +1,7 @@
 /*
  * run_setup.c: a run before its threads start, unmeasured: the machine and its heap state, the
- * slots, the running domains (built meminit-style), the workers and their roles, the
- * scrubbers. And its undoing.
+ * slots, the running domains (built by the toolstack's meminit_hvm), the workers and their
+ * roles, the scrubbers. And its undoing.
  */
 #include "bench/runner_impl.h"
 
@@ -9,8 +9,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/heap_prep.h"
+#include "core/scrub.h"
+#include "bench/interrupt.h"
 #include "core/toolstack.h"
 
 const char *pb_run_claim_mode_name(enum pb_run_claim_mode mode)
@@ -90,17 +93,141 @@ unsigned pb_run_total_threads(const struct pb_workload *wl, unsigned threads)
     return b + bl + r + rc + scrub;
 }
 
-static int machine_create(struct runner *rn, char *err, size_t errlen)
+#define CLEAR_HOST_TRIALS 5 /* rounds of the host's clear measurement */
+
+double pb_run_clear_gbps(const struct pb_run_result *res)
+{
+    return res->clear.ns ? (double)res->clear.bytes / (double)res->clear.ns : 0;
+}
+
+double pb_run_clear_ratio(const struct pb_run_result *res)
+{
+    double host = res->clear_host_measured ? res->clear_host.gbps[res->clear_host.fastest] : 0;
+    return host > 0 ? pb_run_clear_gbps(res) / host : 0;
+}
+
+int pb_run_measure_host(const struct pb_workload *const *wls, size_t nr,
+                        const enum pb_wl_backing *override, char *err, size_t errlen)
+{
+    struct pb_clear_host host;
+    bool clears = false;
+
+    for (size_t i = 0; i < nr; i++)
+        clears |= (override ? *override : wls[i]->machine.backing) != PB_WL_BACKING_NONE;
+    if (!clears || pb_clear_host(&host))
+        return 0;
+    int rc = pb_clear_host_measure(0, 0, CLEAR_HOST_TRIALS, &host);
+    if (rc)
+        pb_errf(err, errlen, "cannot measure the host's clear bandwidth (%zu MiB buffer): %s",
+                pb_clear_host_buffer_default() >> 20, strerror(-rc));
+    return rc;
+}
+
+/* The machine's memory fits in half of this host's: what real backing may take. */
+static bool real_fits(const struct pb_wl_machine *m)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    uint64_t bytes = (uint64_t)m->nodes * m->pages_per_node * PB_PAGE_SIZE;
+    return pages > 0 && psz > 0 && bytes <= (uint64_t)pages * (uint64_t)psz / 2;
+}
+
+int pb_run_backing(const struct pb_workload *wl, const enum pb_wl_backing *override,
+                   enum pb_verify_mode verify, enum pb_backing *backing, char *err, size_t errlen)
+{
+    const struct pb_wl_machine *m = &wl->machine;
+    struct pb_wl_pos at = m->backing_pos.line ? m->backing_pos : m->pos;
+    const char *what = NULL;
+
+    switch (override ? *override : m->backing) {
+    case PB_WL_BACKING_REAL:
+        *backing = PB_BACKING_REAL;
+        return 0;
+    case PB_WL_BACKING_NONE:
+        *backing = PB_BACKING_NONE;
+        return 0;
+    case PB_WL_BACKING_ALIASED:
+        *backing = PB_BACKING_ALIASED;
+        if (verify == PB_VERIFY_OFF)
+            return 0;
+        what = "aliased: every node's frames share one buffer, so what a frame holds cannot be "
+               "checked";
+        break;
+    case PB_WL_BACKING_AUTO:
+        /* Aliased, unless verification needs every frame's own memory. */
+        *backing = verify == PB_VERIFY_OFF ? PB_BACKING_ALIASED : PB_BACKING_REAL;
+        if (verify == PB_VERIFY_OFF || real_fits(m))
+            return 0;
+        what = "auto, and real backing for --verify would take more than half of this host's "
+               "memory";
+        break;
+    }
+    if (override)
+        pb_errf(err, errlen, "%s: --backing is %s (expected --backing real, or --verify off)",
+                wl->path, what);
+    else if (at.line)
+        pb_errf(err, errlen,
+                "%s:%u:%u: 'machine.backing' is %s (expected backing: real for --verify, or "
+                "--verify off)",
+                wl->path, at.line, at.col, what);
+    else
+        pb_errf(err, errlen,
+                "%s: 'machine.backing' is %s (expected backing: real for --verify, or --verify "
+                "off)",
+                wl->path, what);
+    return -EINVAL;
+}
+
+/* "real", "none", "aliased" or "mixed" for the whole machine, and a word per node. */
+static void describe_backing(const struct pb_heap *h, struct pb_run_result *res)
+{
+    size_t o = 0;
+    const char *all = NULL;
+
+    res->backing_nodes[0] = '\0';
+    for (unsigned n = 0; n < pb_heap_nr_nodes(h); n++) {
+        struct pb_node_backing b;
+        pb_heap_node_backing(h, n, &b);
+        const char *kind = pb_backing_name(b.kind);
+        all = !all || strcmp(all, kind) == 0 ? kind : "mixed";
+        if (o < sizeof(res->backing_nodes))
+            o += (size_t)snprintf(res->backing_nodes + o, sizeof(res->backing_nodes) - o,
+                                  "%snode%u %s %" PRIu64 "MiB%s", n ? ", " : "", n, kind,
+                                  b.bytes >> 20,
+                                  b.memory == PB_NODE_MEM_NUMA    ? " numa"
+                                  : b.memory == PB_NODE_MEM_PLAIN ? " plain"
+                                                                  : "");
+    }
+    snprintf(res->backing, sizeof(res->backing), "%s", all ? all : "none");
+}
+
+/* The starting state as it came out: its name, its choices, and how much of it is dirty. */
+static void describe_start(const struct runner *rn, struct pb_run_result *res)
+{
+    const struct pb_wl_heap *hs = &rn->wl->heap;
+    uint64_t free = pb_heap_total_avail(rn->h), dirty = pb_scrub_backlog(rn->h);
+    char how[64] = "";
+
+    if (hs->state == PB_WL_HEAP_USED || hs->state == PB_WL_HEAP_FRAGMENTED)
+        snprintf(how, sizeof(how), " (%u passes, seed %" PRIu64 ")", hs->ageing_passes, hs->seed);
+    else if (hs->state == PB_WL_HEAP_DIRTY)
+        snprintf(how, sizeof(how), " (fraction %g, seed %" PRIu64 ")", hs->dirty_fraction,
+                 hs->seed);
+    snprintf(res->start_state, sizeof(res->start_state), "%s%s: %.0f%% of free memory dirty",
+             pb_workload_heap_state_name(hs->state), how,
+             free ? 100.0 * (double)dirty / (double)free : 0);
+}
+
+static int machine_create(struct runner *rn, struct pb_run_result *res, char *err, size_t errlen)
 {
     const struct pb_wl_machine *m = &rn->wl->machine;
     struct pb_machine_desc desc = {.nr_nodes = m->nodes};
 
     for (unsigned n = 0; n < m->nodes && n < PB_MAX_NODES; n++)
         desc.node_frames[n] = m->pages_per_node;
-    desc.backing = m->backing == PB_WL_BACKING_REAL   ? PB_BACKING_REAL
-                   : m->backing == PB_WL_BACKING_NONE ? PB_BACKING_NONE
-                                                      : PB_BACKING_AUTO;
-    int rc = pb_heap_create(&desc, rn->cfg->variant, rn->cfg->lock_kind, &rn->h);
+    int rc = pb_run_backing(rn->wl, rn->cfg->backing, rn->cfg->verify, &desc.backing, err, errlen);
+    if (rc)
+        return rc;
+    rc = pb_heap_create(&desc, rn->cfg->variant, rn->cfg->lock_kind, &rn->h);
     if (rc) {
         pb_errf(err, errlen,
                 "%s: cannot build the machine (%u nodes of %" PRIu64 " pages, variant %s): %s",
@@ -122,15 +249,33 @@ static int machine_create(struct runner *rn, char *err, size_t errlen)
                 strerror(-rc));
         return rc;
     }
+    /* Marks in frames freed dirty serve verification only: Xen writes nothing there. */
+    pb_heap_set_dirty_marks(rn->h, rn->cfg->verify != PB_VERIFY_OFF);
+    describe_backing(rn->h, res);
     const struct pb_wl_heap *hs = &rn->wl->heap;
     uint64_t heap_seed = hs->seed ? hs->seed : rn->cfg->seed;
-    if (hs->state == PB_WL_HEAP_DIRTY)
+    switch (hs->state) {
+    case PB_WL_HEAP_CLEAN:
+        break;
+    case PB_WL_HEAP_BOOT_DIRTY:
+        rc = pb_heap_prep_boot_dirty(rn->h);
+        break;
+    case PB_WL_HEAP_USED:
+        rc = pb_heap_prep_used(rn->h, hs->ageing_passes, heap_seed, rn->cfg->lock_kind);
+        break;
+    case PB_WL_HEAP_DIRTY:
         rc = pb_heap_prep_dirty(rn->h, hs->dirty_fraction, heap_seed);
-    else if (hs->state == PB_WL_HEAP_FRAGMENTED)
+        break;
+    case PB_WL_HEAP_FRAGMENTED:
         rc = pb_heap_prep_age(rn->h, hs->ageing_passes, heap_seed);
-    if (rc)
+        break;
+    }
+    if (rc) {
         pb_errf(err, errlen, "cannot prepare the heap: %s", strerror(-rc));
-    return rc;
+        return rc;
+    }
+    describe_start(rn, res);
+    return 0;
 }
 
 static enum pb_privilege privilege_of(enum pb_wl_privilege p)
@@ -144,6 +289,41 @@ static enum pb_privilege privilege_of(enum pb_wl_privilege p)
         break;
     }
     return PB_PRIV_DOMU;
+}
+
+/* Whether the slot's domains are built by the toolstack (meminit_hvm) or by the harness's own
+ * mix of orders. Running domains always are: their balloon works on libxl's layout. */
+static bool slot_toolstack(const struct runner *rn, const struct slot *s)
+{
+    return s->running || rn->wl->orders.mode == PB_WL_ORDERS_MEMINIT;
+}
+
+int slot_cursor_init(const struct runner *rn, const struct slot *s, struct pb_build_cursor *c)
+{
+    uint64_t vnode_pages[PB_MAX_NODES];
+    int vnode_node[PB_MAX_NODES];
+
+    if (!slot_toolstack(rn, s)) {
+        pb_build_cursor_init(c, s->memory, s->gfn_space);
+        return 0;
+    }
+    /* vNUMA: the harness's equal split (the last vnode takes the rest), vnode v on node
+     * v mod nodes, as xl's vnuma list would say. */
+    for (unsigned v = 0; v < s->vnuma; v++) {
+        vnode_pages[v] = s->memory / s->vnuma;
+        vnode_node[v] = (int)(v % pb_heap_nr_nodes(rn->h));
+    }
+    if (s->vnuma)
+        vnode_pages[s->vnuma - 1] += s->memory % s->vnuma;
+    struct pb_hvm_guest g = {
+        .memory_pages = s->memory,
+        .nr_vnodes = s->vnuma,
+        .vnode_pages = vnode_pages,
+        .vnode_node = vnode_node,
+        /* xl's claim_mode=1, unless the workload stakes a claim of its own or none at all. */
+        .claim = s->claim == 0 && rn->cfg->claim_mode != PB_RUN_CLAIM_NONE,
+    };
+    return pb_build_cursor_init_toolstack(c, &g);
 }
 
 /* Slot i: the k-th domain of group g. */
@@ -180,6 +360,8 @@ static void slot_init(struct runner *rn, struct slot *s, unsigned i, unsigned g)
     };
     s->vnuma = grp->affinity == PB_WL_AFFINITY_VNUMA ? grp->vnuma_nodes : 0;
     s->own_nodes = grp->affinity == PB_WL_AFFINITY_NODES ? grp->node_mask : 0;
+    /* A toolstack build leaves the VGA hole empty. */
+    s->target = slot_toolstack(rn, s) ? s->memory - PB_HVM_VGA_HOLE_PAGES : s->memory;
     pthread_mutex_init(&s->build_lock, NULL);
     atomic_init(&s->state, SLOT_QUEUED);
 }
@@ -206,6 +388,16 @@ static int setup_slots(struct runner *rn, char *err, size_t errlen)
                 continue;
             for (unsigned k = 0; k < wl->groups[g].count; k++, i++) {
                 slot_init(rn, &rn->slots[i], i, g);
+                if (k == 0 && slot_toolstack(rn, &rn->slots[i]) &&
+                    slot_cursor_init(rn, &rn->slots[i], &rn->slots[i].cur) != 0) {
+                    pb_errf(err, errlen,
+                            "%s: domains[%u]: %" PRIu64
+                            " pages cannot be laid out as an HVM guest (expected at least 1MiB "
+                            "per vnode)",
+                            wl->path, g, wl->groups[g].memory_pages);
+                    rn->nr_slots = i + 1;
+                    return -EINVAL;
+                }
                 if (running)
                     rn->running_idx[rn->nr_running++] = i;
                 else
@@ -216,60 +408,27 @@ static int setup_slots(struct runner *rn, char *err, size_t errlen)
     return 0;
 }
 
-#define RUNNING_BATCH 1024u /* extents per call when building running domains */
-
 /* Builds a running domain before the phases, unmeasured, as the toolstack would. */
 static int build_running(struct runner *rn, struct slot *s, char *err, size_t errlen)
 {
-    struct pb_build_cursor cur;
-    struct pb_wl_orders o = rn->wl->orders;
-    struct pb_call call;
-    struct pb_rng rng;
+    struct pb_meminit_report rep;
     int rc = slot_create(rn, s, NULL);
 
     if (rc) {
         pb_errf(err, errlen, "cannot create running domain %u: %s", s->domid, strerror(-rc));
         return rc;
     }
-    o.mode = PB_WL_ORDERS_MEMINIT;
-    pb_rng_seed(&rng, s->domid);
-    pb_build_cursor_init(&cur, s->memory, s->gfn_space);
-    uint64_t *gfns = malloc(sizeof(uint64_t) * RUNNING_BATCH);
-    if (!gfns)
-        return -ENOMEM;
-    while (pb_build_next(&o, pb_memop_max_order(&rn->builder_caller), &rng, &cur, &call)) {
-        unsigned done = 0;
-        while (done < call.nr) {
-            struct pb_call part = call;
-            struct pb_xc_stats st = {0};
-            part.gfn = call.gfn + ((uint64_t)done << call.order);
-            part.nr =
-                vnode_extents(s, part.gfn, call.order,
-                              call.nr - done < RUNNING_BATCH ? call.nr - done : RUNNING_BATCH);
-            for (unsigned i = 0; i < part.nr; i++)
-                gfns[i] = part.gfn + ((uint64_t)i << part.order);
-            long n = pb_xc_domain_populate_physmap(rn->h, &rn->builder_caller, s->domid, part.nr,
-                                                   part.order, call_mem_flags(rn, s, part.gfn),
-                                                   gfns, &st);
-            done += n > 0 ? (unsigned)n : 0;
-            if (n == (long)part.nr)
-                continue;
-            /* Short: the cursor redoes the rest one order down, unless that was order 0. */
-            if (!pb_build_done(&cur, &call, done)) {
-                free(gfns);
-                pb_errf(err, errlen,
-                        "running domain %u does not fit: populate_physmap stopped at %" PRIu64
-                        " of %" PRIu64 " pages: %s",
-                        s->domid, cur.issued, cur.target, strerror(-st.last_error));
-                return -ENOMEM;
-            }
-            break;
-        }
-        if (done == call.nr)
-            pb_build_done(&cur, &call, call.nr);
+    PB_BUG_ON(slot_cursor_init(rn, s, &s->cur) != 0); /* checked by setup_slots */
+    if (pb_setup_interrupted())
+        return -EINTR;
+    rc = pb_meminit_hvm(rn->h, &rn->builder_caller, s->domid, &s->cur.layout, &rep);
+    if (rc) {
+        pb_errf(err, errlen,
+                "running domain %u does not fit: meminit_hvm populated %" PRIu64 " of %" PRIu64
+                " pages: %s",
+                s->domid, rep.frames, s->target, strerror(-rc));
+        return rc;
     }
-    free(gfns);
-    pb_memop_finish_creation(rn->h, s->d);
     slot_release(rn, s, SLOT_IDLE);
     return 0;
 }
@@ -277,7 +436,7 @@ static int build_running(struct runner *rn, struct slot *s, char *err, size_t er
 int worker_alloc_gfns(struct worker *w)
 {
     const struct pb_workload *wl = w->rn->wl;
-    size_t len = 1;
+    size_t len = PB_MEMINIT_MAX_EXTENTS; /* a toolstack build's largest call */
 
     for (int i = 0; i < PB_WL_NR_ORDERS; i++)
         if (wl->orders.extents_per_call[i] > len)
@@ -405,7 +564,11 @@ int runner_setup(struct runner *rn, const struct pb_run_config *cfg, struct pb_r
     rn->pu_threads = calloc(cfg->topo->nr_real_pus, sizeof(*rn->pu_threads));
     if (!rn->pu_threads)
         return -ENOMEM;
-    if ((rc = machine_create(rn, err, errlen)) != 0)
+    /* The host's clear bandwidth (pb_run_measure_host) to compare the run's clearing with;
+     * clearing is timed from here on. */
+    res->clear_host_measured = pb_clear_host(&res->clear_host);
+    pb_clear_stats_enable(true);
+    if ((rc = machine_create(rn, res, err, errlen)) != 0)
         return rc;
     res->backed = pb_heap_backed(rn->h);
     res->numa_backed = pb_heap_node_memory(rn->h, 0) == PB_NODE_MEM_NUMA;

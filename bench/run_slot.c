@@ -50,6 +50,7 @@ void stats_sub_into(struct pb_lock_stats *acc, const struct pb_lock_stats *now,
         .wait_ns_max = now->wait_ns_max,
         .hold_ns_total = now->hold_ns_total - base->hold_ns_total,
         .hold_ns_max = now->hold_ns_max,
+        .hold_untimed = now->hold_untimed,
     };
     pb_lock_stats_add(acc, &d);
 }

@@ -43,8 +43,11 @@ unsigned timed_populate(struct worker *w, struct slot *s, const struct pb_memop_
         struct pb_memop_result res;
         struct pb_call part = *call;
         part.gfn = call->gfn + ((uint64_t)done << call->order);
-        part.nr = vnode_extents(s, part.gfn, call->order, call->nr - done);
-        struct pb_reservation r = call_reservation(w, s, &part, call_mem_flags(rn, s, part.gfn));
+        /* A toolstack call names its own node and never spans vnodes. */
+        part.nr = call->toolstack ? call->nr - done
+                                  : vnode_extents(s, part.gfn, call->order, call->nr - done);
+        unsigned flags = call->toolstack ? call->mem_flags : call_mem_flags(rn, s, part.gfn);
+        struct pb_reservation r = call_reservation(w, s, &part, flags);
 
         timed_call(&w->rec, rn->h, caller, &r, &res, &w->last_end_ns);
         done += (unsigned)res.nr_done;

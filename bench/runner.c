@@ -436,6 +436,8 @@ int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err
     rc = runner_setup(&rn, cfg, res, err, errlen);
     if (!rc)
         rc = run_phases(&rn, res, err, errlen);
+    else if (rc == -EINTR && interrupted(&rn))
+        rc = 0; /* stopped in set-up (bench/interrupt.h): not completed */
     runner_teardown(&rn);
     pb_rcu_unregister_thread();
     return rc;

@@ -87,6 +87,7 @@ struct pb_run_config {
     enum pb_verify_mode verify;
     enum pb_clear_method clear;
     enum pb_run_claim_mode claim_mode;
+    const enum pb_wl_backing *backing; /* --backing for every workload; NULL: each one's own */
     /* --option: the options given win over the workload's `options:`; NULL: none given. */
     const struct pb_options *options;
     /* Raised (by a signal handler) to stop the run early; the result is then incomplete. */
@@ -165,6 +166,15 @@ struct pb_run_result {
     uint64_t scrub_backlog_max;
     bool backed; /* the heap's frames have memory */
     bool numa_backed;
+    char backing[16];        /* real, none, aliased or mixed: what backs the frames */
+    char backing_nodes[512]; /* per node: its backing, the host memory behind it, numa/plain */
+    char start_state[128];   /* the heap's starting state (workload `heap.state`), as set up */
+    /* The host's clear bandwidth (measured once per process, at the first run's setup) and
+     * what the measure phase's clearing cost: the model's clear rate is clear.bytes /
+     * clear.ns, to be read against host.gbps[host.fastest]. */
+    bool clear_host_measured;
+    struct pb_clear_host clear_host;
+    struct pb_clear_stats clear;
 
     uint64_t *t_ms, *ts_pages, *ts_backlog;
     size_t nr_samples;
@@ -180,6 +190,33 @@ struct pb_run_result {
  */
 int pb_run(const struct pb_run_config *cfg, struct pb_run_result *res, char *err, size_t errlen);
 void pb_run_result_free(struct pb_run_result *res);
+
+/*
+ * What backs the frames of a run of wl: the workload's `machine.backing` (or *override, from
+ * --backing), `auto` resolved (aliased, or real when verification is on). -EINVAL with a
+ * message naming the file and line (or --backing) when verification cannot work there
+ * (aliased; auto too big for real).
+ */
+int pb_run_backing(const struct pb_workload *wl, const enum pb_wl_backing *override,
+                   enum pb_verify_mode verify, enum pb_backing *backing, char *err, size_t errlen);
+
+/*
+ * Measures the host's clear bandwidth once per process (pb_clear_host_measure: a sweep of each
+ * clear method over a buffer larger than the last-level cache, about a second) when any of the
+ * workloads has frames to clear (a backing other than none; *override, from --backing, when
+ * given) and no measurement was made yet.
+ * It installs AUTO's choice for cold memory, and each run records it and compares its own
+ * clearing with it. Call it before the runs, outside any measurement. 0, or -ENOMEM with a
+ * message.
+ */
+int pb_run_measure_host(const struct pb_workload *const *wls, size_t nr,
+                        const enum pb_wl_backing *override, char *err, size_t errlen);
+
+/* The run's clear rate, GB/s: bytes cleared / time spent clearing (0: nothing cleared). */
+double pb_run_clear_gbps(const struct pb_run_result *res);
+/* That rate over the host's (its fastest method's): above 1 is faster than this host can clear
+ * memory, a figure no real host would show. 0 when either is unknown. */
+double pb_run_clear_ratio(const struct pb_run_result *res);
 
 /* The primaries a workload runs with when the thread count is not overridden. */
 unsigned pb_run_default_threads(const struct pb_workload *wl);

@@ -75,6 +75,7 @@ struct slot {
     unsigned index, domid, group;
     bool running; /* start: running (balloon target; built meminit-style) */
     uint64_t memory, claim, gfn_space;
+    uint64_t target;    /* pages a build populates: memory, less the VGA hole (toolstack) */
     bool node_claim;    /* the claim is split over the domain's own nodes */
     unsigned vnuma;     /* vNUMA nodes (calls carry the node of their gfn range), 0 = none */
     uint64_t own_nodes; /* a list of nodes: their mask; else 0 */
@@ -348,6 +349,9 @@ int runner_setup(struct runner *rn, const struct pb_run_config *cfg, struct pb_r
                  char *err, size_t errlen);
 void runner_teardown(struct runner *rn);
 int worker_alloc_gfns(struct worker *w);
+/* Starts the cursor of a build of the slot's domain: a toolstack build (libxl's layout of the
+ * guest, xl's claim unless the workload stakes one) or a mixed one. 0 or -EINVAL. */
+int slot_cursor_init(const struct runner *rn, const struct slot *s, struct pb_build_cursor *c);
 
 /*
  * Readers announce, last thing inside each read section, that they are done with what they
@@ -468,6 +472,7 @@ struct run_baseline {
     struct run_lockset heap_locks;
     struct pb_scrub_counters scrub;
     struct pb_heap_counters heap;
+    struct pb_clear_stats clear;
 };
 void run_take_baseline(struct runner *rn, struct run_baseline *b);
 /* The counters alone (no worker is reset); and the baseline moved past what happened between

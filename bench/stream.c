@@ -3,6 +3,8 @@
  */
 #include "bench/stream.h"
 
+#include <string.h>
+
 #include "core/pb.h"
 
 #define GIB_PAGES (UINT64_C(1) << 18)
@@ -14,10 +16,38 @@ uint64_t pb_stream_gfn_space(uint64_t max_pages)
 
 void pb_build_cursor_init(struct pb_build_cursor *c, uint64_t target, uint64_t gfn_space)
 {
-    *c = (struct pb_build_cursor){
-        .target = target,
-        .high_gfn = gfn_space & ~(GIB_PAGES - 1),
-    };
+    memset(c, 0, sizeof(*c));
+    c->target = target;
+    c->high_gfn = gfn_space & ~(GIB_PAGES - 1);
+}
+
+int pb_build_cursor_init_toolstack(struct pb_build_cursor *c, const struct pb_hvm_guest *g)
+{
+    memset(c, 0, sizeof(*c));
+    int rc = pb_meminit_layout(g, &c->layout);
+    if (rc == 0)
+        rc = pb_meminit_plan_init(&c->plan, &c->layout);
+    if (rc)
+        return rc;
+    c->toolstack = true;
+    c->target = pb_meminit_pages(&c->layout);
+    return 0;
+}
+
+static bool toolstack_next(struct pb_build_cursor *c, struct pb_call *call)
+{
+    struct pb_meminit_call mc;
+
+    if (!pb_meminit_plan_next(&c->plan, &mc))
+        return false;
+    *call = (struct pb_call){.order = mc.order,
+                             .nr = (unsigned)mc.nr,
+                             .gfn = mc.gfn,
+                             .toolstack = true,
+                             .exact = mc.exact,
+                             .mem_flags = mc.mem_flags};
+    c->issued += mc.nr << mc.order;
+    return true;
 }
 
 static unsigned order_slot(unsigned order)
@@ -95,38 +125,13 @@ static bool mix_next(const struct pb_wl_orders *o, unsigned max_order, struct pb
     return false;
 }
 
-static bool meminit_next(const struct pb_wl_orders *o, unsigned max_order,
-                         struct pb_build_cursor *c, uint64_t left, struct pb_call *call)
-{
-    uint64_t g = c->low_gfn;
-    bool ok;
-
-    if (max_order >= 18 && (g & (GIB_PAGES - 1)) == 0 && left >= GIB_PAGES) {
-        ok = low_call(o, c, 18, left, call);
-    } else if (max_order >= 9 && (g & 511) == 0 && left >= 512) {
-        ok = low_call(o, c, 9, left, call);
-        /* Stop at the next 1 GiB boundary if a 1 GiB extent can start there. */
-        uint64_t next = align_up(g + 1, 18);
-        if (ok && max_order >= 18 && g + ((uint64_t)call->nr << 9) > next &&
-            left - (next - g) >= GIB_PAGES)
-            call->nr = (unsigned)((next - g) >> 9);
-    } else {
-        ok = low_call(o, c, 0, left, call);
-        /* Stop at the next 2 MiB boundary if a 2 MiB extent can start there. */
-        uint64_t next = align_up(g + 1, 9);
-        if (ok && max_order >= 9 && g + call->nr > next && left - (next - g) >= 512)
-            call->nr = (unsigned)(next - g);
-    }
-    if (ok)
-        c->low_gfn = call->gfn + ((uint64_t)call->nr << call->order);
-    return ok;
-}
-
 bool pb_build_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_rng *rng,
                    struct pb_build_cursor *c, struct pb_call *call)
 {
     bool ok;
 
+    if (c->toolstack)
+        return toolstack_next(c, call);
     if (c->failed || c->issued >= c->target)
         return false;
     uint64_t left = c->target - c->issued;
@@ -146,10 +151,7 @@ bool pb_build_next(const struct pb_wl_orders *o, unsigned max_order, struct pb_r
         c->issued += nr << r->order;
         return true;
     }
-    if (o->mode == PB_WL_ORDERS_MEMINIT)
-        ok = meminit_next(o, max_order, c, left, call);
-    else
-        ok = mix_next(o, max_order, rng, c, left, call);
+    ok = mix_next(o, max_order, rng, c, left, call);
     if (ok)
         c->issued += (uint64_t)call->nr << call->order;
     return ok;
@@ -160,6 +162,18 @@ bool pb_build_done(struct pb_build_cursor *c, const struct pb_call *call, unsign
     uint64_t ext = UINT64_C(1) << call->order;
 
     PB_BUG_ON(nr_done > call->nr);
+    if (c->toolstack) {
+        struct pb_meminit_call mc = {.gfn = call->gfn,
+                                     .nr = call->nr,
+                                     .order = call->order,
+                                     .mem_flags = call->mem_flags,
+                                     .exact = call->exact};
+        c->issued -= (call->nr - nr_done) * ext;
+        if (!pb_meminit_plan_done(&c->plan, &mc, nr_done))
+            c->failed = true;
+        /* What the plan hands out next for the rest counts as issued again. */
+        return !c->failed;
+    }
     if (nr_done == call->nr)
         return !c->failed;
     c->issued -= (call->nr - nr_done) * ext;
@@ -175,8 +189,16 @@ bool pb_build_done(struct pb_build_cursor *c, const struct pb_call *call, unsign
     return !c->failed;
 }
 
+void pb_build_fail(struct pb_build_cursor *c)
+{
+    c->failed = true;
+    c->plan.failed = true;
+}
+
 bool pb_build_complete(const struct pb_build_cursor *c)
 {
+    if (c->toolstack)
+        return !c->failed && pb_meminit_plan_complete(&c->plan);
     return !c->failed && c->issued == c->target && c->nr_retry == 0;
 }
 
@@ -185,12 +207,23 @@ void pb_balloon_init(struct pb_balloon_state *b, const struct pb_wl_balloon *cfg
 {
     uint64_t ext = UINT64_C(1) << cfg->order;
     uint64_t depth = (uint64_t)(cfg->depth * (double)memory_pages) & ~(ext - 1);
+    struct pb_hvm_guest g = {.memory_pages = memory_pages};
+    struct pb_meminit_config layout;
+    uint64_t bottom = 0, top = memory_pages;
+
+    /* The top range of libxl's layout; the first starts after the VGA hole. */
+    if (pb_meminit_layout(&g, &layout) == 0) {
+        const struct pb_vmemrange *r = pb_meminit_top_range(&layout);
+        bottom = r->start_gfn ? r->start_gfn : PB_HVM_VGA_HOLE_START + PB_HVM_VGA_HOLE_PAGES;
+        top = r->end_gfn;
+    }
     *b = (struct pb_balloon_state){
-        .top = memory_pages & ~(ext - 1),
+        .top = top & ~(ext - 1),
         .depth = depth ? depth : ext,
     };
-    if (b->depth > b->top)
-        b->depth = b->top;
+    uint64_t room = b->top > bottom ? (b->top - bottom) & ~(ext - 1) : 0;
+    if (b->depth > room)
+        b->depth = room ? room : ext;
 }
 
 void pb_balloon_next(const struct pb_balloon_state *b, const struct pb_wl_balloon *cfg,

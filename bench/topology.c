@@ -3,13 +3,17 @@
  */
 #include "bench/topology.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "core/pb.h"
+#include "core/input.h"
 
 /* A synthetic string of the topology, or a count summary when hwloc cannot express it. */
 static void describe(hwloc_topology_t topo, char *buf, size_t len)
@@ -57,46 +61,141 @@ static bool looks_like_file(const char *spec)
     return strchr(spec, '/') != NULL || stat(spec, &st) == 0;
 }
 
+/* Multiplies without passing `cap` (the counts are only compared with small limits). */
+static uint64_t mul_capped(uint64_t a, uint64_t b, uint64_t cap)
+{
+    return b && a > cap / b ? cap : a * b;
+}
+
+/* From p at '(' or '[', past the matching `close`; NULL when there is none. */
+static const char *skip_group(const char *p, char close)
+{
+    const char *end = strchr(p, close);
+
+    return end ? end + 1 : NULL;
+}
+
+/*
+ * The PUs and NUMA nodes a synthetic description makes, counted as hwloc's parser reads it
+ * (levels "[type:]count[(attributes)]" whose counts multiply, memory children "[numa...]" that
+ * attach one node to each object of the level above), before hwloc builds them: hwloc allocates
+ * every object of a description, so 10^6 PUs would take all memory. False when the string is
+ * not one of levels, which hwloc refuses too.
+ */
+static bool synthetic_counts(const char *spec, uint64_t *pus, uint64_t *nodes)
+{
+    const uint64_t cap = UINT64_C(1) << 40;
+    uint64_t width = 1;
+    const char *p = spec;
+
+    *nodes = 0;
+    if (*p == '(' && !(p = skip_group(p, ')'))) /* the machine's attributes */
+        return false;
+    while (*p) {
+        bool numa = false;
+        unsigned long long count;
+        char *end;
+
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        if (*p == '[') {
+            if (!(p = skip_group(p, ']')))
+                return false;
+            *nodes = *nodes + width > cap ? cap : *nodes + width;
+            continue;
+        }
+        if (!isdigit((unsigned char)*p)) {
+            const char *colon = strchr(p, ':');
+            if (!colon)
+                return false;
+            numa = strncasecmp(p, "numa", 4) == 0 || strncasecmp(p, "node", 4) == 0;
+            p = colon + 1;
+        }
+        errno = 0;
+        count = strtoull(p, &end, 0); /* as hwloc reads it: 0x10 and 010 are counts too */
+        if (end == p || *p == '-')
+            return false;
+        width = mul_capped(width, errno == ERANGE ? cap : (uint64_t)count, cap);
+        if (numa)
+            *nodes = width;
+        p = end;
+        if (*p == '(' && !(p = skip_group(p, ')')))
+            return false;
+        if (*p && *p != ' ' && *p != '[')
+            return false;
+    }
+    *pus = width;
+    return true;
+}
+
+/* The size limits of a virtual topology: what the runner can pin and the model can hold. */
+static int check_size(const char *spec, uint64_t pus, uint64_t nodes, char *err, size_t errlen)
+{
+    if (pus > PB_TOPO_MAX_PUS) {
+        char count[32];
+        if (pus >= UINT64_C(1) << 40)
+            snprintf(count, sizeof(count), "more than 2^40");
+        else
+            snprintf(count, sizeof(count), "%" PRIu64, pus);
+        pb_errf(err, errlen, "--topology: '%s' has %s PUs (expected at most %d)", spec, count,
+                PB_TOPO_MAX_PUS);
+        return -EINVAL;
+    }
+    if (nodes > PB_TOPO_MAX_NODES) {
+        pb_errf(err, errlen, "--topology: '%s' has %" PRIu64 " NUMA nodes (expected at most %d)",
+                spec, nodes, PB_TOPO_MAX_NODES);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int load_virtual(const char *spec, hwloc_topology_t *out, char *err, size_t errlen)
 {
+    const bool file = looks_like_file(spec);
     hwloc_topology_t topo;
+    uint64_t pus, nodes;
+    char *xml = NULL;
+    size_t len = 0;
     int rc;
 
-    if (hwloc_topology_init(&topo) != 0)
+    if (file) {
+        rc = pb_input_read(spec, PB_TOPO_MAX_XML_BYTES, "--topology", "hwloc XML file", &xml, &len,
+                           err, errlen);
+        if (rc)
+            return rc == -ENOMEM ? rc : -EINVAL;
+        if (len == 0) {
+            free(xml);
+            pb_errf(err, errlen,
+                    "--topology: '%s' is empty (expected a hwloc XML file, the output of lstopo "
+                    "--of xml)",
+                    spec);
+            return -EINVAL;
+        }
+    } else if (!synthetic_counts(spec, &pus, &nodes)) {
+        pus = nodes = 0; /* hwloc refuses it below, with the same message as any bad string */
+    } else if ((rc = check_size(spec, pus, nodes, err, errlen))) {
+        return rc;
+    }
+    if (hwloc_topology_init(&topo) != 0) {
+        free(xml);
         return -ENOMEM;
-    if (looks_like_file(spec)) {
-        FILE *f = fopen(spec, "r");
-        if (!f) {
-            int e = errno;
-            hwloc_topology_destroy(topo);
-            pb_errf(err, errlen, "--topology: cannot open '%s': %s (expected a hwloc XML file)",
-                    spec, strerror(e));
-            return -EINVAL;
-        }
-        fclose(f);
-        rc = hwloc_topology_set_xml(topo, spec);
-        if (rc == 0)
-            rc = hwloc_topology_load(topo);
-        if (rc != 0) {
-            hwloc_topology_destroy(topo);
-            pb_errf(err, errlen,
-                    "--topology: '%s' is not a hwloc XML topology (expected the output "
-                    "of lstopo --of xml)",
-                    spec);
-            return -EINVAL;
-        }
-    } else {
-        rc = hwloc_topology_set_synthetic(topo, spec);
-        if (rc == 0)
-            rc = hwloc_topology_load(topo);
-        if (rc != 0) {
-            hwloc_topology_destroy(topo);
-            pb_errf(err, errlen,
-                    "--topology: '%s' is not a hwloc synthetic topology (expected 'real', an XML "
-                    "file, or levels such as \"pack:4 [numa(memory=1GB)] core:2 pu:1\")",
-                    spec);
-            return -EINVAL;
-        }
+    }
+    /* The XML is parsed from what was read: nothing opens the path a second time. */
+    rc = file ? hwloc_topology_set_xmlbuffer(topo, xml, (int)len + 1)
+              : hwloc_topology_set_synthetic(topo, spec);
+    if (rc == 0)
+        rc = hwloc_topology_load(topo);
+    free(xml);
+    if (rc != 0) {
+        hwloc_topology_destroy(topo);
+        pb_errf(err, errlen, "--topology: '%s' is not a hwloc %s topology (expected %s)", spec,
+                file ? "XML" : "synthetic",
+                file ? "the output of lstopo --of xml"
+                     : "'real', an XML file, or levels such as \"pack:4 [numa(memory=1GB)] "
+                       "core:2 pu:1\"");
+        return -EINVAL;
     }
     *out = topo;
     return 0;
@@ -113,11 +212,8 @@ static int build_maps(struct pb_topology *t, char *err, size_t errlen)
         pb_errf(err, errlen, "--topology: '%s' has no PU (expected at least one CPU)", t->spec);
         return -EINVAL;
     }
-    if (nn > PB_TOPO_MAX_NODES) {
-        pb_errf(err, errlen, "--topology: '%s' has %d NUMA nodes (expected at most %d)", t->spec,
-                nn, PB_TOPO_MAX_NODES);
+    if (t->is_virtual && check_size(t->spec, (uint64_t)npu, nn > 0 ? (uint64_t)nn : 1, err, errlen))
         return -EINVAL;
-    }
     t->nr_nodes = nn > 0 ? (unsigned)nn : 1;
     t->nr_vcpus = (unsigned)npu;
     t->nr_real_pus = (unsigned)nreal;

@@ -26,7 +26,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define PB_TOPO_MAX_NODES 64
+#define PB_TOPO_MAX_NODES     64
+#define PB_TOPO_MAX_PUS       4096       /* virtual vCPUs: what a run pins and reports on */
+#define PB_TOPO_MAX_XML_BYTES (64 << 20) /* an XML file's size, read whole */
 
 struct pb_topo_cpu {
     unsigned node;    /* virtual NUMA node, 0-based */
@@ -58,7 +60,10 @@ enum pb_placement {
 
 /*
  * Loads spec ("real", a synthetic string, or a readable XML file). 0, or -EINVAL with a message
- * naming what was wrong (errlen bytes), or -ENOMEM. *t is empty on failure.
+ * naming what was wrong (errlen bytes), or -ENOMEM. *t is empty on failure. A virtual topology
+ * has at most PB_TOPO_MAX_PUS PUs and PB_TOPO_MAX_NODES nodes; a synthetic one is counted before
+ * hwloc builds it, an XML file must be a regular file (never a FIFO or device, which could block
+ * or never end) of at most PB_TOPO_MAX_XML_BYTES.
  */
 int pb_topology_load(const char *spec, struct pb_topology *t, char *err, size_t errlen);
 void pb_topology_free(struct pb_topology *t);

@@ -63,7 +63,8 @@ static void calibrate_usage(FILE *out)
           "  --effect-ns NS    the injected delay in ns per extent, the same for every workload\n"
           "  --out FILE        the calibration (a results file with no benchmarks)\n"
           "  (others)          as popbench run: --variant, --precision, --budget, ...\n"
-          "Exit status: 0 done, 1 a run failed, 2 bad input, 130 interrupted.\n",
+          "Exit status: 0 done, 1 a run failed, 2 bad input, 130 interrupted by SIGINT, 143\n"
+          "by SIGTERM.\n",
           out);
 }
 
@@ -165,14 +166,15 @@ static void count_verdicts(const struct pb_results *doc, const char *copy, bool 
     pb_run_verdicts_free(&rv);
 }
 
-static json_t *rate(unsigned num, unsigned den)
-{
-    return den ? json_real((double)num / den) : json_null();
-}
-
-/* context.calibration (FORMAT.md): the names popbench gate reads, then the details. */
-static json_t *calibration_json(const struct pb_run_opts *o, const struct cal_opts *c,
-                                const struct cal_workload *cw, size_t n, const char *date)
+/*
+ * context.calibration (FORMAT.md): the fields popbench gate reads, through
+ * pb_results_set_calibration, then the details. A rate of no verdict at all is the worst
+ * (false alarms 1, detections 0): a calibration that counted nothing supports no verdict.
+ * 0, or a negative errno.
+ */
+static int record_calibration(struct pb_results *doc, const struct pb_run_opts *o,
+                              const struct cal_opts *c, const struct cal_workload *cw, size_t n,
+                              const char *date, struct pb_results_calibration *cal)
 {
     unsigned aa = 0, fa = 0, ev = 0, ed = 0;
     double *ns = calloc(n ? n : 1, sizeof(*ns));
@@ -197,18 +199,34 @@ static json_t *calibration_json(const struct pb_run_opts *o, const struct cal_op
     /* One number for the gate: the fixed delay, or the median of the workloads' own. */
     uint64_t effect_ns = c->effect_ns ? c->effect_ns : (uint64_t)llround(ns ? pb_median(ns, n) : 0);
     free(ns);
-    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:f, s:s, s:s, s:f, s:o, s:o}",
-                     "aa_runs", (json_int_t)c->runs, "aa_verdicts", (json_int_t)aa,
-                     "aa_false_alarms", (json_int_t)fa, "aa_false_alarm_rate", rate(fa, aa),
-                     "effect_ns", (json_int_t)effect_ns, "effect_runs", (json_int_t)c->runs,
-                     "effect_verdicts", (json_int_t)ev, "effect_detected", (json_int_t)ed,
-                     "effect_detection_rate", rate(ed, ev), "precision_target", o->precision,
-                     "date", date ? date : "unknown", "variant", o->variants[o->reference].variant,
-                     "min_effect", o->min_effect, "effect_share",
-                     c->effect_ns ? json_null() : json_real(c->effect), "workloads", per);
+    *cal = (struct pb_results_calibration){
+        .aa_runs = c->runs,
+        .aa_verdicts = aa,
+        .aa_false_alarms = fa,
+        .aa_false_alarm_rate = aa ? (double)fa / aa : 1,
+        .effect_ns = effect_ns,
+        .effect_runs = c->runs,
+        .effect_verdicts = ev,
+        .effect_detected = ed,
+        .effect_detection_rate = ev ? (double)ed / ev : 0,
+        .precision_target = o->precision,
+        .date = date ? date : "unknown",
+    };
+    int rc = per ? pb_results_set_calibration(doc, cal) : -ENOMEM;
+    rc = rc ? rc
+            : pb_results_set_calibration_detail(doc, "variant",
+                                                json_string(o->variants[o->reference].variant));
+    rc = rc ? rc : pb_results_set_calibration_detail(doc, "min_effect", json_real(o->min_effect));
+    rc = rc ? rc
+            : pb_results_set_calibration_detail(doc, "effect_share",
+                                                c->effect_ns ? json_null() : json_real(c->effect));
+    rc = rc ? rc : pb_results_set_calibration_detail(doc, "workloads", json_incref(per));
+    json_decref(per);
+    return rc;
 }
 
-static void print_summary(const struct cal_workload *cw, size_t n, const json_t *cal, FILE *out)
+static void print_summary(const struct cal_workload *cw, size_t n,
+                          const struct pb_results_calibration *cal, FILE *out)
 {
     struct pb_ctable t;
     pb_ctable_init(&t, 6);
@@ -226,18 +244,16 @@ static void print_summary(const struct cal_workload *cw, size_t n, const json_t 
     }
     pb_ctable_print(&t, false, out);
     pb_ctable_free(&t);
-    const json_t *far = json_object_get(cal, "aa_false_alarm_rate");
-    const json_t *dr = json_object_get(cal, "effect_detection_rate");
     fprintf(out, "\nfalse-alarm rate: ");
-    if (json_is_number(far))
-        fprintf(out, "%.1f%%", json_number_value(far) * 100);
+    if (cal->aa_verdicts)
+        fprintf(out, "%.1f%%", cal->aa_false_alarm_rate * 100);
     else
-        fprintf(out, "unknown (no A/A run met its precision target)");
+        fprintf(out, "unknown (no A/A run met its precision target; recorded as 100%%)");
     fprintf(out, "; detection rate: ");
-    if (json_is_number(dr))
-        fprintf(out, "%.1f%%\n", json_number_value(dr) * 100);
+    if (cal->effect_verdicts)
+        fprintf(out, "%.1f%%\n", cal->effect_detection_rate * 100);
     else
-        fprintf(out, "unknown (no known-effect run met its precision target)\n");
+        fprintf(out, "unknown (no known-effect run met its precision target; recorded as 0%%)\n");
     fprintf(out, "Only verdicts of runs that met their precision target count (A/A: better or "
                  "worse is a false alarm; known effect: worse is a detection).\n");
 }
@@ -261,7 +277,7 @@ static int one_run(const struct pb_run_opts *base, const struct pb_topology *top
     o.calibration = NULL;
     o.seed_given = true;
     o.seed = (base->seed_given ? base->seed : wl->seed) + (uint64_t)i * 1000;
-    return pb_run_session(&o, topo, &wl, 1, argc, argv, rep);
+    return pb_run_session(&o, topo, &wl, 1, argc, argv, NULL, rep);
 }
 
 int pb_cmd_calibrate(int argc, char **argv)
@@ -276,12 +292,17 @@ int pb_cmd_calibrate(int argc, char **argv)
     if ((rc = pb_run_parse("calibrate", argc, argv, &o, &first)) != 0)
         return rc < 0 ? 0 : rc;
     pb_clock_init();
+    /* A bad --out is found before hours of runs. */
+    struct pb_run_out out_file;
+    if (pb_run_out_probe("calibrate", &out_file, o.out))
+        return PB_EXIT_USAGE;
     struct pb_topology topo;
     if (pb_topology_load(o.topology, &topo, err, sizeof(err)) != 0)
         return pb_cli_error("calibrate", "%s", err);
     struct pb_run_workloads set;
     if (pb_run_load_workloads("calibrate", o.workloads_dir, argv + first, argc - first, &topo,
-                              &set) != 0) {
+                              &set) != 0 ||
+        pb_run_prepare("calibrate", &o, set.runs, set.nr_runs) != 0) {
         pb_run_workloads_free(&set);
         pb_topology_free(&topo);
         return PB_EXIT_USAGE;
@@ -322,17 +343,18 @@ int pb_cmd_calibrate(int argc, char **argv)
         struct pb_report out;
         rc = pb_run_report_init(&o, &topo, set.runs, set.nr_runs, argc + 1, argv - 1, &out);
         if (rc == 0) {
-            json_t *cal = calibration_json(&o, &c, cw, set.nr_runs,
-                                           pb_results_context_string(out.doc, "date"));
-            print_summary(cw, set.nr_runs, cal, stdout);
-            if (!cal || pb_results_context_set_json(out.doc, "calibration", json_incref(cal))) {
-                fprintf(stderr, "popbench calibrate: cannot record the calibration\n");
+            struct pb_results_calibration cal;
+            int crc = record_calibration(out.doc, &o, &c, cw, set.nr_runs,
+                                         pb_results_context_string(out.doc, "date"), &cal);
+            print_summary(cw, set.nr_runs, &cal, stdout);
+            if (crc) {
+                fprintf(stderr, "popbench calibrate: cannot record the calibration: %s\n",
+                        strerror(-crc));
                 rc = PB_EXIT_FAILED;
             } else if (o.out && pb_results_write_json(out.doc, o.out, err, sizeof(err))) {
                 fprintf(stderr, "popbench calibrate: %s\n", err);
                 rc = PB_EXIT_FAILED;
             }
-            json_decref(cal);
             pb_report_free(&out);
         }
     }

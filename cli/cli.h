@@ -5,7 +5,9 @@
  *
  * Every command takes argv[0] as its own name and --help. Exit status: 0 success (gate: pass),
  * 1 a run failed or a regression (gate), 2 bad input or an error (the message names the flag
- * or file and what was expected), 3 inconclusive (gate), 130 interrupted (run).
+ * or file and what was expected; also standard output that could not be written: a full
+ * disk, a closed pipe), 3 inconclusive (gate), 130 interrupted by SIGINT and 143 by SIGTERM
+ * (run).
  */
 #ifndef POPBENCH_CLI_CLI_H
 #define POPBENCH_CLI_CLI_H
@@ -19,7 +21,8 @@ enum {
     PB_EXIT_FAILED = 1, /* a run failed validation; the gate found a regression */
     PB_EXIT_USAGE = 2,
     PB_EXIT_INCONCLUSIVE = 3,
-    PB_EXIT_INTERRUPT = 130,
+    PB_EXIT_INTERRUPT = 130,  /* 128 + SIGINT */
+    PB_EXIT_TERMINATED = 143, /* 128 + SIGTERM */
 };
 
 /* The commands (docs/popbench.md). */
@@ -39,6 +42,13 @@ const char *pb_cli_jemalloc_version(void); /* NULL without jemalloc */
 /* ---- flags ---------------------------------------------------------------------------- */
 
 #define PB_CLI_MAX_THREAD_COUNTS 64
+
+/*
+ * Flushes and closes stdout after command cmd returned rc: when anything written to it was
+ * lost (stdio's error flag, or the final flush or close failing: a full disk, a read-only
+ * file), says so on stderr and returns PB_EXIT_USAGE in place of a success; else rc.
+ */
+int pb_cli_close_stdout(const char *cmd, int rc);
 
 /* "popbench CMD: message" on stderr; returns PB_EXIT_USAGE. */
 int pb_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

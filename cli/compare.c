@@ -7,6 +7,7 @@
 
 #include "cli/table.h"
 #include "results/compare.h"
+#include "results/lockprof.h"
 #include "results/metrics.h"
 #include "results/verdict.h"
 
@@ -18,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum format { FORMAT_TABLE, FORMAT_MARKDOWN, FORMAT_JSON };
+enum format { FORMAT_TABLE, FORMAT_MARKDOWN, FORMAT_JSON, FORMAT_LOCKPROF };
 
 static json_t *json_num(double v)
 {
@@ -228,7 +229,10 @@ static void compare_usage(FILE *out)
           "first.\n"
           "\n"
           "options:\n"
-          "  --format table|markdown|json  output format (default table)\n"
+          "  --format table|markdown|json|lockprof  output format (default table); lockprof:\n"
+          "                      per benchmark and lock, the lock count, time held, block\n"
+          "                      count and time blocked of A and B as Xen's xenlockprof\n"
+          "                      prints them (medians over repetitions) and their ratios\n"
           "  --all               every metric, not only the headline ones\n"
           "  --metrics LIST      only these metrics (comma-separated)\n"
           "  --min-effect F      smallest relative change that is a verdict (default 0.03 = 3%)\n"
@@ -237,19 +241,19 @@ static void compare_usage(FILE *out)
           "  --resamples N       bootstrap resamples (default 2000)\n"
           "  --seed N            bootstrap seed (default 1)\n"
           "  -h, --help          this text\n"
-          "Exit status: 0 compared, 2 bad input.\n",
+          "Exit status: 0 compared, 2 bad input or no benchmark in common.\n",
           out);
 }
 
 static int parse_format(const char *cmd, const char *arg, enum format *fmt)
 {
-    static const char *const names[] = {"table", "markdown", "json"};
-    for (size_t i = 0; i < 3; i++)
+    static const char *const names[] = {"table", "markdown", "json", "lockprof"};
+    for (size_t i = 0; i < 4; i++)
         if (strcmp(arg, names[i]) == 0) {
             *fmt = (enum format)i;
             return 0;
         }
-    pb_cli_error(cmd, "--format '%s': expected table, markdown or json", arg);
+    pb_cli_error(cmd, "--format '%s': expected table, markdown, json or lockprof", arg);
     return -EINVAL;
 }
 
@@ -327,6 +331,9 @@ int pb_cmd_compare(int argc, char **argv)
         pb_cli_error(cmd, variants ? "expected a results file"
                                    : "expected two results files, A.json B.json");
         rc = -EINVAL;
+    } else if (rc == 0 && variants && fmt == FORMAT_LOCKPROF) {
+        pb_cli_error(cmd, "--format lockprof compares files: A.json B.json, not --variants");
+        rc = -EINVAL;
     }
     if (rc) {
         if (rc < 0)
@@ -360,10 +367,26 @@ int pb_cmd_compare(int argc, char **argv)
         } else {
             continue;
         }
+        if (rc == 0 && res[nres].ncommon == 0) {
+            pb_cli_error(cmd,
+                         "no benchmark in common: %s has %zu, %s has %zu, none by the same "
+                         "name%s",
+                         variants ? variants[0] : argv[optind], res[nres].nonly_a,
+                         variants ? variants[1] : argv[optind + i], res[nres].nonly_b,
+                         variants ? " (workload and threads)" : " (workload/variant/threads:N)");
+            rc = -ENOENT;
+        }
         if (rc == 0)
             nres++;
     }
-    if (rc == 0 && (rc = print_comparisons(res, nres, fmt, &o, stdout)))
+    for (int i = 1; rc == 0 && fmt == FORMAT_LOCKPROF && i < nfiles; i++) {
+        if (i > 1)
+            fputc('\n', stdout);
+        printf("A: %s\nB: %s\n\n", res[i - 1].label_a, res[i - 1].label_b);
+        if ((rc = pb_lockprof_compare(files[0], files[i], stdout)))
+            pb_cli_error(cmd, "cannot write the report: %s", strerror(-rc));
+    }
+    if (rc == 0 && fmt != FORMAT_LOCKPROF && (rc = print_comparisons(res, nres, fmt, &o, stdout)))
         pb_cli_error(cmd, "cannot write the report: %s", strerror(-rc));
     else if (rc == -ENOMEM)
         pb_cli_error(cmd, "out of memory");

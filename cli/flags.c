@@ -25,6 +25,25 @@ int pb_cli_error(const char *cmd, const char *fmt, ...)
     return PB_EXIT_USAGE;
 }
 
+int pb_cli_close_stdout(const char *cmd, int rc)
+{
+    /* errno of the write that failed is gone by now; the flush or close gives one again. */
+    bool lost = ferror(stdout) != 0;
+    errno = 0;
+    if (fflush(stdout) != 0)
+        lost = true;
+    int e = errno;
+    if (fclose(stdout) != 0) {
+        lost = true;
+        e = e ? e : errno;
+    }
+    if (!lost)
+        return rc;
+    fprintf(stderr, "popbench %s: cannot write to standard output%s%s: the output is incomplete\n",
+            cmd, e ? ": " : "", e ? strerror(e) : "");
+    return rc == PB_EXIT_OK ? PB_EXIT_USAGE : rc;
+}
+
 int pb_cli_option_error(const char *cmd, int c, int argc, char **argv)
 {
     const char *arg = optind - 1 < argc && optind > 0 ? argv[optind - 1] : "?";

@@ -1,8 +1,9 @@
 /*
  * gate.c: `popbench gate`, the CI performance gate of a fresh results file against a baseline
  * (results/gate.h judges; this prints the rows and the verdict, and --update replaces the
- * baseline). Exit status: 0 pass, 1 regression, 2 error, 3 inconclusive or the environment
- * (cpu_model, compiler, build_type) differs from the baseline's.
+ * baseline). Exit status: 0 pass, 1 regression, 2 error or nothing gated, 3 inconclusive, the
+ * environment (cpu_model, compiler, build_type) differs from the baseline's, or the wall-clock
+ * tier was refused for want of a calibration that supports it.
  */
 #include "cli/cli.h"
 
@@ -64,6 +65,8 @@ static int gate_update(const char *fresh, const char *path)
     int exit_code = PB_EXIT_USAGE;
     if (pb_results_is_partial(rf))
         pb_cli_error(cmd, "%s: a partial (interrupted) run cannot become a baseline", fresh);
+    else if (pb_results_bench_count(rf) == 0)
+        pb_cli_error(cmd, "%s: has no benchmarks: a baseline made of it would gate nothing", fresh);
     else if (pb_file_copy_atomic(fresh, path, err, sizeof(err)) != 0)
         pb_cli_error(cmd, "--baseline: %s", err);
     else
@@ -144,14 +147,29 @@ static int gate_run(const struct pb_gate_opts *o, const char *path, const char *
     rc = pb_gate_judge(o, base, fresh, confirm, &g);
     if (rc == 0)
         print_rows(&g);
-    if (rc == 0 && (o->tier & PB_GATE_WALLCLOCK))
+    if (rc == 0 && (o->tier & PB_GATE_WALLCLOCK) && !g.wallclock_refused)
         printf("\nwallclock rows: baseline and fresh are medians of metric(variant) / "
                "metric(%s) over repetitions of one run.\n",
                o->reference);
+    if (rc == 0 && g.wallclock_refused)
+        printf("\nwall-clock tier REFUSED: %s. The deterministic counts are gated as usual.\n",
+               g.refusal);
 
     int exit_code;
     if (rc) {
         exit_code = pb_cli_error(cmd, "out of memory");
+    } else if (g.gated == 0) {
+        exit_code = PB_EXIT_USAGE;
+        printf("\ngate: ERROR (exit 2): nothing gated\n");
+        if (g.wallclock_refused)
+            pb_cli_error(cmd, "nothing gated: the wall-clock tier was refused: %s", g.refusal);
+        else
+            pb_cli_error(cmd,
+                         "nothing gated: %s has no benchmark of the baseline %s with a metric to "
+                         "gate (%zu benchmark%s in it, %zu in the baseline)",
+                         fresh_path, path, pb_results_group_count(fresh),
+                         pb_results_group_count(fresh) == 1 ? "" : "s",
+                         pb_results_group_count(base));
     } else if (env || env_confirm) {
         exit_code = PB_EXIT_INCONCLUSIVE;
         printf("\ngate: INCONCLUSIVE (exit 3): the environment differs from the baseline's; "
@@ -159,10 +177,10 @@ static int gate_run(const struct pb_gate_opts *o, const char *path, const char *
     } else if (g.failed) {
         exit_code = PB_EXIT_FAILED;
         printf("\ngate: REGRESSION (exit 1): %zu of %zu gated metrics failed\n", g.failed, g.gated);
-    } else if (g.inconclusive || g.gated == 0) {
+    } else if (g.inconclusive || g.wallclock_refused) {
         exit_code = PB_EXIT_INCONCLUSIVE;
-        printf("\ngate: INCONCLUSIVE (exit 3): %zu inconclusive, %zu gated\n", g.inconclusive,
-               g.gated);
+        printf("\ngate: INCONCLUSIVE (exit 3): %zu inconclusive, %zu gated%s\n", g.inconclusive,
+               g.gated, g.wallclock_refused ? ", the wall-clock tier refused" : "");
     } else {
         exit_code = PB_EXIT_OK;
         printf("\ngate: PASS (exit 0): %zu gated metrics\n", g.gated);
@@ -191,7 +209,9 @@ static void gate_usage(FILE *out)
           "wall-clock metrics gate only as ratios to a reference variant of the same run,\n"
           "with a Mann-Whitney test over repetitions, and fail only when a re-run (--confirm)\n"
           "fails too. Record runs with 2 or more repetitions (4 or more for wall-clock\n"
-          "metrics at alpha 0.05).\n"
+          "metrics at alpha 0.05). Wall-clock verdicts are refused unless the fresh file's\n"
+          "context.calibration (popbench calibrate) shows an A/A false-alarm rate at most\n"
+          "alpha and a detection rate of its known slowdown of at least 0.9.\n"
           "\n"
           "options:\n"
           "  --baseline PATH          baseline file, or directory of NAME.json (required)\n"
@@ -208,8 +228,10 @@ static void gate_usage(FILE *out)
           "  --count-tolerance F      relative tolerance of other deterministic metrics\n"
           "                           (default 0: exact)\n"
           "  -h, --help               this text\n"
-          "Exit status: 0 pass, 1 regression, 2 error, 3 inconclusive or environment differs\n"
-          "(compiler, build_type; and cpu_model unless --tier deterministic).\n",
+          "Exit status: 0 pass, 1 regression, 2 error or nothing gated (no benchmark of the\n"
+          "baseline in RESULTS.json with a metric to gate), 3 inconclusive, environment\n"
+          "differs (compiler, build_type; and cpu_model unless --tier deterministic) or the\n"
+          "wall-clock tier refused.\n",
           out);
 }
 

@@ -1,6 +1,6 @@
 /*
  * history.c: `popbench history`: import results files into the history database, list them,
- * and print a metric's trend over commits with its change point (results/history.h).
+ * and print a metric's trend over commits with its change points (results/history.h).
  */
 #include "cli/cli.h"
 
@@ -27,16 +27,20 @@ static void history_usage(FILE *out)
           "cpu_model), workload, variant, threads and repetition: importing a file twice adds\n"
           "nothing, and a re-run of an imported commit on the same machine keeps the first.\n"
           "trend prints a metric per commit (median over repetitions) for each machine and\n"
-          "benchmark, ordered by the run's date, and the single change point that maximises\n"
-          "the pooled two-sample t over splits, tested by a seeded permutation test of that\n"
-          "maximum; it names the first commit after the change.\n"
+          "benchmark, ordered by the run's date, and every change point in it: E-divisive\n"
+          "(energy divergence of the two sides, split recursively), each split tested by a\n"
+          "seeded permutation test within the segments; for each, the commits it lies between,\n"
+          "the means either side, the shift and its p-value. A shift below --min-shift is\n"
+          "shown as small.\n"
           "\n"
           "options:\n"
           "  --db PATH            database (default results/history.sqlite)\n"
+          "  --wait S             how long to wait for another process using the database\n"
+          "                       (default 30 seconds)\n"
           "  --benchmark NAME     trend: only this benchmark (workload/variant/threads:N)\n"
           "  --min-shift F        trend: smallest shift of the mean that counts (default 5%)\n"
           "  --alpha F            trend: significance level (default 0.05)\n"
-          "  --permutations N     trend: permutation rounds (default 999)\n"
+          "  --permutations N     trend: permutation rounds per test (default 199)\n"
           "  --seed N             trend: permutation seed (default 1)\n"
           "  -h, --help           this text\n"
           "Exit status: 0 done, 2 bad input or error.\n",
@@ -100,17 +104,24 @@ static void print_trend(const struct pb_trend *t, const char *metric, const stru
     pb_ctable_print(&tab, false, stdout);
     pb_ctable_free(&tab);
     if (!t->tested) {
-        printf("change point: too few commits to look for one (%zu, need %zu)\n\n", t->npoint,
+        printf("change points: too few commits to look for one (%zu, need %zu)\n\n", t->npoint,
                2 * (o->min_seg ? o->min_seg : 1));
         return;
     }
-    const struct pb_changepoint *cp = &t->cp;
-    double shift = cp->mean_before != 0 ? 100 * (cp->mean_after / cp->mean_before - 1) : NAN;
-    printf("%s at commit %s (point %zu of %zu): mean %.6g -> %.6g (%+.1f%%), t=%.3g, "
-           "permutation p=%.3g%s\n\n",
-           t->change ? "CHANGE POINT" : "no change point: best split", t->point[cp->index].commit,
-           cp->index + 1, t->npoint, cp->mean_before, cp->mean_after, shift, cp->t, cp->p,
-           t->change ? "" : " (not significant or below --min-shift)");
+    if (t->nchange == 0)
+        printf("no change point (none significant at alpha %g, E-divisive, %u permutations)\n",
+               o->alpha, o->permutations);
+    for (size_t i = 0; i < t->nchange; i++) {
+        const struct pb_trend_change *c = &t->change[i];
+        size_t at = c->cp.index;
+        printf("%s at commit %s (commits %s..%s, point %zu of %zu): mean %.6g -> %.6g "
+               "(%+.1f%%), p=%.3g (confidence %.1f%%)%s\n",
+               c->counts ? "CHANGE POINT" : "small change", t->point[at].commit,
+               t->point[at - 1].commit, t->point[at].commit, at + 1, t->npoint, c->cp.mean_before,
+               c->cp.mean_after, 100 * c->shift, c->cp.p, 100 * (1 - c->cp.p),
+               c->counts ? "" : " (below --min-shift)");
+    }
+    putchar('\n');
 }
 
 static int history_trend(struct pb_history *h, const char *db, const char *metric,
@@ -138,6 +149,7 @@ int pb_cmd_history(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
+        {"wait", required_argument, NULL, 'w'},
         {"benchmark", required_argument, NULL, 'b'},
         {"min-shift", required_argument, NULL, 's'},
         {"alpha", required_argument, NULL, 'a'},
@@ -149,7 +161,7 @@ int pb_cmd_history(int argc, char **argv)
     const char *db = "results/history.sqlite", *bench = NULL;
     struct pb_trend_opts to;
     pb_trend_opts_default(&to);
-    uint64_t u;
+    uint64_t u, wait_s = PB_HISTORY_WAIT_S;
     int c, rc = 0;
     bool trend_flags = false;
     optind = 0;
@@ -157,6 +169,9 @@ int pb_cmd_history(int argc, char **argv)
         switch (c) {
         case 'd':
             db = optarg;
+            break;
+        case 'w':
+            rc = pb_cli_u64(cmd, "--wait", optarg, 0, 86400, &wait_s);
             break;
         case 'b':
             bench = optarg;
@@ -220,7 +235,7 @@ int pb_cmd_history(int argc, char **argv)
     struct pb_history *h;
     char err[1024];
     bool import = strcmp(sub, "import") == 0;
-    if ((rc = pb_history_open(db, import, &h, err, sizeof(err)))) {
+    if ((rc = pb_history_open_waiting(db, import, (unsigned)wait_s, &h, err, sizeof(err)))) {
         pb_cli_error(cmd, "--db %s", err);
         return PB_EXIT_USAGE;
     }

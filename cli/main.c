@@ -9,6 +9,7 @@
  */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,17 +56,17 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return 0;
+        return pb_cli_close_stdout("--help", 0);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("popbench %s (commit %s, %s build, jemalloc %s)\n", POPBENCH_VERSION_STRING,
                POPBENCH_GIT_COMMIT, POPBENCH_BUILD_TYPE,
                pb_cli_jemalloc_active() ? pb_cli_jemalloc_version() : "inactive");
-        return 0;
+        return pb_cli_close_stdout("--version", 0);
     }
     for (size_t i = 0; i < PB_ARRAY_SIZE(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].fn(argc - 1, argv + 1);
+            return pb_cli_close_stdout(commands[i].name, commands[i].fn(argc - 1, argv + 1));
     fprintf(stderr,
             "popbench: unknown command '%s' (expected run, list, topology, compare, gate, "
             "history, plot or calibrate; see popbench --help)\n",

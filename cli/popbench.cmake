@@ -15,7 +15,10 @@ pb_module(pb_cli
     ${CMAKE_CURRENT_LIST_DIR}/flags.c
     ${CMAKE_CURRENT_LIST_DIR}/table.c
     ${CMAKE_CURRENT_LIST_DIR}/run.c
+    ${CMAKE_CURRENT_LIST_DIR}/run_out.c
+    ${CMAKE_CURRENT_LIST_DIR}/run_session.c
     ${CMAKE_CURRENT_LIST_DIR}/run_table.c
+    ${CMAKE_CURRENT_LIST_DIR}/run_workloads.c
     ${CMAKE_CURRENT_LIST_DIR}/calibrate.c
     ${CMAKE_CURRENT_LIST_DIR}/jemalloc.c
     ${CMAKE_CURRENT_LIST_DIR}/list.c

@@ -1,65 +1,39 @@
 /*
- * run.c: `popbench run`: loads the workloads and runs them through the runner in rounds (per
- * workload, one repetition of every variant and thread count, the variants in a seeded order)
- * until the ratios to the reference variant are precise enough or the time budget is spent
- * (cli/run.h, results/verdict.h); writes the results after every finished run, and prints the
- * comparison (docs/popbench.md).
+ * run.c: `popbench run`: its flags, and the command: loads the workloads and runs them through
+ * the runner in rounds (per workload, one repetition of every variant and thread count, the
+ * variants in a seeded order, the parallel ceiling among them) until the ratios to the
+ * reference variant are precise enough or the time budget is spent (cli/run.h,
+ * results/verdict.h); writes the results as the runs finish, and prints the comparison
+ * (docs/popbench.md).
  *
  * Exit status: 0 success; 1 a run failed (its validator found a broken invariant, a worker
- * failed); 2 bad input (flag, workload file, topology); 130 interrupted by SIGINT (what was
- * measured is written, marked partial).
+ * failed); 2 bad input (flag, workload file, topology, --out); 130 interrupted by SIGINT, 143
+ * by SIGTERM (what was measured is written, marked partial; with nothing measured --out is
+ * left as it was).
  */
 #include "cli/run.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <math.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <sqlite3.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "bench/report.h"
-#include "bench/runner.h"
-#include "bench/stream.h"
-#include "bench/topology.h"
-#include "cli/table.h"
+#include "bench/interrupt.h"
 #include "core/clock.h"
-#include "core/heap.h"
 #include "core/pb.h"
-#include "core/prng.h"
-#include "results/results.h"
 #include "results/verdict.h"
-#include "workloads/workload.h"
 
-#include "pb_git_commit.h" /* generated: POPBENCH_GIT_COMMIT */
-
-#ifndef POPBENCH_BUILD_TYPE
-#define POPBENCH_BUILD_TYPE "unknown"
-#endif
-#ifndef POPBENCH_CFLAGS
-#define POPBENCH_CFLAGS ""
-#endif
 #ifndef POPBENCH_SOURCE_DIR
 #define POPBENCH_SOURCE_DIR "."
-#endif
-#ifndef POPBENCH_HWLOC_VERSION
-#define POPBENCH_HWLOC_VERSION "unknown"
-#endif
-#ifndef POPBENCH_URCU_VERSION
-#define POPBENCH_URCU_VERSION "unknown"
 #endif
 
 /* The baseline and the per-node design: the comparison the default suite is for, in about
  * three minutes on 2 CPUs. `--variant all` runs every variant. */
 #define DEFAULT_VARIANTS "xen,pernode"
-/* The whole run's time budget for repetitions: the default suite (7 workloads, two variants)
+/* The whole run's time budget for repetitions: the default suite (8 workloads, two variants)
  * stays within about three minutes on 2 CPUs. */
 #define DEFAULT_BUDGET_NS (170 * NS_PER_SEC)
 #define DEFAULT_FLOOR_NS  (500 * NS_PER_MSEC)
@@ -68,15 +42,6 @@
 #define NS_PER_SEC        UINT64_C(1000000000)
 #define NS_PER_MSEC       UINT64_C(1000000)
 #define ERR_LEN           2048
-
-static _Atomic bool interrupted;
-
-static void on_sigint(int sig)
-{
-    atomic_store(&interrupted, true);
-    /* A second Ctrl-C ends the process the ordinary way. */
-    signal(sig, SIG_DFL);
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Option values.
@@ -151,7 +116,17 @@ static void label_list(const struct pb_run_opts *o, char *buf, size_t len)
             (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", o->variants[i].label);
 }
 
-/* A duration or "<N>ops" (the workload file's phase syntax). */
+/* A duration outside [lo, hi], the range a workload file allows: what was expected. */
+static int out_of_range(const char *s, uint64_t lo, uint64_t hi, char *err, size_t errlen)
+{
+    char a[32] = "?", b[32] = "?";
+    pb_format_duration(lo, a, sizeof(a));
+    pb_format_duration(hi, b, sizeof(b));
+    snprintf(err, errlen, "'%s' is out of range (expected a duration from %s to %s)", s, a, b);
+    return -ERANGE;
+}
+
+/* A duration or "<N>ops" (the workload file's phase syntax), in the workload file's range. */
 static int parse_phase(const char *s, struct pb_wl_phase *ph, char *err, size_t errlen)
 {
     size_t n = s ? strlen(s) : 0;
@@ -162,8 +137,11 @@ static int parse_phase(const char *s, struct pb_wl_phase *ph, char *err, size_t 
             return -EINVAL;
         memcpy(num, s, n - 3);
         num[n - 3] = '\0';
-        if (pb_cli_parse_u64(num, &ops)) {
-            snprintf(err, errlen, "'%s' is not an operation count (expected such as 10000ops)", s);
+        if (pb_cli_parse_u64(num, &ops) || ops > PB_WL_MAX_PHASE_OPS) {
+            snprintf(err, errlen,
+                     "'%s' is not an operation count (expected 0 to %" PRIu64
+                     " ops, such as 10000ops)",
+                     s, PB_WL_MAX_PHASE_OPS);
             return -EINVAL;
         }
         *ph = (struct pb_wl_phase){.unit = PB_WL_PHASE_OPS, .ops = ops};
@@ -173,7 +151,23 @@ static int parse_phase(const char *s, struct pb_wl_phase *ph, char *err, size_t 
     int rc = pb_parse_duration(s, &ns, err, errlen);
     if (rc)
         return rc;
+    if (ns > PB_WL_MAX_WARMUP_NS)
+        return out_of_range(s, 0, PB_WL_MAX_WARMUP_NS, err, errlen);
     *ph = (struct pb_wl_phase){.unit = PB_WL_PHASE_TIME, .ns = ns};
+    return 0;
+}
+
+/* A duration of at most `max`, as a measured phase's: 0, or PB_EXIT_USAGE after a message. */
+static int parse_measure_ns(const char *cmd, const char *flag, const char *s, uint64_t min,
+                            uint64_t max, uint64_t *ns)
+{
+    char err[ERR_LEN];
+    if (pb_parse_duration(s, ns, err, sizeof(err)))
+        return pb_cli_error(cmd, "%s: %s", flag, err);
+    if (*ns < min || *ns > max) {
+        out_of_range(s, min, max, err, sizeof(err));
+        return pb_cli_error(cmd, "%s: %s", flag, err);
+    }
     return 0;
 }
 
@@ -213,12 +207,15 @@ static void run_usage(FILE *out)
         "  --ops N               measure phase of N operations\n"
         "  --warmup D|Nops       warm-up phase (default: the workload's)\n"
         "  --seed N              seed of the run order; also replaces the workloads' seeds\n"
-        "  --out FILE            write the results (JSON) to FILE, after every run\n"
-        "  --format F            stdout: table (default), json, csv or none\n"
+        "  --out FILE            write the results (JSON) to FILE as the runs finish (a\n"
+        "                        link's target is replaced; a FIFO or device is written once)\n"
+        "  --format F            stdout: table (default), json, csv, lockprof or none\n"
         "  --calibration FILE    copy context.calibration of a popbench calibrate file\n"
         "  --quiet               no progress line and no notes\n"
         "  --verify MODE         off (default), sampled or full: check scrubbed frames read zero\n"
         "  --clear METHOD        auto (default), memset, stosb or nt\n"
+        "  --backing B           workload (default: each one's machine.backing), auto, real,\n"
+        "                        aliased or none: what backs every workload's frames\n"
         "  --claim-mode MODE     workload (default: each group's claim_mode), host (every\n"
         "                        claim host-wide), nodes (split over each domain's own nodes)\n"
         "                        or none (no claims)\n"
@@ -227,8 +224,11 @@ static void run_usage(FILE *out)
         "  --workloads-dir DIR   where workload names are looked up\n"
         "  --self-test-overhead  measure the harness's own cost per timed call, then exit\n"
         "  --interrupt-after N   (tests) raise SIGINT during run N+1\n"
+        "  --interrupt-setup-step N  (tests) raise --interrupt-signal at set-up step N\n"
+        "  --interrupt-signal S  (tests) INT (default) or TERM\n"
         "\n"
-        "Exit status: 0 ok, 1 a run failed validation, 2 bad input, 130 interrupted.\n"
+        "Exit status: 0 ok, 1 a run failed validation, 2 bad input, 130 interrupted by\n"
+        "SIGINT, 143 by SIGTERM.\n"
         "\nOptions (--option NAME=VALUE, or a workload's `options`):\n",
         out);
     const struct pb_option_desc *d;
@@ -263,10 +263,13 @@ enum {
     OPT_VERIFY,
     OPT_CLEAR,
     OPT_CLAIM_MODE,
+    OPT_BACKING,
     OPT_OPTION,
     OPT_WORKLOADS_DIR,
     OPT_SELF_TEST,
     OPT_INTERRUPT_AFTER,
+    OPT_INTERRUPT_SETUP,
+    OPT_INTERRUPT_SIGNAL,
     OPT_HELP,
 };
 
@@ -296,10 +299,13 @@ static const struct option run_options[] = {
     {"verify", required_argument, NULL, OPT_VERIFY},
     {"clear", required_argument, NULL, OPT_CLEAR},
     {"claim-mode", required_argument, NULL, OPT_CLAIM_MODE},
+    {"backing", required_argument, NULL, OPT_BACKING},
     {"option", required_argument, NULL, OPT_OPTION},
     {"workloads-dir", required_argument, NULL, OPT_WORKLOADS_DIR},
     {"self-test-overhead", no_argument, NULL, OPT_SELF_TEST},
     {"interrupt-after", required_argument, NULL, OPT_INTERRUPT_AFTER},
+    {"interrupt-setup-step", required_argument, NULL, OPT_INTERRUPT_SETUP},
+    {"interrupt-signal", required_argument, NULL, OPT_INTERRUPT_SIGNAL},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -320,6 +326,7 @@ int pb_run_parse(const char *cmd, int argc, char **argv, struct pb_run_opts *o, 
         .workloads_dir = POPBENCH_SOURCE_DIR "/workloads",
         .self_test_ops = 200000,
         .interrupt_after = -1,
+        .interrupt_signal = SIGINT,
         .min_reps = DEFAULT_MIN_REPS,
         .max_reps = DEFAULT_MAX_REPS,
         .precision = PB_VERDICT_PRECISION,
@@ -383,18 +390,19 @@ int pb_run_parse(const char *cmd, int argc, char **argv, struct pb_run_opts *o, 
             break;
         case OPT_MIN_REPS:
         case OPT_MAX_REPS:
-            if (pb_cli_parse_u64(optarg, &v) || v < 1 || v > 1000)
-                return pb_cli_error(cmd, "%s: '%s' is not a repetition count (expected 1 to 1000)",
+            if (pb_cli_parse_u64(optarg, &v) || v < 1 || v > PB_WL_MAX_REPETITIONS)
+                return pb_cli_error(cmd, "%s: '%s' is not a repetition count (expected 1 to %d)",
                                     c == OPT_MIN_REPS ? "--min-repetitions" : "--max-repetitions",
-                                    optarg);
+                                    optarg, PB_WL_MAX_REPETITIONS);
             if (c == OPT_MIN_REPS)
                 o->min_reps = (unsigned)v;
             else
                 o->max_reps = (unsigned)v;
             break;
         case OPT_MIN_MEASURE:
-            if (pb_parse_duration(optarg, &o->floor_ns, err, sizeof(err)))
-                return pb_cli_error(cmd, "--min-measure: %s", err);
+            if (parse_measure_ns(cmd, "--min-measure", optarg, 0, PB_WL_MAX_MEASURE_NS,
+                                 &o->floor_ns))
+                return PB_EXIT_USAGE;
             break;
         case OPT_CALIBRATION:
             o->calibration = optarg;
@@ -423,10 +431,10 @@ int pb_run_parse(const char *cmd, int argc, char **argv, struct pb_run_opts *o, 
                     optarg);
             break;
         case OPT_REPETITIONS:
-            if (pb_cli_parse_u64(optarg, &v) || v < 1 || v > 1000)
+            if (pb_cli_parse_u64(optarg, &v) || v < 1 || v > PB_WL_MAX_REPETITIONS)
                 return pb_cli_error(
-                    cmd, "--repetitions: '%s' is not a repetition count (expected 1 to 1000)",
-                    optarg);
+                    cmd, "--repetitions: '%s' is not a repetition count (expected 1 to %d)", optarg,
+                    PB_WL_MAX_REPETITIONS);
             o->repetitions = (unsigned)v;
             break;
         case OPT_DURATION:
@@ -438,15 +446,18 @@ int pb_run_parse(const char *cmd, int argc, char **argv, struct pb_run_opts *o, 
                 return pb_cli_error(
                     cmd, "--duration: '%s' is empty (expected a duration above 0, e.g. 2s)",
                     optarg);
+            if (parse_measure_ns(cmd, "--duration", optarg, 1, PB_WL_MAX_MEASURE_NS, &v))
+                return PB_EXIT_USAGE;
             o->measure = (struct pb_wl_phase){.unit = PB_WL_PHASE_TIME, .ns = v};
             o->measure_given = true;
             break;
         case OPT_OPS:
             if (o->measure_given && o->measure.unit == PB_WL_PHASE_TIME)
                 return pb_cli_error(cmd, "--ops: --duration was given too (expected one of them)");
-            if (pb_cli_parse_u64(optarg, &v) || v == 0 || v > (UINT64_C(1) << 40))
+            if (pb_cli_parse_u64(optarg, &v) || v == 0 || v > PB_WL_MAX_PHASE_OPS)
                 return pb_cli_error(
-                    cmd, "--ops: '%s' is not an operation count (expected 1 to 2^40)", optarg);
+                    cmd, "--ops: '%s' is not an operation count (expected 1 to %" PRIu64 ")",
+                    optarg, PB_WL_MAX_PHASE_OPS);
             o->measure = (struct pb_wl_phase){.unit = PB_WL_PHASE_OPS, .ops = v};
             o->self_test_ops = v;
             o->measure_given = true;
@@ -469,11 +480,11 @@ int pb_run_parse(const char *cmd, int argc, char **argv, struct pb_run_opts *o, 
             break;
         case OPT_FORMAT:
             if (strcmp(optarg, "table") && strcmp(optarg, "json") && strcmp(optarg, "csv") &&
-                strcmp(optarg, "none"))
-                return pb_cli_error(
-                    cmd,
-                    "--format: '%s' is not an output format (expected table, json, csv or none)",
-                    optarg);
+                strcmp(optarg, "lockprof") && strcmp(optarg, "none"))
+                return pb_cli_error(cmd,
+                                    "--format: '%s' is not an output format (expected table, "
+                                    "json, csv, lockprof or none)",
+                                    optarg);
             o->format = optarg;
             break;
         case OPT_QUIET:
@@ -504,6 +515,14 @@ int pb_run_parse(const char *cmd, int argc, char **argv, struct pb_run_opts *o, 
                                     "host, nodes or none)",
                                     optarg);
             break;
+        case OPT_BACKING:
+            o->backing_given = strcmp(optarg, "workload") != 0;
+            if (o->backing_given && pb_workload_backing_parse(optarg, &o->backing))
+                return pb_cli_error(cmd,
+                                    "--backing: '%s' is not a backing (expected workload, auto, "
+                                    "real, aliased or none)",
+                                    optarg);
+            break;
         case OPT_OPTION:
             if (pb_options_parse(&o->options, optarg, err, sizeof(err)))
                 return pb_cli_error(cmd, "--option: %s (see popbench run --help)", err);
@@ -519,6 +538,18 @@ int pb_run_parse(const char *cmd, int argc, char **argv, struct pb_run_opts *o, 
                 return pb_cli_error(
                     cmd, "--interrupt-after: '%s' is not a run count (expected 0 or more)", optarg);
             o->interrupt_after = (long)v;
+            break;
+        case OPT_INTERRUPT_SETUP:
+            if (pb_cli_parse_u64(optarg, &v) || v == 0)
+                return pb_cli_error(
+                    cmd, "--interrupt-setup-step: '%s' is not a step (expected 1 or more)", optarg);
+            o->interrupt_setup_step = v;
+            break;
+        case OPT_INTERRUPT_SIGNAL:
+            if (strcmp(optarg, "INT") && strcmp(optarg, "TERM"))
+                return pb_cli_error(
+                    cmd, "--interrupt-signal: '%s' is not a signal (expected INT or TERM)", optarg);
+            o->interrupt_signal = strcmp(optarg, "INT") == 0 ? SIGINT : SIGTERM;
             break;
         case OPT_HELP:
             run_usage(stdout);
@@ -556,76 +587,6 @@ int pb_run_parse(const char *cmd, int argc, char **argv, struct pb_run_opts *o, 
     return 0;
 }
 
-void pb_run_workloads_free(struct pb_run_workloads *s)
-{
-    for (size_t i = 0; i < s->nr_loaded; i++)
-        pb_workload_free(&s->loaded[i]);
-    free(s->loaded);
-    free(s->runs);
-    memset(s, 0, sizeof(*s));
-}
-
-int pb_run_load_workloads(const char *cmd, const char *dir, char **names, int n,
-                          const struct pb_topology *topo, struct pb_run_workloads *set)
-{
-    char path[PATH_MAX], err[ERR_LEN];
-    static char *deflt[] = {"default"};
-
-    if (n == 0) {
-        names = deflt;
-        n = 1;
-    }
-    memset(set, 0, sizeof(*set));
-    set->loaded = calloc((size_t)n, sizeof(*set->loaded));
-    if (!set->loaded)
-        return -ENOMEM;
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        int rc = pb_workload_find(names[i], dir, path, sizeof(path), err, sizeof(err));
-        if (rc) {
-            fprintf(stderr, "popbench %s: %s\n", cmd, err);
-            return rc;
-        }
-        rc = pb_workload_load(path, &set->loaded[i], err, sizeof(err));
-        set->nr_loaded = (size_t)i + 1;
-        if (rc) {
-            fprintf(stderr, "popbench %s: %s\n", cmd, err);
-            return rc;
-        }
-        /* A machine `from: topology` takes the virtual topology's nodes and memory. */
-        uint64_t pages = topo->node_memory[0] >> PB_WL_PAGE_SHIFT;
-        rc = pb_workload_bind_machine(&set->loaded[i], topo->nr_nodes, pages, err, sizeof(err));
-        if (rc) {
-            fprintf(stderr, "popbench %s: %s\n", cmd, err);
-            return rc;
-        }
-        total += set->loaded[i].kind == PB_WL_SUITE ? set->loaded[i].nr_members : 1;
-    }
-    set->runs = calloc(total ? total : 1, sizeof(*set->runs));
-    if (!set->runs)
-        return -ENOMEM;
-    for (size_t i = 0; i < set->nr_loaded; i++) {
-        struct pb_workload *w = &set->loaded[i];
-        if (w->kind == PB_WL_SUITE)
-            for (unsigned m = 0; m < w->nr_members; m++)
-                set->runs[set->nr_runs++] = &w->members[m];
-        else
-            set->runs[set->nr_runs++] = w;
-    }
-    return 0;
-}
-
-static int write_results(const struct pb_results *doc, const char *path)
-{
-    char err[PB_RESULTS_ERR_LEN];
-    if (!path)
-        return 0;
-    int rc = pb_results_write_json(doc, path, err, sizeof(err));
-    if (rc)
-        fprintf(stderr, "popbench run: %s\n", err);
-    return rc;
-}
-
 static int self_test_overhead(const struct pb_run_opts *o)
 {
     char err[ERR_LEN];
@@ -656,378 +617,6 @@ static int self_test_overhead(const struct pb_run_opts *o)
     return 0;
 }
 
-/* ---------------------------------------------------------------------------------------------
- * The loop.
- */
-
-struct progress {
-    bool on;
-    size_t workload, workloads;
-    const char *wl_name, *label;
-    unsigned threads, rep;
-};
-
-static void progress_cb(void *ctx, uint64_t elapsed_ns, uint64_t pages)
-{
-    struct progress *p = ctx;
-    char rate[PB_RESULTS_FMT_LEN];
-    double s = (double)elapsed_ns / 1e9;
-
-    if (!p->on)
-        return;
-    fprintf(stderr, "\r\033[K[%zu/%zu] %s/%s/threads:%u rep %u  %.1fs  %s pages/s", p->workload + 1,
-            p->workloads, p->wl_name, p->label, p->threads, p->rep + 1, s,
-            pb_results_fmt_rate(s > 0 ? (double)pages / s : 0, rate));
-    fflush(stderr);
-}
-
-/* What a session carries from run to run. */
-struct session {
-    const struct pb_run_opts *o;
-    const struct pb_topology *topo;
-    struct pb_report *rep;
-    struct progress prog;
-    size_t runs;     /* runs started: --interrupt-after counts them */
-    unsigned failed; /* runs that failed */
-    char first_failure[ERR_LEN + 256];
-    bool stopped;
-    json_t *precision; /* context.precision, built as workloads finish */
-};
-
-static void failure(struct session *ss, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void failure(struct session *ss, const char *fmt, ...)
-{
-    char msg[ERR_LEN + 256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (ss->prog.on)
-        fputs("\r\033[K", stderr);
-    fprintf(stderr, "popbench run: %s\n", msg);
-    ss->failed++;
-    if (!ss->first_failure[0])
-        snprintf(ss->first_failure, sizeof(ss->first_failure), "%s", msg);
-}
-
-/*
- * One run: workload wl, variant k, `threads` primaries (0: the workload's), repetition rep of
- * reps. Its pages/s into *pps (NAN when it failed). False when the session must stop
- * (interrupted); a failure to set up sets *setup_failed.
- */
-static bool run_one(struct session *ss, const struct pb_workload *wl, unsigned k, unsigned threads,
-                    unsigned rep, unsigned reps, double *pps, bool *setup_failed)
-{
-    const struct pb_run_opts *o = ss->o;
-    const struct pb_run_variant *var = &o->variants[k];
-    unsigned primaries = threads ? threads : pb_run_default_threads(wl);
-    unsigned total = pb_run_total_threads(wl, primaries);
-    enum pb_lock_kind lock = o->lock;
-    char err[ERR_LEN];
-
-    *pps = NAN;
-    if (!o->lock_given) {
-        bool over = pb_topology_oversubscribed(ss->topo) || total > ss->topo->nr_real_pus;
-        lock = over ? PB_LOCK_MUTEX : PB_LOCK_TICKET;
-    }
-    /* A copy with a known slowdown: the same variant, the option set for it alone. */
-    struct pb_options opts = o->options;
-    if (var->inject_ns &&
-        pb_options_set(&opts, "inject_alloc_delay_ns", (int64_t)var->inject_ns) != 0)
-        PB_BUG_ON(true); /* --inject's range is the option's */
-    struct pb_run_config cfg = {
-        .wl = wl,
-        .variant = var->variant,
-        .lock_kind = lock,
-        .threads = threads,
-        .topo = ss->topo,
-        .placement = o->placement,
-        .seed = (o->seed_given ? o->seed : wl->seed) + rep,
-        .warmup = o->warmup_given ? o->warmup : wl->phases.warmup,
-        .measure = o->measure_given ? o->measure : wl->phases.measure,
-        .verify = o->verify,
-        .clear = o->clear,
-        .claim_mode = o->claim_mode,
-        .options = &opts,
-        .interrupt = &interrupted,
-        .raise_sigint_in_measure =
-            o->interrupt_after >= 0 && (size_t)o->interrupt_after == ss->runs,
-        .progress = progress_cb,
-        .progress_ctx = &ss->prog,
-        .floor_ns = o->floor_ns,
-    };
-    struct pb_run_result res;
-    ss->prog.wl_name = wl->name;
-    ss->prog.label = var->label;
-    ss->prog.threads = primaries;
-    ss->prog.rep = rep;
-    ss->runs++;
-    int rc = pb_run(&cfg, &res, err, sizeof(err));
-    if (rc) {
-        failure(ss, "%s/%s: %s", wl->name, var->label, err);
-        pb_run_result_free(&res);
-        *setup_failed = true;
-        return true;
-    }
-    if (!res.completed) {
-        pb_run_result_free(&res);
-        return false;
-    }
-    struct pb_report_id id = {.workload = wl->name,
-                              .variant = var->label,
-                              .threads = primaries,
-                              .repetition = rep,
-                              .repetitions = reps,
-                              .inject_alloc_delay_ns = var->inject_ns};
-    rc = pb_report_add(ss->rep, &id, &res);
-    if (rc)
-        fprintf(stderr, "popbench run: cannot record %s/%s: %s\n", wl->name, var->label,
-                strerror(-rc));
-    if (!res.valid)
-        failure(ss, "%s/%s/threads:%u rep %u: FAILED: %s", wl->name, var->label, primaries, rep,
-                res.validator);
-    else if (res.measure_ns > 0)
-        *pps = (double)res.pages * 1e9 / (double)res.measure_ns;
-    for (unsigned t = 0; t < res.nr_thr && !o->quiet; t++)
-        if (!res.thr[t].cpu_ok) {
-            fprintf(stderr, "%spopbench: warning: %s/%s worker %u ran on CPU %d, pinned to %u\n",
-                    ss->prog.on ? "\r\033[K" : "", wl->name, var->label, t, res.thr[t].cpu_seen,
-                    res.thr[t].pu);
-            break;
-        }
-    pb_run_result_free(&res);
-    /* Every finished run is on disk: an interrupted or crashed run loses only itself. */
-    pb_report_finish(ss->rep, true);
-    write_results(ss->rep->doc, o->out);
-    return !atomic_load(&interrupted);
-}
-
-static void shuffle(unsigned *v, unsigned n, struct pb_rng *rng)
-{
-    for (unsigned i = n; i > 1; i--) {
-        unsigned j = (unsigned)pb_rng_below(rng, i);
-        unsigned t = v[i - 1];
-        v[i - 1] = v[j];
-        v[j] = t;
-    }
-}
-
-/* One workload: rounds until the stopping rule says so. share_ns: its part of the budget. */
-static void run_workload(struct session *ss, const struct pb_workload *wl, uint64_t share_ns,
-                         struct pb_rng *order_rng)
-{
-    const struct pb_run_opts *o = ss->o;
-    unsigned nt = o->nr_threads ? o->nr_threads : 1, nv = o->nr_variants;
-    struct pb_wl_phase measure = o->measure_given ? o->measure : wl->phases.measure;
-    bool fixed = o->repetitions || measure.unit == PB_WL_PHASE_OPS;
-    unsigned min = o->min_reps > wl->phases.repetitions ? o->min_reps : wl->phases.repetitions;
-    struct pb_stop_rule rule = {
-        .precision = o->precision,
-        .min_reps = fixed ? (o->repetitions ? o->repetitions : wl->phases.repetitions) : min,
-        .max_reps = o->max_reps > min ? o->max_reps : min,
-        .budget_ns = share_ns,
-    };
-    if (fixed)
-        rule.max_reps = rule.min_reps;
-    /* pages/s of every round: vals[t * nv + k][round] */
-    double **vals = calloc((size_t)nt * nv, sizeof(*vals));
-    for (size_t i = 0; vals && i < (size_t)nt * nv; i++)
-        if (!(vals[i] = calloc(rule.max_reps, sizeof(double))))
-            rule.max_reps = 0; /* out of memory: nothing runs */
-    enum pb_stop stop = PB_STOP_NO;
-    double worst = INFINITY;
-    uint64_t t0 = pb_now_ns(), last_round = 0;
-    unsigned r = 0;
-    while (vals && r < rule.max_reps && stop == PB_STOP_NO) {
-        uint64_t round0 = pb_now_ns();
-        unsigned reps = fixed ? rule.max_reps : r + 1;
-        pb_report_set_repetitions(ss->rep, wl->name, reps);
-        bool setup_failed = false;
-        for (unsigned t = 0; t < nt && !ss->stopped; t++) {
-            unsigned order[PB_RUN_MAX_VARIANTS];
-            for (unsigned k = 0; k < nv; k++)
-                order[k] = k;
-            shuffle(order, nv, order_rng);
-            for (unsigned i = 0; i < nv && !ss->stopped; i++) {
-                unsigned k = order[i];
-                ss->stopped = !run_one(ss, wl, k, o->nr_threads ? o->threads[t] : 0, r, reps,
-                                       &vals[t * nv + k][r], &setup_failed);
-            }
-        }
-        r++;
-        last_round = pb_now_ns() - round0;
-        worst = 0;
-        for (unsigned t = 0; t < nt; t++)
-            worst = fmax(worst, pb_worst_half_width((const double *const *)&vals[t * nv], nv,
-                                                    o->reference, r, PB_VERDICT_CONF));
-        if (ss->stopped)
-            stop = PB_STOP_INTERRUPTED;
-        else if (setup_failed)
-            stop = PB_STOP_FAILED;
-        else if (fixed)
-            stop = r >= rule.max_reps ? PB_STOP_FIXED : PB_STOP_NO;
-        else
-            stop = pb_stop_decide(&rule, r, worst, pb_now_ns() - t0, last_round);
-    }
-    if (vals && !ss->stopped)
-        pb_report_set_repetitions(ss->rep, wl->name, r ? r : 1);
-    json_t *p = json_pack("{s:I, s:o, s:f, s:s, s:f}", "repetitions", (json_int_t)r, "half_width",
-                          isfinite(worst) ? json_real(worst) : json_null(), "target", o->precision,
-                          "stop", pb_stop_name(stop == PB_STOP_NO ? PB_STOP_MAX_REPS : stop),
-                          "elapsed_s", (double)(pb_now_ns() - t0) / 1e9);
-    if (p)
-        json_object_set_new(ss->precision, wl->name, p);
-    for (size_t i = 0; vals && i < (size_t)nt * nv; i++)
-        free(vals[i]);
-    free(vals);
-}
-
-/* context.variants: label -> {variant, inject_alloc_delay_ns}; the settings of the loop. */
-static int record_settings(struct pb_results *doc, const struct pb_run_opts *o)
-{
-    json_t *vars = json_object();
-    for (unsigned i = 0; vars && i < o->nr_variants; i++) {
-        const struct pb_run_variant *v = &o->variants[i];
-        json_t *e = json_pack("{s:s, s:I}", "variant", v->variant, "inject_alloc_delay_ns",
-                              (json_int_t)v->inject_ns);
-        if (!e || json_object_set_new(vars, v->label, e)) {
-            json_decref(vars);
-            vars = NULL;
-        }
-    }
-    int rc = vars ? pb_results_context_set_json(doc, "variants", vars) : -ENOMEM;
-    rc = rc ? rc : pb_results_context_set_string(doc, "reference", o->variants[o->reference].label);
-    rc = rc ? rc : pb_results_context_set_number(doc, "precision_target", o->precision);
-    rc = rc ? rc : pb_results_context_set_number(doc, "min_effect", o->min_effect);
-    rc = rc ? rc : pb_results_context_set_number(doc, "budget_s", (double)o->budget_ns / 1e9);
-    rc = rc ? rc : pb_results_context_set_int(doc, "min_repetitions", o->min_reps);
-    rc = rc ? rc : pb_results_context_set_int(doc, "max_repetitions", o->max_reps);
-    if (o->repetitions)
-        rc = rc ? rc : pb_results_context_set_int(doc, "repetitions", o->repetitions);
-    rc = rc ? rc : pb_results_context_set_int(doc, "measure_floor_ns", (int64_t)o->floor_ns);
-    return rc;
-}
-
-/* context.calibration of a popbench calibrate file, copied (exit status). */
-static int copy_calibration(struct pb_results *doc, const char *path)
-{
-    struct pb_results *cal;
-    char err[PB_RESULTS_ERR_LEN];
-    if (pb_results_load(path, &cal, err, sizeof(err)) != 0)
-        return pb_cli_error("run", "--calibration: %s", err);
-    const json_t *c = json_object_get(pb_results_context_json(cal), "calibration");
-    int rc = 0;
-    if (!json_is_object(c))
-        rc = pb_cli_error("run",
-                          "--calibration: '%s' has no context.calibration (expected a file "
-                          "written by popbench calibrate)",
-                          path);
-    else if (pb_results_context_set_json(doc, "calibration", json_deep_copy(c)) != 0)
-        rc = PB_EXIT_FAILED;
-    pb_results_free(cal);
-    return rc;
-}
-
-int pb_run_report_init(const struct pb_run_opts *o, const struct pb_topology *topo,
-                       const struct pb_workload *const *workloads, size_t n, int argc, char **argv,
-                       struct pb_report *rep)
-{
-    struct pb_report_setup setup = {
-        .topo = topo,
-        .git_commit = POPBENCH_GIT_COMMIT,
-        .build_type = POPBENCH_BUILD_TYPE,
-        .cflags = POPBENCH_CFLAGS,
-        .argc = argc,
-        .argv = argv,
-        .jemalloc_active = pb_cli_jemalloc_active(),
-        .jemalloc_version = pb_cli_jemalloc_version(),
-        .hwloc_version = POPBENCH_HWLOC_VERSION,
-        .urcu_version = POPBENCH_URCU_VERSION,
-        .sqlite_version = sqlite3_libversion(),
-        .seed = o->seed_given ? o->seed : (n ? workloads[0]->seed : 0),
-        .placement = pb_placement_name(o->placement),
-        .claim_mode = pb_run_claim_mode_name(o->claim_mode),
-        .options = &o->options,
-        .workloads = workloads,
-        .nr_workloads = n,
-    };
-    int rc = pb_report_init(rep, &setup);
-    if (rc == 0 && (rc = record_settings(rep->doc, o)) != 0)
-        pb_report_free(rep);
-    if (rc)
-        fprintf(stderr, "popbench: cannot make the results document: %s\n", strerror(-rc));
-    return rc ? PB_EXIT_FAILED : 0;
-}
-
-int pb_run_session(const struct pb_run_opts *o, const struct pb_topology *topo,
-                   const struct pb_workload *const *workloads, size_t n, int argc, char **argv,
-                   struct pb_report *rep)
-{
-    int rc = pb_run_report_init(o, topo, workloads, n, argc, argv, rep);
-    if (rc)
-        return rc;
-    if (o->calibration && (rc = copy_calibration(rep->doc, o->calibration)) != 0) {
-        pb_report_free(rep);
-        return rc;
-    }
-    if (!pb_cli_jemalloc_active() && !o->quiet)
-        fprintf(stderr,
-                "popbench: note: jemalloc does not serve malloc in this build (sanitizer?); "
-                "the results say so\n");
-    if (pb_topology_oversubscribed(topo) && !o->quiet)
-        fprintf(stderr,
-                "popbench: note: topology '%s' has %u vCPUs on %u real PUs: oversubscribed\n",
-                topo->spec, topo->nr_vcpus, topo->nr_real_pus);
-
-    struct sigaction sa = {.sa_handler = on_sigint};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-
-    struct session ss = {.o = o, .topo = topo, .rep = rep, .precision = json_object()};
-    ss.prog = (struct progress){.on = !o->quiet && isatty(STDERR_FILENO), .workloads = n};
-    struct pb_rng order_rng;
-    pb_rng_seed(&order_rng, o->seed_given ? o->seed : 1);
-    uint64_t t_begin = pb_now_ns();
-    for (size_t i = 0; i < n && !ss.stopped; i++) {
-        const struct pb_workload *wl = workloads[i];
-        unsigned threads = o->nr_threads ? o->threads[0] : pb_run_default_threads(wl);
-        if (!o->lock_given && !o->quiet &&
-            (pb_topology_oversubscribed(topo) ||
-             pb_run_total_threads(wl, threads) > topo->nr_real_pus))
-            fprintf(stderr,
-                    "%spopbench: note: %s runs %u threads on %u real PUs: mutex lock "
-                    "(--lock ticket to spin anyway)\n",
-                    ss.prog.on ? "\r\033[K" : "", wl->name, pb_run_total_threads(wl, threads),
-                    topo->nr_real_pus);
-        /* The budget left, shared by the workloads left. */
-        uint64_t spent = pb_now_ns() - t_begin;
-        uint64_t share = o->budget_ns > spent ? (o->budget_ns - spent) / (n - i) : 0;
-        ss.prog.workload = i;
-        run_workload(&ss, wl, share, &order_rng);
-    }
-    if (ss.prog.on)
-        fputs("\r\033[K", stderr);
-    ss.stopped |= atomic_load(&interrupted);
-    if (pb_results_context_set_json(rep->doc, "precision", ss.precision) != 0)
-        fprintf(stderr, "popbench run: cannot record the precision reached\n");
-    pb_report_finish(rep, ss.stopped);
-    int wrc = write_results(rep->doc, o->out);
-    if (!o->quiet)
-        fprintf(stderr, "popbench: %zu runs in %.1f s%s%s\n", rep->nr,
-                (double)(pb_now_ns() - t_begin) / 1e9, o->out ? ", results in " : "",
-                o->out ? o->out : "");
-    if (ss.stopped) {
-        fprintf(stderr, "popbench run: interrupted: the results hold the runs that finished "
-                        "(partial)\n");
-        return PB_EXIT_INTERRUPT;
-    }
-    if (ss.failed) {
-        fprintf(stderr, "popbench run: %u run(s) failed; first: %s\n", ss.failed, ss.first_failure);
-        return PB_EXIT_FAILED;
-    }
-    return wrc ? PB_EXIT_FAILED : 0;
-}
-
 int pb_cmd_run(int argc, char **argv)
 {
     struct pb_run_opts o;
@@ -1039,28 +628,27 @@ int pb_cmd_run(int argc, char **argv)
     pb_clock_init();
     if (o.self_test)
         return self_test_overhead(&o);
+    struct pb_run_out out;
+    if (pb_run_out_probe("run", &out, o.out))
+        return PB_EXIT_USAGE;
+    pb_setup_raise_at(o.interrupt_setup_step, o.interrupt_signal);
 
     struct pb_topology topo;
     if (pb_topology_load(o.topology, &topo, err, sizeof(err)) != 0)
         return pb_cli_error("run", "%s", err);
     struct pb_run_workloads set;
     if (pb_run_load_workloads("run", o.workloads_dir, argv + first, argc - first, &topo, &set) !=
-        0) {
+            0 ||
+        pb_run_prepare("run", &o, set.runs, set.nr_runs) != 0) {
         pb_run_workloads_free(&set);
         pb_topology_free(&topo);
         return PB_EXIT_USAGE;
     }
     struct pb_report rep;
-    rc = pb_run_session(&o, &topo, set.runs, set.nr_runs, argc + 1, argv - 1, &rep);
+    rc = pb_run_session(&o, &topo, set.runs, set.nr_runs, argc + 1, argv - 1, &out, &rep);
     if (rc != PB_EXIT_USAGE && rep.doc) {
-        if (strcmp(o.format, "table") == 0)
-            pb_run_print_verdicts(rep.doc, stdout);
-        else if (strcmp(o.format, "csv") == 0)
-            pb_results_print_csv(rep.doc, stdout);
-        else if (strcmp(o.format, "json") == 0 &&
-                 pb_results_print_json(rep.doc, stdout, err, sizeof(err)) != 0)
-            fprintf(stderr, "popbench run: %s\n", err);
-        fflush(stdout);
+        int prc = pb_run_print_results(o.format, rep.doc);
+        rc = rc ? rc : prc;
         pb_report_free(&rep);
     }
     pb_run_workloads_free(&set);

@@ -2,18 +2,42 @@
  * run_table.c: the table `popbench run` ends with: a comparison per workload and thread count.
  * Each variant's headline figures (medians over its repetitions), the CV of its pages/s, its
  * pages/s against the reference with the 95% interval and the verdict (results/verdict.h),
- * and the repetitions the noise probes marked disturbed; warnings where the noise is as large
- * as the effect a verdict reports.
+ * the repetitions the noise probes marked disturbed, then, where some variant of the block has
+ * them, what its figures are read against: its clearing against the host's clear bandwidth and
+ * its speed-up beside the parallel ceiling's (medians; no verdict); warnings where the noise is
+ * as large as the effect a verdict reports.
  */
 #include "cli/run.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/table.h"
 #include "results/metrics.h"
+#include "results/stats.h"
 #include "results/verdict.h"
+
+/* The figures beside the verdict, in metrics.def's column order (their headings there). */
+static const enum pb_metric_id beside[] = {PB_M_clear_bandwidth_ratio, PB_M_speedup,
+                                           PB_M_ceiling_speedup, PB_M_ceiling_efficiency};
+#define NBESIDE (sizeof(beside) / sizeof(beside[0]))
+
+/* The median of metric id over the repetitions of a variant's group; NAN when it has none. */
+static double beside_median(const struct pb_results *doc, const struct pb_workload_verdict *w,
+                            const char *variant, enum pb_metric_id id)
+{
+    const struct pb_results_group *g =
+        pb_results_find_variant(doc, w->workload, variant, w->threads);
+    const struct pb_results_metric *m = g ? pb_results_group_metric(g, pb_metrics[id].name) : NULL;
+    double *v = m ? calloc(g->nrep ? g->nrep : 1, sizeof(*v)) : NULL;
+    size_t n = v ? pb_results_metric_values(g, m, v) : 0;
+    double med = n ? pb_median(v, n) : NAN;
+    free(v);
+    return med;
+}
 
 static void fmt_headline(char *buf, size_t len, enum pb_metric_id id, double v)
 {
@@ -71,28 +95,44 @@ static void print_warnings(const struct pb_workload_verdict *w, FILE *out)
     }
 }
 
-static void print_workload(const struct pb_run_verdicts *rv, const struct pb_workload_verdict *w,
-                           FILE *out)
+/* One block; returns which of beside[] it showed (bit j: beside[j]). */
+static unsigned print_workload(const struct pb_results *doc, const struct pb_run_verdicts *rv,
+                               const struct pb_workload_verdict *w, FILE *out)
 {
     enum { FIXED_COLS = 8 };
     struct pb_ctable t;
     char head[64];
-    const char *cells[FIXED_COLS + PB_NHEADLINES];
+    const char *cells[FIXED_COLS + PB_NHEADLINES + NBESIDE];
+    /* bv[k * NBESIDE + j]: variant k's figure beside[j]; a column only when someone has it */
+    double *bv = calloc(w->nvariants * NBESIDE + 1, sizeof(*bv));
+    bool shown[NBESIDE] = {false};
+    size_t nshown = 0;
+    for (size_t j = 0; bv && j < NBESIDE; j++) {
+        for (size_t k = 0; k < w->nvariants; k++) {
+            bv[k * NBESIDE + j] = beside_median(doc, w, w->v[k].variant, beside[j]);
+            shown[j] |= !isnan(bv[k * NBESIDE + j]);
+        }
+        nshown += shown[j];
+    }
 
     print_header(rv, w, out);
-    pb_ctable_init(&t, FIXED_COLS + PB_NHEADLINES - 1);
+    pb_ctable_init(&t, FIXED_COLS + PB_NHEADLINES - 1 + nshown);
     snprintf(head, sizeof(head), "vs %s", w->reference);
     /* pages/s (the first headline) goes with the ratio; the other headlines after. */
-    const char *hdr[FIXED_COLS + PB_NHEADLINES] = {"variant", "reps",   "pages/s", "CV",
-                                                   head,      "95% CI", "verdict"};
+    const char *hdr[FIXED_COLS + PB_NHEADLINES + NBESIDE] = {"variant", "reps",   "pages/s", "CV",
+                                                             head,      "95% CI", "verdict"};
     size_t nc = 7;
     for (size_t h = 1; h < PB_NHEADLINES; h++)
         hdr[nc++] = pb_headlines[h].title;
     hdr[nc++] = "disturbed";
+    for (size_t j = 0; j < NBESIDE; j++)
+        if (shown[j])
+            hdr[nc++] = pb_metrics[beside[j]].title;
     pb_ctable_add_row(&t, hdr);
     for (size_t k = 0; k < w->nvariants; k++) {
         const struct pb_variant_verdict *v = &w->v[k];
-        char reps[16], pps[32], cv[16], ratio[32], ci[48], hv[PB_NHEADLINES][32], dist[24];
+        char reps[16], pps[32], cv[16], ratio[32], ci[48], hv[PB_NHEADLINES][32], dist[24],
+            bs[NBESIDE][24];
         snprintf(reps, sizeof(reps), "%zu", v->reps);
         fmt_headline(pps, sizeof(pps), PB_M_pages_per_second, v->pps);
         if (isfinite(v->cv))
@@ -126,30 +166,44 @@ static void print_workload(const struct pb_run_verdicts *rv, const struct pb_wor
             cells[nc++] = hv[h];
         }
         cells[nc++] = dist;
+        for (size_t j = 0; j < NBESIDE; j++) {
+            if (!shown[j])
+                continue;
+            double x = bv[k * NBESIDE + j];
+            if (isnan(x))
+                snprintf(bs[j], sizeof(bs[j]), "-");
+            else
+                snprintf(bs[j], sizeof(bs[j]), "%.2f", x);
+            cells[nc++] = bs[j];
+        }
         pb_ctable_add_row(&t, cells);
     }
+    free(bv);
     pb_ctable_print(&t, false, out);
     pb_ctable_free(&t);
     print_warnings(w, out);
+    unsigned mask = 0;
+    for (size_t j = 0; j < NBESIDE; j++)
+        mask |= shown[j] ? 1u << j : 0;
+    return mask;
 }
 
-void pb_run_print_verdicts(const struct pb_results *doc, FILE *out)
+int pb_run_print_verdicts(const struct pb_results *doc, FILE *out)
 {
     struct pb_run_verdicts rv;
     if (pb_results_bench_count(doc) == 0) {
         fputs("no benchmarks\n", out);
-        return;
+        return 0;
     }
-    if (pb_run_verdicts(doc, &rv) != 0) {
-        fputs("popbench run: out of memory for the table\n", stderr);
-        return;
-    }
+    if (pb_run_verdicts(doc, &rv) != 0)
+        return -ENOMEM;
     if (pb_results_is_partial(doc))
         fputs("partial run: only the repetitions that finished\n", out);
+    unsigned shown = 0;
     for (size_t i = 0; i < rv.n; i++) {
         if (i)
             fputc('\n', out);
-        print_workload(&rv, &rv.w[i], out);
+        shown |= print_workload(doc, &rv, &rv.w[i], out);
     }
     fprintf(out,
             "\nvs: pages/s against the reference, the geometric mean over rounds (one round = "
@@ -157,7 +211,19 @@ void pb_run_print_verdicts(const struct pb_results *doc, FILE *out)
             "rounds' log ratios). Verdict: no difference when the interval lies inside "
             "+-%.1f%%, better or worse when wholly beyond, else inconclusive. Other columns: "
             "medians over the repetitions; disturbed: repetitions with steal > 5%%, a migrated "
-            "worker or many involuntary switches (results/FORMAT.md).\n",
+            "worker or many involuntary switches (results/FORMAT.md).",
             rv.min_effect * 100);
+    /* What the columns beside the verdict are, for those shown. */
+    static const char *const meaning[NBESIDE] = {
+        "the run's clearing against this host's clear bandwidth",
+        "pages/s against the smallest thread count",
+        "the parallel ceiling's speed-up (bench/ceiling.h) at the same counts",
+        "speedup / ceiling",
+    };
+    for (size_t j = 0; j < NBESIDE; j++)
+        if (shown & (1u << j))
+            fprintf(out, " %s: %s.", pb_metrics[beside[j]].title, meaning[j]);
+    fputc('\n', out);
     pb_run_verdicts_free(&rv);
+    return ferror(out) ? -EIO : 0;
 }

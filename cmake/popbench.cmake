@@ -32,7 +32,8 @@ add_library(pb_warnings INTERFACE)
 target_compile_options(pb_warnings INTERFACE
   -Wall -Wextra -Werror -Wundef
   $<$<COMPILE_LANGUAGE:C>:-Wmissing-prototypes -Wstrict-prototypes>)
-target_compile_definitions(pb_warnings INTERFACE POPBENCH_DEBUG=${POPBENCH_DEBUG} _GNU_SOURCE)
+target_compile_definitions(pb_warnings INTERFACE POPBENCH_DEBUG=${POPBENCH_DEBUG}
+  POPBENCH_COUNT_SHARED=${POPBENCH_COUNT_SHARED} _GNU_SOURCE)
 
 if(POPBENCH_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)

@@ -5,11 +5,11 @@
  * machine and the accessors in machine.c, the scrubbing in scrub.c.
  *
  * `xen` takes one global heap lock around the whole of alloc_heap_pages and free_heap_pages,
- * as Xen does. `pernode` takes only the lock of the node it searches or frees into; the
- * host-wide counters and the claims check are atomics outside any node lock (see
- * claims_reserve). Both share every line of the algorithm: the variant functions below
- * instantiate one inline implementation with `global` constant, so neither pays a branch
- * for the other.
+ * as Xen does. `pernode` takes only the lock of the node it searches or frees into, and
+ * keeps its claims accounting on that node's lines (a credit of unclaimed frames; see
+ * "Host-wide counters and claims"). Both share every line of the algorithm: the variant functions
+ * below instantiate one inline implementation with `global` constant, so neither pays a branch for
+ * the other.
  */
 #include <errno.h>
 #include <sched.h>
@@ -74,18 +74,164 @@ static void stop_scrub(struct pb_page *pg)
 
 /* ------------------------------------------------------------------------------------------
  * Host-wide counters and claims.
+ *
+ * xen keeps Xen's counters in struct pb_heap, under its global lock: total_avail, unclaimed
+ * (= total_avail - outstanding_claims) and outstanding_claims.
+ *
+ * pernode and pcp write no host-wide line on the paths of an allocation or a free. Each node
+ * holds a credit of unclaimed frames, borrowed from the host's pool (h->unclaimed) a batch at a
+ * time (pb_credit_take): an allocation on the node takes from it what the domain's claim does
+ * not cover, and a free gives its frames back to it (pb_credit_give). The frames claims consume
+ * are counted per node (claims_retired). The host's figures are sums, made when read:
+ *   free frames        = sum over nodes of node_avail (+ the frames in caches, pcp)
+ *   outstanding claims = h->outstanding_claims (staked - released) - sum of claims_retired
+ *   unclaimed          = pool + sum of credits = the lists' free frames - outstanding >= 0
+ * Neither the pool nor a credit ever goes below zero, so the unclaimed frames never do: claims
+ * are never over-committed, and an allocation without a claim only takes unclaimed frames.
+ * Near the limits the credit may sit on nodes that cannot use it: a claim that finds the pool
+ * short, and an allocation that found no credit on a node with frames to spare, recall every
+ * node's credit into the pool (pb_credit_recall) and try once more, every node borrowing only
+ * what it needs while a recall runs. (Frames freed during the recall may stay on their node.)
  */
 
+/* One batch more than the need, or just the need when the pool is low or a recall runs. */
+bool pb_credit_borrow(struct pb_heap *h, struct pb_node *nd, int64_t need)
+{
+    int64_t extra = atomic_load_explicit(&h->recalling, memory_order_relaxed) ? 0 : PB_CREDIT_BATCH;
+    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
+    for (;;) {
+        if (u < need)
+            return false;
+        int64_t b = u - need >= extra ? need + extra : need;
+        if (PB_HOST_CAS(&h->unclaimed, &u, u - b)) {
+            if (b > need)
+                atomic_fetch_add_explicit(&nd->credit, b - need, memory_order_relaxed);
+            return true;
+        }
+    }
+}
+
+void pb_credit_return(struct pb_heap *h, struct pb_node *nd)
+{
+    int64_t c = atomic_load_explicit(&nd->credit, memory_order_relaxed);
+    while (c > PB_CREDIT_HIGH)
+        if (atomic_compare_exchange_weak_explicit(&nd->credit, &c, PB_CREDIT_BATCH,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            PB_HOST_ADD(&h->unclaimed, c - PB_CREDIT_BATCH);
+            return;
+        }
+}
+
+void pb_credit_recall(struct pb_heap *h)
+{
+    for (unsigned n = 0; n < h->nr_nodes; n++) {
+        int64_t c = atomic_exchange_explicit(&h->nodes[n]->credit, 0, memory_order_relaxed);
+        if (c)
+            PB_HOST_ADD(&h->unclaimed, c);
+    }
+}
+
+/* The exact path: every node's credit back in the pool; borrowing is exact until recall_end. */
+static void recall_begin(struct pb_heap *h)
+{
+    PB_HOST_ADD(&h->recalling, 1);
+    pb_credit_recall(h);
+}
+
+static void recall_end(struct pb_heap *h)
+{
+    PB_SHARED_WRITES(1);
+    atomic_fetch_sub_explicit(&h->recalling, 1, memory_order_relaxed);
+}
+
+/* Take n frames from the unclaimed pool, never below zero (xen: its unclaimed counter). */
+static inline bool pool_take(struct pb_heap *h, int64_t n, const bool global)
+{
+    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
+    for (;;) {
+        if (u < n)
+            return false;
+        if (global) {
+            PB_HOST_STORE(&h->unclaimed, u - n);
+            return true;
+        }
+        if (PB_HOST_CAS(&h->unclaimed, &u, u - n))
+            return true;
+    }
+}
+
+int64_t pb_heap_claims_outstanding(const struct pb_heap *h)
+{
+    int64_t out = atomic_load_explicit(&h->outstanding_claims, memory_order_relaxed);
+    if (!h->ops->global_lock)
+        for (unsigned n = 0; n < h->nr_nodes; n++)
+            out -= atomic_load_explicit(&h->nodes[n]->claims_retired, memory_order_relaxed);
+    return out;
+}
+
+int64_t pb_heap_unclaimed_credit(const struct pb_heap *h)
+{
+    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
+    if (!h->ops->global_lock)
+        for (unsigned n = 0; n < h->nr_nodes; n++)
+            u += atomic_load_explicit(&h->nodes[n]->credit, memory_order_relaxed);
+    return u;
+}
+
 /*
- * The claims check of alloc_heap_pages (§2 steps 2 and 5), done before the search so that
- * pernode needs no host-wide lock: reserve `need` frames, taking min(claim, need) from d's
- * claim and the rest from the unclaimed pool. As in Xen, a domain whose claim covers the
- * request always passes; any other request needs the unclaimed pool to hold all of it.
- * The pool only shrinks through a compare-and-swap that checks it first, so it never goes
- * negative: claims are never over-committed. *took is what came from the claim.
+ * A node's lists and its frames in caches, read within one even period of move_seq: a refill
+ * or a drain moving frames between them in the meantime makes the reader try again, so no
+ * frame is counted in both. (Allocations and frees change them too, but move no free frame.)
+ * The mover makes move_seq odd, then stores the counts with release; the reader loads them
+ * with acquire: one that sees a moved count sees move_seq changed when it looks again.
  */
-static inline int claims_reserve(struct pb_heap *h, struct pb_domain *d, int64_t need,
-                                 unsigned memflags, int64_t *took, const bool global)
+static uint64_t node_free_frames(const struct pb_heap *h, const struct pb_node *nd)
+{
+    for (;;) {
+        uint32_t seq = atomic_load_explicit(&nd->move_seq, memory_order_acquire);
+        uint64_t v = atomic_load_explicit(&nd->node_avail, memory_order_acquire) +
+                     pb_pcp_cached_frames(h, nd->id);
+        if (!(seq & 1) && atomic_load_explicit(&nd->move_seq, memory_order_relaxed) == seq)
+            return v;
+        pb_cpu_relax();
+    }
+}
+
+uint64_t pb_heap_free_frames(const struct pb_heap *h, unsigned node)
+{
+    if (node < h->nr_nodes)
+        return node_free_frames(h, h->nodes[node]);
+    if (h->ops->global_lock)
+        return (uint64_t)atomic_load_explicit(&h->total_avail, memory_order_relaxed);
+    uint64_t sum = 0;
+    for (unsigned n = 0; n < h->nr_nodes; n++)
+        sum += node_free_frames(h, h->nodes[n]);
+    return sum;
+}
+
+/* A refill or a drain of nd's frames (its heap lock held): see node_free_frames. */
+static inline void move_begin(struct pb_node *nd)
+{
+    uint32_t seq = atomic_load_explicit(&nd->move_seq, memory_order_relaxed);
+    atomic_store_explicit(&nd->move_seq, seq + 1, memory_order_relaxed);
+}
+
+static inline void move_end(struct pb_node *nd)
+{
+    uint32_t seq = atomic_load_explicit(&nd->move_seq, memory_order_relaxed);
+    atomic_store_explicit(&nd->move_seq, seq + 1, memory_order_release);
+}
+
+/*
+ * The claims check of alloc_heap_pages (§2 steps 2 and 5): reserve `need` frames, taking
+ * min(claim, need) from d's claim and the rest from the unclaimed frames: xen's counter
+ * (before the search, under the global lock; nd unused), or nd's credit (pernode, pcp: for the
+ * node being tried, under its lock). As in Xen, a domain whose claim covers the request always
+ * passes; any other request needs the unclaimed frames to hold all of it. *took is what came
+ * from the claim; nothing changes on -ENOMEM.
+ */
+static inline int claims_reserve(struct pb_heap *h, struct pb_node *nd, struct pb_domain *d,
+                                 int64_t need, unsigned memflags, int64_t *took, const bool global)
 {
     int64_t take = 0;
     if (d && !(memflags & MEMF_no_refcount)) {
@@ -104,25 +250,18 @@ static inline int claims_reserve(struct pb_heap *h, struct pb_domain *d, int64_t
             }
         }
     }
-    if (take < need) {
-        int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
-        for (;;) {
-            if (u < need) {
-                if (take)
-                    atomic_fetch_add_explicit(&d->claim, take, memory_order_relaxed);
-                return -ENOMEM;
-            }
-            if (global) {
-                atomic_store_explicit(&h->unclaimed, u - (need - take), memory_order_relaxed);
-                break;
-            }
-            if (atomic_compare_exchange_weak_explicit(&h->unclaimed, &u, u - (need - take),
-                                                      memory_order_relaxed, memory_order_relaxed))
-                break;
-        }
+    if (take < need &&
+        !(global ? pool_take(h, need - take, true) : pb_credit_take(h, nd, need - take))) {
+        if (take)
+            pb_ctr_add(&d->claim, take, global);
+        return -ENOMEM;
     }
-    pb_ctr_add(&h->outstanding_claims, -take, global);
-    pb_ctr_add(&h->total_avail, -need, global);
+    if (global) {
+        pb_host_add(&h->outstanding_claims, -take, true);
+        pb_host_add(&h->total_avail, -need, true);
+    } else {
+        pb_claims_retire(h, nd, take, false);
+    }
     *took = take;
     return 0;
 }
@@ -132,14 +271,20 @@ static inline int claims_reserve(struct pb_heap *h, struct pb_domain *d, int64_t
  * XENMEM_claim_pages(0) gets `took` back: the accounting stays exact, the domain merely keeps
  * a claim it was releasing while one of its own allocations failed.
  */
-static inline void claims_unreserve(struct pb_heap *h, struct pb_domain *d, int64_t need,
-                                    int64_t took, const bool global)
+static inline void claims_unreserve(struct pb_heap *h, struct pb_node *nd, struct pb_domain *d,
+                                    int64_t need, int64_t took, const bool global)
 {
     if (took)
         pb_ctr_add(&d->claim, took, global);
-    pb_ctr_add(&h->outstanding_claims, took, global);
-    pb_ctr_add(&h->unclaimed, need - took, global);
-    pb_ctr_add(&h->total_avail, need, global);
+    if (global) {
+        pb_host_add(&h->outstanding_claims, took, true);
+        pb_host_add(&h->unclaimed, need - took, true);
+        pb_host_add(&h->total_avail, need, true);
+    } else {
+        pb_claims_retire(h, nd, -took, false);
+        if (need > took)
+            pb_credit_give(h, nd, need - took);
+    }
 }
 
 /*
@@ -154,8 +299,9 @@ static inline void node_claim_untake(struct pb_domain *d, unsigned n, int64_t t)
 
 /*
  * Stake a claim made of parts (pb_domain_claim_nodes; XENMEM_claim_pages is one host-wide
- * part), all or nothing: the sum comes out of the host's unclaimed pool (never below zero),
- * then each node part out of its node's unclaimed frames under that node's heap lock.
+ * part), all or nothing: the sum comes out of the host's unclaimed pool (never below zero;
+ * pernode and pcp recall the nodes' credit first if the pool is short), then each node part
+ * out of its node's unclaimed frames under that node's heap lock.
  */
 static int claim_common(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
                         unsigned nr, const bool global)
@@ -168,19 +314,15 @@ static int claim_common(struct pb_heap *h, struct pb_domain *d, const struct pb_
     int rc = 0;
     if (global)
         pb_lock_acquire(&h->global_lock);
-    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
-    for (;;) {
-        if (u < sum) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        if (global) {
-            atomic_store_explicit(&h->unclaimed, u - sum, memory_order_relaxed);
-            break;
-        }
-        if (atomic_compare_exchange_weak_explicit(&h->unclaimed, &u, u - sum, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            break;
+    bool ok = pool_take(h, sum, global);
+    if (!ok && !global) {
+        recall_begin(h);
+        ok = pool_take(h, sum, false);
+        recall_end(h);
+    }
+    if (!ok) {
+        rc = -ENOMEM;
+        goto out;
     }
     unsigned i;
     for (i = 0; i < nr; i++) {
@@ -190,14 +332,14 @@ static int claim_common(struct pb_heap *h, struct pb_domain *d, const struct pb_
         int64_t pages = (int64_t)parts[i].pages;
         if (!global)
             pb_lock_acquire(nd->heap_lock);
-        bool ok = pb_node_unclaimed(nd) >= pages;
-        if (ok) {
+        bool fits = pb_node_unclaimed(nd) >= pages;
+        if (fits) {
             atomic_fetch_add_explicit(&nd->claimed, pages, memory_order_relaxed);
             atomic_fetch_add_explicit(&d->node_claim[nd->id], pages, memory_order_relaxed);
         }
         if (!global)
             pb_lock_release(nd->heap_lock);
-        if (!ok)
+        if (!fits)
             break;
     }
     if (i < nr) {
@@ -209,13 +351,13 @@ static int claim_common(struct pb_heap *h, struct pb_domain *d, const struct pb_
                                       memory_order_relaxed);
             atomic_fetch_sub_explicit(&d->node_claim[parts[i].node], pages, memory_order_relaxed);
         }
-        pb_ctr_add(&h->unclaimed, sum, global);
+        pb_host_add(&h->unclaimed, sum, global);
         rc = -ENOMEM;
         goto out;
     }
+    pb_host_add(&h->outstanding_claims, sum, global);
     pb_ctr_add(&d->claim, host, global);
     atomic_fetch_add_explicit(&d->node_claims, sum - host, memory_order_relaxed);
-    pb_ctr_add(&h->outstanding_claims, sum, global);
 out:
     if (global)
         pb_lock_release(&h->global_lock);
@@ -237,8 +379,8 @@ static void unclaim_common(struct pb_heap *h, struct pb_domain *d, const bool gl
             atomic_fetch_sub_explicit(&d->node_claims, k, memory_order_relaxed);
             c += k;
         }
-    pb_ctr_add(&h->outstanding_claims, -c, global);
-    pb_ctr_add(&h->unclaimed, c, global);
+    pb_host_add(&h->outstanding_claims, -c, global);
+    pb_host_add(&h->unclaimed, c, global);
     if (global)
         pb_lock_release(&h->global_lock);
 }
@@ -365,17 +507,18 @@ static inline bool take_buddy_locked(struct pb_heap *h, struct pb_node *nd, unsi
 }
 
 /*
- * The claims of one allocation. Without node claims the host-wide reservation (claims_reserve)
- * is made once before the search, and a node is only admitted if its unclaimed frames cover
- * the request. With node claims (`nodal`) the reservation depends on the node, so it is made
- * per node visited: d's claim on that node first, then claims_reserve for the rest, undone if
- * the node has no buddy.
+ * The claims of one allocation. xen without node claims makes the host-wide reservation
+ * (claims_reserve) once before the search, and admits a node if its unclaimed frames cover
+ * the request. Otherwise the reservation depends on the node, so it is made per node visited:
+ * with node claims (`nodal`) d's claim on that node first; then claims_reserve for the rest
+ * (pernode, pcp: from the node's credit), undone if the node has no buddy.
  */
 struct claim_ctx {
     struct pb_domain *d;
     unsigned memflags;
     int64_t need;
     bool nodal;
+    bool short_credit; /* pernode: a node with frames to spare had no credit for them */
     int64_t took;      /* from d's host-wide claim */
     int64_t node_took; /* nodal: from d's claim on the node being tried */
 };
@@ -384,12 +527,14 @@ struct claim_ctx {
 static inline bool admit_locked(struct pb_heap *h, struct pb_node *nd, struct claim_ctx *c,
                                 const bool global)
 {
-    if (!c->nodal)
+    if (global && !c->nodal)
         return pb_node_unclaimed(nd) >= c->need;
-    c->node_took = pb_node_claim_take(c->d, nd->id, c->need);
-    if (pb_node_unclaimed(nd) + c->node_took >= c->need &&
-        claims_reserve(h, c->d, c->need - c->node_took, c->memflags, &c->took, global) == 0)
-        return true;
+    c->node_took = c->nodal ? pb_node_claim_take(c->d, nd->id, c->need) : 0;
+    if (pb_node_unclaimed(nd) + c->node_took >= c->need) {
+        if (claims_reserve(h, nd, c->d, c->need - c->node_took, c->memflags, &c->took, global) == 0)
+            return true;
+        c->short_credit = !global;
+    }
     node_claim_untake(c->d, nd->id, c->node_took);
     return false;
 }
@@ -397,9 +542,9 @@ static inline bool admit_locked(struct pb_heap *h, struct pb_node *nd, struct cl
 static inline void unadmit_locked(struct pb_heap *h, struct pb_node *nd, struct claim_ctx *c,
                                   const bool global)
 {
-    if (!c->nodal)
+    if (global && !c->nodal)
         return;
-    claims_unreserve(h, c->d, c->need - c->node_took, c->took, global);
+    claims_unreserve(h, nd, c->d, c->need - c->node_took, c->took, global);
     node_claim_untake(c->d, nd->id, c->node_took);
 }
 
@@ -425,6 +570,21 @@ static PB_ALWAYS_INLINE bool search(struct pb_heap *h, const unsigned *seq, unsi
             pb_lock_release(&nd->own_lock);
     }
     return false;
+}
+
+/* Both passes: clean memory on any node beats dirty memory anywhere, except for order 0. */
+static PB_ALWAYS_INLINE bool search_passes(struct pb_heap *h, const unsigned *seq, unsigned nseq,
+                                           unsigned zone_lo, unsigned zone_hi, unsigned order,
+                                           unsigned memflags, struct claim_ctx *c, struct found *f,
+                                           bool *second, const bool global)
+{
+    if (search(h, seq, nseq, zone_lo, zone_hi, order, order == 0 || (memflags & MEMF_no_scrub), c,
+               f, global))
+        return true;
+    if ((memflags & MEMF_no_scrub) || order == 0)
+        return false;
+    *second = true;
+    return search(h, seq, nseq, zone_lo, zone_hi, order, true, c, f, global);
 }
 
 /*
@@ -501,30 +661,35 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
     unsigned seq[PB_MAX_NODES];
     unsigned nseq = visit_order(h, d, req_node, memflags, seq);
     struct found f;
-    struct claim_ctx cc = {d, memflags, need, pb_domain_has_node_claims(d, memflags), 0, 0};
+    struct claim_ctx cc = {.d = d,
+                           .memflags = memflags,
+                           .need = need,
+                           .nodal = pb_domain_has_node_claims(d, memflags)};
 
     if (global)
         pb_lock_acquire(&h->global_lock);
-    if (!cc.nodal && claims_reserve(h, d, need, memflags, &cc.took, global)) {
-        if (global)
-            pb_lock_release(&h->global_lock);
-        atomic_fetch_add_explicit(&h->alloc_failures, 1, memory_order_relaxed);
+    if (global && !cc.nodal && claims_reserve(h, NULL, d, need, memflags, &cc.took, global)) {
+        pb_lock_release(&h->global_lock);
+        PB_HOST_ADD(&h->alloc_failures, 1);
         return -ENOMEM;
     }
-    /* Clean memory on any node beats dirty memory anywhere, except for order 0. */
     bool second = false;
-    bool ok = search(h, seq, nseq, zone_lo, zone_hi, order,
-                     order == 0 || (memflags & MEMF_no_scrub), &cc, &f, global);
-    if (!ok && !(memflags & MEMF_no_scrub) && order != 0) {
-        second = true;
-        ok = search(h, seq, nseq, zone_lo, zone_hi, order, true, &cc, &f, global);
+    bool ok =
+        search_passes(h, seq, nseq, zone_lo, zone_hi, order, memflags, &cc, &f, &second, global);
+    if (!global && !ok && cc.short_credit) {
+        /* The unclaimed frames may be credit on nodes that cannot use it: the exact path. */
+        recall_begin(h);
+        second = false;
+        ok = search_passes(h, seq, nseq, zone_lo, zone_hi, order, memflags, &cc, &f, &second,
+                           global);
+        recall_end(h);
     }
     if (!ok) {
-        if (!cc.nodal)
-            claims_unreserve(h, d, need, cc.took, global);
+        if (global && !cc.nodal)
+            claims_unreserve(h, NULL, d, need, cc.took, global);
         if (global)
             pb_lock_release(&h->global_lock);
-        atomic_fetch_add_explicit(&h->alloc_failures, 1, memory_order_relaxed);
+        PB_HOST_ADD(&h->alloc_failures, 1);
         return -ENOMEM;
     }
 
@@ -532,7 +697,8 @@ static inline int alloc_common(struct pb_heap *h, unsigned zone_lo, unsigned zon
     struct pb_node *nd = f.node;
     if (cc.node_took) {
         pb_node_claim_retire(h, d, nd, cc.node_took, global);
-        pb_ctr_add(&h->total_avail, -cc.node_took, global);
+        if (global)
+            pb_host_add(&h->total_avail, -cc.node_took, global);
     }
     uint32_t first_dirty;
     uint64_t mfn = split_locked(h, &f, order, &first_dirty);
@@ -601,7 +767,7 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
     const uint64_t n = 1ull << order;
     /* The previous owner's data stays behind: make it visible to verification. The frames are
      * still ours, so this needs no lock. */
-    if (need_scrub && nd->data)
+    if (need_scrub && nd->data && h->dirty_marks)
         for (uint64_t i = 0; i < n; i++)
             pb_dirty_fill(nd->data + (mfn + i - nd->start) * PB_PAGE_SIZE);
 
@@ -625,8 +791,12 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
     pb_owned_add(&nd->avail[zone], (int64_t)n);
     pb_owned_add(&nd->node_avail, (int64_t)n);
     pb_owned_add(&nd->need_scrub, (int64_t)dirty);
-    pb_ctr_add(&h->total_avail, (int64_t)n, global);
-    pb_ctr_add(&h->unclaimed, (int64_t)n, global);
+    if (global) {
+        pb_host_add(&h->total_avail, (int64_t)n, true);
+        pb_host_add(&h->unclaimed, (int64_t)n, true);
+    } else {
+        pb_credit_give(h, nd, (int64_t)n);
+    }
 
     first_dirty = merge_insert_locked(h, nd, mfn, order, first_dirty);
     nd->ctr.frees++;
@@ -641,11 +811,12 @@ static inline void free_common(struct pb_heap *h, uint64_t mfn, unsigned order, 
  */
 
 int64_t pb_heap_cache_take(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_list *l,
-                           unsigned order, unsigned nr)
+                           unsigned order, unsigned nr, _Atomic uint64_t *cached)
 {
     const int64_t unit = (int64_t)1 << order;
     int64_t got = 0;
     pb_lock_acquire(nd->heap_lock);
+    move_begin(nd);
     /* Frames other domains' node claims hold stay on the node's lists. */
     for (unsigned k = 0; k < nr && pb_node_unclaimed(nd) >= unit; k++) {
         struct found f;
@@ -661,19 +832,23 @@ int64_t pb_heap_cache_take(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_
             pg->owner = PB_OWNER_CACHED;
         }
         pb_owned_add(&nd->avail[pb_mfn_zone(mfn)], -unit);
-        pb_owned_add(&nd->node_avail, -unit);
+        pb_owned_add_release(&nd->node_avail, -unit);
         l->ring[(l->head + l->count++) % PB_PCP_CAP] = (uint32_t)mfn;
         got += unit;
     }
+    pb_owned_add_release(cached, got);
+    move_end(nd);
     pb_lock_release(nd->heap_lock);
     return got;
 }
 
 void pb_heap_cache_give(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_list *l,
-                        unsigned order, unsigned nr)
+                        unsigned order, unsigned nr, _Atomic uint64_t *cached)
 {
     const int64_t unit = (int64_t)1 << order;
     pb_lock_acquire(nd->heap_lock);
+    move_begin(nd);
+    pb_owned_add_release(cached, -(int64_t)nr * unit);
     for (unsigned k = 0; k < nr; k++) {
         uint64_t mfn = l->ring[l->head];
         l->head = (l->head + 1) % PB_PCP_CAP;
@@ -685,9 +860,10 @@ void pb_heap_cache_give(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_lis
             pg->owner = PB_DOMID_NONE;
         }
         pb_owned_add(&nd->avail[pb_mfn_zone(mfn)], unit);
-        pb_owned_add(&nd->node_avail, unit);
+        pb_owned_add_release(&nd->node_avail, unit);
         merge_insert_locked(h, nd, mfn, order, PB_CLEAN);
     }
+    move_end(nd);
     pb_lock_release(nd->heap_lock);
 }
 
@@ -701,8 +877,9 @@ static int xen_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned ord
 {
     if (!atomic_load_explicit(&h->scrubber_running, memory_order_relaxed))
         return alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
-    atomic_fetch_add_explicit(&h->allocs_in_flight, 1, memory_order_relaxed);
+    PB_HOST_ADD(&h->allocs_in_flight, 1);
     int rc = alloc_common(h, zlo, zhi, order, memflags, d, mfn, true);
+    PB_SHARED_WRITES(1);
     atomic_fetch_sub_explicit(&h->allocs_in_flight, 1, memory_order_relaxed);
     return rc;
 }

@@ -23,9 +23,17 @@
  *   node_need_scrub[node]          = free frames of the node flagged need_scrub
  *   outstanding_claims             = sum over domains of their claim (host-wide + node parts)
  *   unclaimed                      = total_avail_pages - outstanding_claims >= 0
+ *                                  = pool + sum over nodes of credit[node]  (pernode, pcp)
+ *   pool, credit[node]             >= 0                                     (pernode, pcp)
  *   node_claims[node]              = sum over domains of their claim on the node
  *                                   <= node_avail_pages[node] (see pb_domain_claim_nodes)
  *   free + in use + offlined       = all frames (MFN 0 counts as offlined)
+ * xen keeps total_avail_pages, unclaimed and outstanding_claims as Xen does, host-wide counters
+ * under its one lock. pernode and pcp keep nothing host-wide on an allocation's or a free's
+ * path: each node holds a credit of unclaimed frames that it borrows from the host's pool in
+ * batches (allocations take from it, frees give back to it), claims consumed are counted per
+ * node, and the host-wide figures above are sums made when they are read (heap.c, "Host-wide
+ * counters and claims", has the protocol and why claims stay exact).
  *
  * pcp: each CPU slot keeps, per node, FIFO caches of free order-0 and order-9 frames. A free of
  * a clean frame of those orders goes to the calling CPU's cache of the frame's node (above the
@@ -66,10 +74,25 @@ struct pb_heap;
 struct pb_domain;
 
 enum pb_backing {
-    PB_BACKING_AUTO, /* real where it fits in memory, else none */
-    PB_BACKING_REAL, /* every frame has 4 KiB of memory, on its node where NUMA allows */
-    PB_BACKING_NONE, /* metadata only: nothing is written or cleared */
+    PB_BACKING_AUTO,    /* real where it fits in half of the host's memory, else aliased */
+    PB_BACKING_REAL,    /* every frame has 4 KiB of memory, on its node where NUMA allows */
+    PB_BACKING_NONE,    /* metadata only: nothing is written or cleared */
+    PB_BACKING_ALIASED, /* every node's frames alias one buffer of real memory, larger than the
+                           last-level cache: clearing a frame writes memory and costs what it
+                           costs on this host, while the contents are shared (no verification).
+                           A node no larger than its buffer is simply real. */
 };
+
+/* Aliased backing: the buffer behind each node is the last-level cache times this factor, so
+ * that frames cleared one after another do not stay in the cache. */
+#define PB_ALIAS_LLC_FACTOR 2
+#define PB_ALIAS_MIN_BYTES  (UINT64_C(64) << 20)
+/* The default buffer of an aliased node: the last-level cache (pb_clear_llc_bytes) x
+ * PB_ALIAS_LLC_FACTOR, at least
+ * PB_ALIAS_MIN_BYTES, a multiple of 2 MiB. */
+uint64_t pb_backing_alias_default(void);
+/* "auto", "real", "none", "aliased"; NULL outside the enum. */
+const char *pb_backing_name(enum pb_backing b);
 
 /* How each node's frame memory was obtained (for the results). */
 enum pb_node_memory {
@@ -78,10 +101,19 @@ enum pb_node_memory {
     PB_NODE_MEM_PLAIN, /* plain mmap: the node is virtual or NUMA is absent */
 };
 
+/* What backs one node (pb_heap_node_backing). */
+struct pb_node_backing {
+    enum pb_backing kind;       /* REAL, NONE or ALIASED */
+    enum pb_node_memory memory; /* how its host memory was obtained */
+    uint64_t bytes;             /* host memory behind the node (the buffer, when aliased) */
+    uint64_t frames_bytes;      /* what its frames cover: frames x 4 KiB */
+};
+
 struct pb_machine_desc {
     unsigned nr_nodes;                  /* 1..PB_MAX_NODES */
     uint64_t node_frames[PB_MAX_NODES]; /* frames per node; node 0 starts at MFN 0 */
     enum pb_backing backing;
+    uint64_t alias_bytes; /* ALIASED: each node's buffer, a multiple of 2 MiB; 0: the default */
 };
 
 /* Event counts of one heap, summed over its nodes (exact at quiescent points). */
@@ -114,12 +146,26 @@ uint64_t pb_heap_node_start(const struct pb_heap *h, unsigned node);
 uint64_t pb_heap_node_frames(const struct pb_heap *h, unsigned node);
 enum pb_node_memory pb_heap_node_memory(const struct pb_heap *h, unsigned node);
 bool pb_heap_backed(const struct pb_heap *h);
-/* The 4 KiB of memory behind a frame, or NULL without backing. */
+void pb_heap_node_backing(const struct pb_heap *h, unsigned node, struct pb_node_backing *out);
+/* Whether any node's frames alias a smaller buffer (their contents cannot be verified). */
+bool pb_heap_aliased(const struct pb_heap *h);
+/*
+ * Whether a free of dirty frames writes a mark into each (pb_dirty_fill), so that verification
+ * sees a frame handed out unscrubbed (default on). Xen writes nothing there: the data is the
+ * guest's, written long before; a run that verifies nothing turns it off so that no timed call
+ * pays for it. Set while no other thread uses the heap.
+ */
+void pb_heap_set_dirty_marks(struct pb_heap *h, bool on);
+/* The 4 KiB of memory behind a frame, or NULL without backing (aliased: shared with others). */
 void *pb_frame_data(const struct pb_heap *h, uint64_t mfn);
 int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn); /* -EINVAL if out of range */
 unsigned pb_mfn_zone(uint64_t mfn);
 
-/* Counters (relaxed reads: exact only at quiescent points). */
+/*
+ * Counters (relaxed reads: exact only at quiescent points). Read while other threads allocate
+ * and free, total_avail and node_avail never count a frame twice: they never show more free
+ * memory than there is.
+ */
 uint64_t pb_heap_total_avail(const struct pb_heap *h);
 uint64_t pb_heap_node_avail(const struct pb_heap *h, unsigned node);
 uint64_t pb_heap_zone_avail(const struct pb_heap *h, unsigned node, unsigned zone);

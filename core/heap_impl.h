@@ -86,6 +86,8 @@ struct pb_node {
     enum pb_node_memory memory;
     unsigned char *data; /* frame memory of [start, end), or NULL */
     size_t data_len;
+    size_t alias_len; /* aliased backing: host memory behind data (mapped again and again over
+                         data_len), else 0 */
 
     /* Protected by: *heap_lock. Counters are relaxed atomics so that samplers may read. */
     PB_CACHE_ALIGNED struct pb_list free[PB_NR_ZONES][PB_MAX_ORDER + 1];
@@ -100,6 +102,21 @@ struct pb_node {
      * whenever the lock is free: no allocation takes a frame another domain's node claim holds.
      */
     _Atomic int64_t claimed;
+    /*
+     * pernode and pcp: the node's share of the host's accounting (xen keeps the host-wide
+     * counters of struct pb_heap instead; see "Host-wide counters and claims" in heap.c), on
+     * the node's own lines so that allocations and frees on different nodes share none.
+     * credit: frames of the host's unclaimed free memory this node holds, borrowed from the
+     * pool h->unclaimed in batches, taken by allocations on the node and given back by frees;
+     * never negative. claims_retired: frames of claims that allocations on this node have
+     * consumed (outstanding claims = h->outstanding_claims - the sum of these). Both atomic:
+     * written mostly under *heap_lock, but also by a recall (any thread) and by pcp caches.
+     * move_seq (pcp): odd while a refill or a drain moves frames between this node's lists and
+     * a cache (written under *heap_lock), so that a reader of the free frames counts each once.
+     */
+    _Atomic int64_t credit;
+    _Atomic int64_t claims_retired;
+    _Atomic uint32_t move_seq;
 
     /* Scrub events (frames, aborts): atomic, written by allocators, scrub workers and domain
      * builders at once, one update per extent or buddy. */
@@ -157,14 +174,22 @@ struct pb_heap {
     struct pb_lock global_lock;
 
     /*
-     * Host-wide counters. xen: protected by global_lock (relaxed load+store). pernode: atomic
-     * read-modify-write, without any lock; `unclaimed` is the pool that allocations without a
-     * sufficient claim and new claims reserve from with a compare-and-swap that never lets it
-     * go below zero, which is what keeps claims from being over-committed.
+     * Host-wide counters: lines every node shares, so every store to them goes through
+     * PB_HOST_* (counted in POPBENCH_COUNT_SHARED builds). xen: Xen's counters, protected by
+     * global_lock (relaxed load+store): total_avail = free frames of the lists, unclaimed =
+     * total_avail - outstanding_claims. pernode and pcp (atomic, no lock): total_avail is set
+     * at creation and unused (the free frames are the nodes' sum); unclaimed is the pool of
+     * unclaimed frames no node holds as credit, which nodes borrow from and new claims
+     * reserve from with a compare-and-swap that never lets it go below zero (what keeps claims
+     * from being over-committed); outstanding_claims counts the frames claims staked minus
+     * what releases gave back, and the nodes' claims_retired what allocations consumed;
+     * recalling: claims or allocations pulling every node's credit back into the pool, during
+     * which nodes borrow only what they need.
      */
     PB_CACHE_ALIGNED _Atomic int64_t total_avail;
     PB_CACHE_ALIGNED _Atomic int64_t unclaimed;
     _Atomic int64_t outstanding_claims;
+    _Atomic uint32_t recalling;
     _Atomic uint32_t tlbflush_clock; /* advanced by every flush */
     _Atomic uint64_t alloc_failures; /* atomic */
 
@@ -172,6 +197,7 @@ struct pb_heap {
      * enum pb_verify_mode, pb_heap_set_no_scrub). */
     _Atomic int clear_method, verify_mode;
     _Atomic bool no_scrub;
+    bool dirty_marks; /* write pb_dirty_fill into frames freed dirty (read-only while in use) */
     _Atomic uint64_t double_clears;  /* checked builds: a frame zeroed by two threads at once */
     _Atomic uint64_t stash_discards; /* domain-build stashes freed unused */
     _Atomic bool scrubber_running;   /* a struct pb_scrubber is attached (at most one) */
@@ -248,6 +274,12 @@ static inline void pb_owned_add(_Atomic uint64_t *p, int64_t delta)
     atomic_store_explicit(p, pb_ld(p) + (uint64_t)delta, memory_order_relaxed);
 }
 
+/* The same, ordered after the writer's earlier stores (pcp's moves, see node_free_frames). */
+static inline void pb_owned_add_release(_Atomic uint64_t *p, int64_t delta)
+{
+    atomic_store_explicit(p, pb_ld(p) + (uint64_t)delta, memory_order_release);
+}
+
 static inline struct pb_node *pb_node_of(const struct pb_heap *h, uint64_t mfn)
 {
     for (unsigned n = 0; n < h->nr_nodes; n++)
@@ -295,8 +327,21 @@ static inline unsigned pb_cycle_node(unsigned node, uint64_t mask, unsigned nr_n
     PB_BUG_ON(1);
 }
 
-/* A host-wide counter (struct pb_heap). global (xen): the writer holds the global lock, so a
- * relaxed load and store; otherwise any thread, atomically. */
+/*
+ * Stores to host-wide fields (struct pb_heap's counters, lines that every node shares), counted
+ * per thread in POPBENCH_COUNT_SHARED builds (pb_shared_writes()). Relaxed: the counters order
+ * nothing. A compare-and-swap counts whether or not it succeeds: it takes the line either way.
+ */
+#define PB_HOST_STORE(p, v)                                                                        \
+    (PB_SHARED_WRITES(1), atomic_store_explicit((p), (v), memory_order_relaxed))
+#define PB_HOST_ADD(p, v)                                                                          \
+    (PB_SHARED_WRITES(1), atomic_fetch_add_explicit((p), (v), memory_order_relaxed))
+#define PB_HOST_CAS(p, expected, v)                                                                \
+    (PB_SHARED_WRITES(1), atomic_compare_exchange_weak_explicit(                                   \
+                              (p), (expected), (v), memory_order_relaxed, memory_order_relaxed))
+
+/* A counter that the global lock protects under xen (global: a relaxed load and store) and
+ * that any thread updates atomically otherwise. pb_host_add: the same for a host-wide one. */
 static inline void pb_ctr_add(_Atomic int64_t *c, int64_t delta, const bool global)
 {
     if (global)
@@ -304,6 +349,47 @@ static inline void pb_ctr_add(_Atomic int64_t *c, int64_t delta, const bool glob
                               memory_order_relaxed);
     else
         atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
+}
+
+static inline void pb_host_add(_Atomic int64_t *c, int64_t delta, const bool global)
+{
+    PB_SHARED_WRITES(1);
+    pb_ctr_add(c, delta, global);
+}
+
+/*
+ * pernode and pcp: a node's credit of unclaimed frames (struct pb_node). pb_credit_take takes
+ * `need` frames of it, borrowing what it lacks from the pool (pb_credit_borrow in heap.c,
+ * with a batch more unless the pool is low or a recall runs); false, with nothing taken, when
+ * the node's credit and the pool together fall short. pb_credit_give gives frames back to the
+ * node; above PB_CREDIT_HIGH it returns all but PB_CREDIT_BATCH to the pool. Either way at
+ * most one host-wide write per batch, none while the credit stays between 0 and the high mark.
+ */
+#define PB_CREDIT_BATCH 1024                  /* frames borrowed beyond the need: 4 MiB */
+#define PB_CREDIT_HIGH  (8 * PB_CREDIT_BATCH) /* frames a node keeps before returning some */
+
+bool pb_credit_borrow(struct pb_heap *h, struct pb_node *nd, int64_t need);
+void pb_credit_return(struct pb_heap *h, struct pb_node *nd);
+
+static inline bool pb_credit_take(struct pb_heap *h, struct pb_node *nd, int64_t need)
+{
+    int64_t c = atomic_load_explicit(&nd->credit, memory_order_relaxed), t;
+    do {
+        t = c < need ? c : need;
+    } while (t > 0 && !atomic_compare_exchange_weak_explicit(
+                          &nd->credit, &c, c - t, memory_order_relaxed, memory_order_relaxed));
+    if (pb_likely(t == need) || pb_credit_borrow(h, nd, need - t))
+        return true;
+    if (t > 0)
+        atomic_fetch_add_explicit(&nd->credit, t, memory_order_relaxed);
+    return false;
+}
+
+static inline void pb_credit_give(struct pb_heap *h, struct pb_node *nd, int64_t n)
+{
+    if (pb_unlikely(atomic_fetch_add_explicit(&nd->credit, n, memory_order_relaxed) + n >
+                    PB_CREDIT_HIGH))
+        pb_credit_return(h, nd);
 }
 
 /* Frames of nd's lists that no node claim holds. Exact under nd's heap lock (claimed only
@@ -333,8 +419,19 @@ static inline int64_t pb_node_claim_take(struct pb_domain *d, unsigned n, int64_
     return 0;
 }
 
-/* Frames taken from d's claim on nd are allocated now: they leave the node's and the host's
- * outstanding claims (the host-wide counters the way the variant writes them). */
+/* Frames of claims that an allocation on nd consumed leave the outstanding claims: the host's
+ * counter (xen, under the global lock) or the node's claims_retired (pernode, pcp). */
+static inline void pb_claims_retire(struct pb_heap *h, struct pb_node *nd, int64_t t,
+                                    const bool global)
+{
+    if (global)
+        pb_host_add(&h->outstanding_claims, -t, true);
+    else if (t)
+        atomic_fetch_add_explicit(&nd->claims_retired, t, memory_order_relaxed);
+}
+
+/* Frames taken from d's claim on nd are allocated now: they leave the node's claims and the
+ * outstanding claims. */
 static inline void pb_node_claim_retire(struct pb_heap *h, struct pb_domain *d, struct pb_node *nd,
                                         int64_t t, const bool global)
 {
@@ -342,7 +439,7 @@ static inline void pb_node_claim_retire(struct pb_heap *h, struct pb_domain *d, 
         return;
     atomic_fetch_sub_explicit(&nd->claimed, t, memory_order_relaxed);
     atomic_fetch_sub_explicit(&d->node_claims, t, memory_order_relaxed);
-    pb_ctr_add(&h->outstanding_claims, -t, global);
+    pb_claims_retire(h, nd, t, global);
 }
 
 /*
@@ -370,7 +467,7 @@ static PB_ALWAYS_INLINE bool pb_frames_hand_over(struct pb_heap *h, uint64_t mfn
         pg->tlbflush_ts = 0;
     }
     if (need_flush)
-        atomic_fetch_add_explicit(&h->tlbflush_clock, 1, memory_order_relaxed);
+        PB_HOST_ADD(&h->tlbflush_clock, 1);
     return need_flush;
 }
 
@@ -431,16 +528,31 @@ const struct pb_variant_ops *pb_variant_lookup(const char *name);
 void pb_heap_init_node(struct pb_heap *h, struct pb_node *nd);
 /*
  * heap.c, for the pcp caches. The caller holds the cache's lock (rank PB_RANK_PCP); these take
- * and release nd's heap lock, and leave the host-wide counters to the caller.
+ * and release nd's heap lock, move the frames and their count in `cached` (the cache's frames of
+ * nd) within one odd period of nd->move_seq, and leave the credit to the caller.
  * pb_heap_cache_take: move up to nr clean blocks of 2^order frames from nd's free lists (any
  * zone, split from the top as an allocation would, never frames a node claim holds) to the tail
  * of l, marked cached. Returns the frames moved.
  * pb_heap_cache_give: move the nr oldest blocks of l back to nd's free lists, merging them.
  */
 int64_t pb_heap_cache_take(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_list *l,
-                           unsigned order, unsigned nr);
+                           unsigned order, unsigned nr, _Atomic uint64_t *cached);
 void pb_heap_cache_give(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_list *l,
-                        unsigned order, unsigned nr);
+                        unsigned order, unsigned nr, _Atomic uint64_t *cached);
+/*
+ * heap.c, the host-wide figures, summed when read (no lock; any thread):
+ * pb_heap_free_frames: free frames of a node, or of all (node PB_MAX_NODES), cached ones
+ * included; while other threads allocate and free it never counts a frame twice, so it never
+ * shows more free memory than there is. pb_heap_claims_outstanding: the frames all claims
+ * still reserve. pb_heap_unclaimed_credit: the pool plus every node's credit (pernode, pcp;
+ * xen: its unclaimed counter), = the lists' free frames - outstanding claims when quiescent.
+ * pb_credit_recall: move every node's credit back into the pool (pernode, pcp); the caller
+ * raised h->recalling and lowers it when done with the pool.
+ */
+uint64_t pb_heap_free_frames(const struct pb_heap *h, unsigned node);
+int64_t pb_heap_claims_outstanding(const struct pb_heap *h);
+int64_t pb_heap_unclaimed_credit(const struct pb_heap *h);
+void pb_credit_recall(struct pb_heap *h);
 /* heap.c: the pernode variant's operations, which pcp falls back on. No lock held. */
 int pb_pernode_alloc(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
                      unsigned memflags, struct pb_domain *d, uint64_t *mfn);

@@ -170,6 +170,8 @@ void pb_lock_init(struct pb_lock *l, const char *name, enum pb_lock_rank rank,
     l->st.acquired_at_ns = 0;
     l->kind = kind;
     l->rank = rank;
+    l->time_holds = true;
+    l->host_wide = false;
     l->name = name;
     atomic_init(&l->holder, 0);
 }
@@ -239,6 +241,7 @@ void pb_lock_stats_read(const struct pb_lock *l, struct pb_lock_stats *out)
     out->wait_ns_max = atomic_load_explicit(&l->st.wait_ns_max, memory_order_relaxed);
     out->hold_ns_total = atomic_load_explicit(&l->st.hold_ns_total, memory_order_relaxed);
     out->hold_ns_max = atomic_load_explicit(&l->st.hold_ns_max, memory_order_relaxed);
+    out->hold_untimed = !l->time_holds;
 }
 
 void pb_lock_stats_reset(struct pb_lock *l)
@@ -261,11 +264,22 @@ void pb_lock_stats_add(struct pb_lock_stats *dst, const struct pb_lock_stats *sr
         dst->wait_ns_max = src->wait_ns_max;
     if (src->hold_ns_max > dst->hold_ns_max)
         dst->hold_ns_max = src->hold_ns_max;
+    dst->hold_untimed |= src->hold_untimed;
 }
 
 void pb_lock_set_timing(bool on)
 {
     atomic_store_explicit(&pb_lock_timing, on, memory_order_relaxed);
+}
+
+void pb_lock_set_hold_timing(struct pb_lock *l, bool on)
+{
+    l->time_holds = on;
+}
+
+void pb_lock_set_host_wide(struct pb_lock *l)
+{
+    l->host_wide = true;
 }
 
 const char *pb_lock_kind_name(enum pb_lock_kind kind)

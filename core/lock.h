@@ -10,7 +10,11 @@
  * They are written only by the holder, so they need no atomic read-modify-write; they are
  * relaxed atomics so that a sampler may read them while the lock is in use (a snapshot may
  * mix fields of neighbouring acquisitions). They sit on their own cache line, away from the
- * lock word that waiters spin on.
+ * lock word that waiters spin on. Timing a hold reads the clock at acquisition and at
+ * release, which costs more than an uncontended acquire+release: a lock whose holds are too
+ * short to be worth it (pcp's per-CPU caches) turns hold timing off at init
+ * (pb_lock_set_hold_timing); it still counts acquisitions and contention and times waits,
+ * and reads no clock when uncontended. Its statistics say so (hold_untimed).
  *
  * Lock ranks: every lock has a rank; a thread may only acquire a lock of a rank strictly
  * greater than every rank it holds. Checked builds (POPBENCH_DEBUG >= 1) keep a per-thread
@@ -51,6 +55,8 @@ struct pb_lock_stats {
     uint64_t wait_ns_max;
     uint64_t hold_ns_total;
     uint64_t hold_ns_max;
+    bool hold_untimed; /* holds of (some of) these locks are not timed: hold_ns counts none of them
+                        */
 };
 
 struct pb_lock {
@@ -71,9 +77,12 @@ struct pb_lock {
         uint64_t acquired_at_ns; /* start of the current hold */
     } st;
 
-    /* Read-only after pb_lock_init. */
+    /* Read-only after pb_lock_init (and pb_lock_set_hold_timing, pb_lock_set_host_wide). */
     enum pb_lock_kind kind;
     enum pb_lock_rank rank;
+    bool time_holds; /* hold times are measured (default) */
+    bool
+        host_wide; /* its lines are shared by every node: counted in POPBENCH_COUNT_SHARED builds */
     const char *name;
     _Atomic uint64_t holder; /* checked builds: the holding thread's id, 0 when free */
 };
@@ -95,6 +104,10 @@ void pb_lock_stats_add(struct pb_lock_stats *dst, const struct pb_lock_stats *sr
 
 /* Whether hold and wait times are measured (default on). Counts are always kept. */
 void pb_lock_set_timing(bool on);
+/* Per lock, before anyone uses it: whether its holds are timed (default on; off: waits only). */
+void pb_lock_set_hold_timing(struct pb_lock *l, bool on);
+/* Per lock, before anyone uses it: every node's threads take it (xen's heap lock). */
+void pb_lock_set_host_wide(struct pb_lock *l);
 
 const char *pb_lock_kind_name(enum pb_lock_kind kind);
 /* "ticket" or "mutex" -> 0, anything else -> -EINVAL. */
@@ -142,11 +155,16 @@ static inline void pb_lock_stat_max(_Atomic uint64_t *field, uint64_t v)
         atomic_store_explicit(field, v, memory_order_relaxed);
 }
 
-/* Held from here: the statistics are ours. */
-static inline void pb_lock_note_acquired(struct pb_lock *l, bool timing, bool contended,
-                                         uint64_t wait_from)
+/* Writes to a host-wide lock's word and statistics lines, each counted as one line written. */
+#define PB_LOCK_SHARED_WRITES(l, n) ((l)->host_wide ? PB_SHARED_WRITES(n) : (void)0)
+
+/* Held from here: the statistics are ours. No clock read unless a wait or a hold is timed. */
+static PB_ALWAYS_INLINE void pb_lock_note_acquired(struct pb_lock *l, bool timing, bool contended,
+                                                   uint64_t wait_from)
 {
-    uint64_t now = timing ? pb_clock_ns() : 0;
+    bool hold = timing && l->time_holds;
+    uint64_t now = hold || (timing && contended) ? pb_clock_ns() : 0;
+    PB_LOCK_SHARED_WRITES(l, 2); /* the ticket (or mutex) word, the statistics */
     pb_lock_stat_add(&l->st.acquisitions, 1);
     if (contended) {
         pb_lock_stat_add(&l->st.contended, 1);
@@ -156,10 +174,10 @@ static inline void pb_lock_note_acquired(struct pb_lock *l, bool timing, bool co
             pb_lock_stat_max(&l->st.wait_ns_max, wait);
         }
     }
-    l->st.acquired_at_ns = now;
+    l->st.acquired_at_ns = hold ? now : 0;
 }
 
-static inline void pb_lock_acquire(struct pb_lock *l)
+static PB_ALWAYS_INLINE void pb_lock_acquire(struct pb_lock *l)
 {
     pb_lock_rank_check(l);
     uint32_t me = 0;
@@ -175,16 +193,17 @@ static inline void pb_lock_acquire(struct pb_lock *l)
     pb_lock_acquire_slow(l, me);
 }
 
-static inline void pb_lock_release(struct pb_lock *l)
+static PB_ALWAYS_INLINE void pb_lock_release(struct pb_lock *l)
 {
     pb_lock_rank_unnote(l);
-    /* 0: timing was off at acquisition (a clock in ns since boot or reset never reads 0). */
+    /* 0: the hold is not timed (a clock in ns since boot or reset never reads 0). */
     uint64_t from = l->st.acquired_at_ns;
     if (from && atomic_load_explicit(&pb_lock_timing, memory_order_relaxed)) {
         uint64_t hold = pb_clock_diff(from, pb_clock_ns());
         pb_lock_stat_add(&l->st.hold_ns_total, hold);
         pb_lock_stat_max(&l->st.hold_ns_max, hold);
     }
+    PB_LOCK_SHARED_WRITES(l, 2); /* the statistics, the word */
     if (pb_likely(l->kind == PB_LOCK_TICKET)) {
         /* Only the holder writes owner: no read-modify-write needed. */
         uint32_t owner = atomic_load_explicit(&l->u.ticket.owner, memory_order_relaxed);

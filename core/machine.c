@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/clear.h"
 #include "core/heap_impl.h"
 
 static int numa_node_exists(unsigned node)
@@ -17,19 +18,102 @@ static int numa_node_exists(unsigned node)
            numa_bitmask_isbitset(numa_all_nodes_ptr, node);
 }
 
-static int node_memory_alloc(struct pb_node *nd, bool backed)
+/* ------------------------------------------------------------------------------------------
+ * Backing: the host memory behind each node's frames.
+ */
+
+#define TWO_MIB (UINT64_C(2) << 20)
+
+uint64_t pb_backing_alias_default(void)
+{
+    uint64_t b = pb_clear_llc_bytes() * PB_ALIAS_LLC_FACTOR;
+    if (b < PB_ALIAS_MIN_BYTES)
+        b = PB_ALIAS_MIN_BYTES;
+    return (b + TWO_MIB - 1) & ~(TWO_MIB - 1);
+}
+
+const char *pb_backing_name(enum pb_backing b)
+{
+    static const char *const names[] = {"auto", "real", "none", "aliased"};
+    return (unsigned)b < PB_ARRAY_SIZE(names) ? names[b] : NULL;
+}
+
+/* Fault every frame in now, on its node, so no run measures first touch. */
+static void fault_in(unsigned char *p, size_t len)
+{
+    for (size_t off = 0; off < len; off += PB_PAGE_SIZE)
+        ((volatile unsigned char *)p)[off] = 0;
+}
+
+/*
+ * Aliased: one buffer of alias_len bytes (shared memory, on the node where NUMA allows) mapped
+ * again and again over a reservation of data_len, so that nd->data + offset is valid for every
+ * frame and a run of frames is contiguous in memory. Every mapping is populated here.
+ */
+static int node_memory_alias(struct pb_node *nd)
+{
+    int fd = memfd_create("popbench-node", MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    void *base = MAP_FAILED;
+    if (ftruncate(fd, (off_t)nd->alias_len) != 0) {
+        rc = -errno;
+        goto out;
+    }
+    base = mmap(NULL, nd->data_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    nd->data = base;
+    nd->memory = PB_NODE_MEM_PLAIN;
+    for (size_t off = 0; off < nd->data_len && !rc; off += nd->alias_len) {
+        size_t len = nd->data_len - off < nd->alias_len ? nd->data_len - off : nd->alias_len;
+        void *p = mmap(nd->data + off, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+        if (p == MAP_FAILED) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (off == 0) {
+            /* The buffer's pages go to the node (a shared policy), faulted in once. */
+            if (numa_node_exists(nd->id)) {
+                numa_tonode_memory(p, len, (int)nd->id);
+                nd->memory = PB_NODE_MEM_NUMA;
+            }
+            fault_in(p, len);
+        } else if (madvise(p, len, MADV_WILLNEED) != 0 ||
+                   mmap(p, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd,
+                        0) == MAP_FAILED) {
+            rc = -ENOMEM;
+        }
+    }
+out:
+    close(fd);
+    if (rc && base != MAP_FAILED) {
+        munmap(base, nd->data_len);
+        nd->data = NULL;
+        nd->memory = PB_NODE_MEM_NONE;
+    }
+    return rc;
+}
+
+static int node_memory_alloc(struct pb_node *nd, enum pb_backing backing, uint64_t alias_bytes)
 {
     nd->memory = PB_NODE_MEM_NONE;
-    if (!backed)
+    nd->alias_len = 0;
+    if (backing == PB_BACKING_NONE)
         return 0;
     nd->data_len = (size_t)(nd->end - nd->start) * PB_PAGE_SIZE;
+    if (backing == PB_BACKING_ALIASED && alias_bytes < nd->data_len) {
+        nd->alias_len = alias_bytes;
+        return node_memory_alias(nd);
+    }
     if (numa_node_exists(nd->id)) {
         nd->data = numa_alloc_onnode(nd->data_len, (int)nd->id);
         if (!nd->data)
             return -ENOMEM;
-        /* Fault every frame in now, on its node, so no run measures first touch. */
-        for (size_t off = 0; off < nd->data_len; off += PB_PAGE_SIZE)
-            ((volatile unsigned char *)nd->data)[off] = 0;
+        fault_in(nd->data, nd->data_len);
         nd->memory = PB_NODE_MEM_NUMA;
     } else {
         void *p = mmap(NULL, nd->data_len, PROT_READ | PROT_WRITE,
@@ -44,21 +128,43 @@ static int node_memory_alloc(struct pb_node *nd, bool backed)
 
 static void node_memory_free(struct pb_node *nd)
 {
-    if (nd->memory == PB_NODE_MEM_NUMA)
+    if (nd->alias_len)
+        munmap(nd->data, nd->data_len);
+    else if (nd->memory == PB_NODE_MEM_NUMA)
         numa_free(nd->data, nd->data_len);
     else if (nd->memory == PB_NODE_MEM_PLAIN)
         munmap(nd->data, nd->data_len);
 }
 
-static bool want_backing(const struct pb_machine_desc *desc, uint64_t frames)
+/* AUTO: real when the frames fit in half of this machine's memory, else aliased. */
+static enum pb_backing resolve_backing(const struct pb_machine_desc *desc, uint64_t frames)
 {
-    if (desc->backing == PB_BACKING_REAL)
-        return true;
-    if (desc->backing == PB_BACKING_NONE)
-        return false;
-    /* auto: real when the frames fit in half of this machine's memory */
+    if (desc->backing != PB_BACKING_AUTO)
+        return desc->backing;
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    return pages > 0 && psz > 0 && frames * PB_PAGE_SIZE <= (uint64_t)pages * (uint64_t)psz / 2;
+    bool fits =
+        pages > 0 && psz > 0 && frames * PB_PAGE_SIZE <= (uint64_t)pages * (uint64_t)psz / 2;
+    return fits ? PB_BACKING_REAL : PB_BACKING_ALIASED;
+}
+
+void pb_heap_node_backing(const struct pb_heap *h, unsigned node, struct pb_node_backing *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (node >= h->nr_nodes)
+        return;
+    const struct pb_node *nd = h->nodes[node];
+    out->frames_bytes = (nd->end - nd->start) * PB_PAGE_SIZE;
+    out->memory = nd->memory;
+    out->kind = !nd->data ? PB_BACKING_NONE : nd->alias_len ? PB_BACKING_ALIASED : PB_BACKING_REAL;
+    out->bytes = !nd->data ? 0 : nd->alias_len ? nd->alias_len : nd->data_len;
+}
+
+bool pb_heap_aliased(const struct pb_heap *h)
+{
+    for (unsigned n = 0; n < h->nr_nodes; n++)
+        if (h->nodes[n]->alias_len)
+            return true;
+    return false;
 }
 
 int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
@@ -67,7 +173,7 @@ int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
     const struct pb_variant_ops *ops = pb_variant_lookup(variant);
     if (!desc || !out || !ops || desc->nr_nodes == 0 || desc->nr_nodes > PB_MAX_NODES ||
         (lock_kind != PB_LOCK_TICKET && lock_kind != PB_LOCK_MUTEX) ||
-        desc->backing > PB_BACKING_NONE)
+        desc->backing > PB_BACKING_ALIASED || desc->alias_bytes % TWO_MIB != 0)
         return -EINVAL;
     uint64_t frames = 0;
     for (unsigned n = 0; n < desc->nr_nodes; n++) {
@@ -101,10 +207,14 @@ int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
         h->frames[i].owner = PB_DOMID_NONE;
     }
     h->frames[0].state = PGS_OFFLINED;
+    h->dirty_marks = true;
     pb_lock_init(&h->global_lock, "heap", PB_RANK_HEAP, lock_kind);
     pb_lock_init(&h->domtable_lock, "domtable", PB_RANK_DOMTABLE, lock_kind);
+    pb_lock_set_host_wide(&h->global_lock);
+    pb_lock_set_host_wide(&h->domtable_lock);
 
-    bool backed = want_backing(desc, frames);
+    enum pb_backing backing = resolve_backing(desc, frames);
+    uint64_t alias = desc->alias_bytes ? desc->alias_bytes : pb_backing_alias_default();
     uint64_t start = 0;
     int rc = 0;
     for (unsigned n = 0; n < h->nr_nodes; n++) {
@@ -126,7 +236,7 @@ int pb_heap_create(const struct pb_machine_desc *desc, const char *variant,
             pb_lock_init(&nd->own_lock, nd->lock_name, PB_RANK_HEAP, lock_kind);
             nd->heap_lock = &nd->own_lock;
         }
-        rc = node_memory_alloc(nd, backed);
+        rc = node_memory_alloc(nd, backing, alias);
         if (rc)
             break;
         pb_heap_init_node(h, nd);
@@ -182,6 +292,11 @@ int pb_heap_set_options(struct pb_heap *h, const struct pb_options *o)
     return 0;
 }
 
+void pb_heap_set_dirty_marks(struct pb_heap *h, bool on)
+{
+    h->dirty_marks = on;
+}
+
 const struct pb_options *pb_heap_options(const struct pb_heap *h)
 {
     return &h->opts;
@@ -232,13 +347,11 @@ int pb_mfn_to_node(const struct pb_heap *h, uint64_t mfn)
 
 uint64_t pb_heap_total_avail(const struct pb_heap *h)
 {
-    return (uint64_t)atomic_load_explicit(&h->total_avail, memory_order_relaxed) +
-           pb_pcp_cached_frames(h, PB_MAX_NODES);
+    return pb_heap_free_frames(h, PB_MAX_NODES);
 }
 uint64_t pb_heap_node_avail(const struct pb_heap *h, unsigned node)
 {
-    return node < h->nr_nodes ? pb_ld(&h->nodes[node]->node_avail) + pb_pcp_cached_frames(h, node)
-                              : 0;
+    return node < h->nr_nodes ? pb_heap_free_frames(h, node) : 0;
 }
 uint64_t pb_heap_zone_avail(const struct pb_heap *h, unsigned node, unsigned zone)
 {
@@ -252,7 +365,9 @@ uint64_t pb_heap_node_need_scrub(const struct pb_heap *h, unsigned node)
 }
 uint64_t pb_heap_outstanding_claims(const struct pb_heap *h)
 {
-    return (uint64_t)atomic_load_explicit(&h->outstanding_claims, memory_order_relaxed);
+    /* Summed while claims are consumed, the figure can dip below zero for a moment. */
+    int64_t c = pb_heap_claims_outstanding(h);
+    return c > 0 ? (uint64_t)c : 0;
 }
 
 uint64_t pb_heap_node_claims(const struct pb_heap *h, unsigned node)

@@ -18,3 +18,16 @@ void pb_errf(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
 }
+
+#if POPBENCH_COUNT_SHARED
+__thread uint64_t pb_shared_writes_tls;
+#endif
+
+uint64_t pb_shared_writes(void)
+{
+#if POPBENCH_COUNT_SHARED
+    return pb_shared_writes_tls;
+#else
+    return 0;
+#endif
+}

@@ -18,6 +18,12 @@
 #ifndef POPBENCH_DEBUG
 #define POPBENCH_DEBUG 0
 #endif
+/* Builds with POPBENCH_COUNT_SHARED=1 (CMake -DPOPBENCH_COUNT_SHARED=1) count, per thread,
+ * the stores to cache lines that every NUMA node shares (heap_impl.h's PB_HOST_*, host-wide
+ * locks): what per-node designs are meant to avoid. */
+#ifndef POPBENCH_COUNT_SHARED
+#define POPBENCH_COUNT_SHARED 0
+#endif
 
 #define PB_CACHELINE     64
 #define PB_CACHE_ALIGNED _Alignas(PB_CACHELINE)
@@ -46,6 +52,15 @@ void pb_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((form
 #define PB_ASSERT(cond) PB_BUG_ON(!(cond))
 #else
 #define PB_ASSERT(cond) ((void)0)
+#endif
+
+/* The calling thread's stores to host-wide lines so far; 0 in builds that do not count. */
+uint64_t pb_shared_writes(void);
+#if POPBENCH_COUNT_SHARED
+extern __thread uint64_t pb_shared_writes_tls;
+#define PB_SHARED_WRITES(n) ((void)(pb_shared_writes_tls += (uint64_t)(n)))
+#else
+#define PB_SHARED_WRITES(n) ((void)0)
 #endif
 
 /* Spin-wait hint. */

@@ -64,7 +64,10 @@ static PB_NOINLINE struct pb_pcp *pcp_create(struct pb_heap *h, unsigned cpu)
     mine->cpu = cpu;
     snprintf(mine->lock_name, sizeof(mine->lock_name), "pcp.cpu%u", cpu);
     pb_lock_init(&mine->lock, mine->lock_name, PB_RANK_PCP, h->lock_kind);
+    /* Its holds last a few ns: timing them (two clock reads) would cost more than they do. */
+    pb_lock_set_hold_timing(&mine->lock, false);
     struct pb_pcp *p = NULL;
+    PB_SHARED_WRITES(1);
     if (atomic_compare_exchange_strong_explicit(&h->pcp[cpu], &p, mine, memory_order_acq_rel,
                                                 memory_order_acquire))
         return mine;
@@ -121,20 +124,19 @@ static inline unsigned first_node(const struct pb_heap *h, const struct pb_domai
 }
 
 /*
- * Reserve up to `want` frames of the unclaimed pool for a refill (cached frames are outside
- * h->unclaimed, so moving frames into a cache takes them out of it, never below zero).
+ * Reserve up to `want` frames of nd's unclaimed credit for a refill, in whole units (cached
+ * frames are outside the pool and the credits, so moving frames into a cache takes them out of
+ * the unclaimed frames, never below zero). Near the limits: what is left, or nothing (then the
+ * allocation takes the pernode path, which is exact).
  */
-static int64_t pcp_reserve_pool(struct pb_heap *h, int64_t want, int64_t unit)
+static int64_t pcp_reserve(struct pb_heap *h, struct pb_node *nd, int64_t want, int64_t unit)
 {
-    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
-    for (;;) {
-        int64_t take = u < want ? u / unit * unit : want;
-        if (take <= 0)
-            return 0;
-        if (atomic_compare_exchange_weak_explicit(&h->unclaimed, &u, u - take, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            return take;
-    }
+    if (pb_credit_take(h, nd, want))
+        return want;
+    int64_t have = atomic_load_explicit(&nd->credit, memory_order_relaxed) +
+                   atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
+    int64_t take = (have < want ? have : want) / unit * unit;
+    return take > 0 && pb_credit_take(h, nd, take) ? take : 0;
 }
 
 /* Refill a list with up to one batch of clean buddies from its node. Cache lock held. */
@@ -145,17 +147,15 @@ static void pcp_refill(struct pb_heap *h, struct pb_pcp *p, struct pb_node *nd,
     unsigned batch = h->pcp_wm[oi].batch;
     if (batch > PB_PCP_CAP - l->count)
         batch = PB_PCP_CAP - l->count;
-    int64_t reserved = pcp_reserve_pool(h, (int64_t)batch * unit, unit);
+    int64_t reserved = pcp_reserve(h, nd, (int64_t)batch * unit, unit);
     if (!reserved)
         return;
-    int64_t got = pb_heap_cache_take(h, nd, l, order, (unsigned)(reserved / unit));
+    int64_t got =
+        pb_heap_cache_take(h, nd, l, order, (unsigned)(reserved / unit), &p->node_frames[nd->id]);
     if (reserved > got)
-        atomic_fetch_add_explicit(&h->unclaimed, reserved - got, memory_order_relaxed);
-    if (got) {
-        atomic_fetch_sub_explicit(&h->total_avail, got, memory_order_relaxed);
-        pb_owned_add(&p->node_frames[nd->id], got);
+        pb_credit_give(h, nd, reserved - got);
+    if (got)
         pb_owned_add(&p->refills, 1);
-    }
 }
 
 /* Give the `nr` oldest entries of a list back to the buddy lists. Cache lock held. */
@@ -166,13 +166,9 @@ static void pcp_drain_list(struct pb_heap *h, struct pb_pcp *p, struct pb_node *
         nr = l->count;
     if (!nr)
         return;
-    pb_heap_cache_give(h, nd, l, order, nr);
-    int64_t n = (int64_t)nr << order;
-    /* Back in the buddy lists: in the host-wide counters again (the order keeps
-     * unclaimed <= total_avail - outstanding for a concurrent reader). */
-    atomic_fetch_add_explicit(&h->total_avail, n, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->unclaimed, n, memory_order_relaxed);
-    pb_owned_add(&p->node_frames[nd->id], -n);
+    pb_heap_cache_give(h, nd, l, order, nr, &p->node_frames[nd->id]);
+    /* Back in the buddy lists: unclaimed again, as the node's credit. */
+    pb_credit_give(h, nd, (int64_t)nr << order);
     pb_owned_add(&p->drains, 1);
 }
 
@@ -220,7 +216,7 @@ static int pcp_take(struct pb_heap *h, struct pb_pcp *p, unsigned node, int oi, 
     /*
      * Cached frames belong to the unclaimed part of the free memory, so the allocation needs
      * no reservation; a domain with a claim consumes it first, as in claims_reserve, and the
-     * frames its claim no longer covers go back to the unclaimed pool.
+     * frames its claim no longer covers become unclaimed again: the node's credit.
      */
     if (d && !(memflags & MEMF_no_refcount)) {
         /* Node first: d's claim on this node, then its host-wide claim. */
@@ -229,7 +225,7 @@ static int pcp_take(struct pb_heap *h, struct pb_pcp *p, unsigned node, int oi, 
             t = pb_node_claim_take(d, node, need);
             if (t) {
                 pb_node_claim_retire(h, d, nd, t, false);
-                atomic_fetch_add_explicit(&h->unclaimed, t, memory_order_relaxed);
+                pb_credit_give(h, nd, t);
             }
         }
         int64_t c = atomic_load_explicit(&d->claim, memory_order_relaxed);
@@ -237,8 +233,8 @@ static int pcp_take(struct pb_heap *h, struct pb_pcp *p, unsigned node, int oi, 
             int64_t k = c < need - t ? c : need - t;
             if (atomic_compare_exchange_weak_explicit(&d->claim, &c, c - k, memory_order_relaxed,
                                                       memory_order_relaxed)) {
-                atomic_fetch_sub_explicit(&h->outstanding_claims, k, memory_order_relaxed);
-                atomic_fetch_add_explicit(&h->unclaimed, k, memory_order_relaxed);
+                pb_claims_retire(h, nd, k, false);
+                pb_credit_give(h, nd, k);
                 break;
             }
         }
@@ -278,7 +274,7 @@ int pb_pcp_alloc(struct pb_heap *h, unsigned zlo, unsigned zhi, unsigned order, 
         pb_pcp_drain_all(h);
         rc = pb_pernode_alloc(h, zlo, zhi, order, memflags, d, mfn);
         if (rc == 0) /* the first try was not a failure of the call */
-            atomic_fetch_sub_explicit(&h->alloc_failures, 1, memory_order_relaxed);
+            PB_HOST_ADD(&h->alloc_failures, (uint64_t)-1);
     }
     return rc;
 }
@@ -379,7 +375,8 @@ uint64_t pb_pcp_cached(const struct pb_heap *h, unsigned cpu, unsigned node, uns
     return c;
 }
 
-/* Frames cached on a node (all CPUs), or on every node when node == PB_MAX_NODES. */
+/* Frames cached on a node (all CPUs), or on every node when node == PB_MAX_NODES; acquire
+ * loads, for node_free_frames' sequence (heap.c). */
 uint64_t pb_pcp_cached_frames(const struct pb_heap *h, unsigned node)
 {
     uint64_t sum = 0;
@@ -387,7 +384,7 @@ uint64_t pb_pcp_cached_frames(const struct pb_heap *h, unsigned node)
     for (unsigned cpu = 0; is_pcp(h) && (p = pcp_next(h, &cpu));)
         for (unsigned n = 0; n < h->nr_nodes; n++)
             if (node == PB_MAX_NODES || node == n)
-                sum += pb_ld(&p->node_frames[n]);
+                sum += atomic_load_explicit(&p->node_frames[n], memory_order_acquire);
     return sum;
 }
 

@@ -589,9 +589,10 @@ int pb_scrubber_start(struct pb_heap *h, const struct pb_scrub_config *cfg,
     memset(ws, 0, bytes);
     s->h = h;
     s->cfg = *cfg;
-    /* Workers clear cold memory that nobody is about to touch: AUTO's pick is nt. */
+    /* Workers clear cold memory that nobody is about to touch: AUTO's pick for cold memory
+     * (what measured fastest on this host, nt until measured). */
     if (s->cfg.method == PB_CLEAR_AUTO)
-        s->cfg.method = PB_CLEAR_NT;
+        s->cfg.method = pb_clear_auto_cold_method();
     s->xen = xen;
     s->per_node = per_node;
     s->batch = xen                 ? 1

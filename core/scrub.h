@@ -169,8 +169,9 @@ uint64_t pb_scrub_backlog(const struct pb_heap *h);
 
 struct pb_scrub_config {
     unsigned workers_per_node; /* pernode design (>= 1); xen: one scrubber per node */
-    /* AUTO means nt here: a background scrub clears cold memory nobody is about to touch
-     * (one worker, 64 KiB runs: nt 0.98 of memset's bandwidth, memset 0.57; scrubbench). */
+    /* AUTO means the method for cold memory here (pb_clear_auto_cold_method: the fastest of
+     * a host measurement, nt until one is made): a background scrub clears cold memory nobody
+     * is about to touch. */
     enum pb_clear_method method;
     /* Called first on each worker thread (pin it here); may be NULL. */
     void (*thread_init)(void *ctx, unsigned node, unsigned worker);

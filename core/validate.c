@@ -213,6 +213,54 @@ static int check_domain(struct pb_heap *h, struct pb_domain *d, uint8_t *seen, i
     return 0;
 }
 
+/*
+ * The host-wide figures against the recount: free frames of the lists (`lists`) and of the
+ * caches, and what the domains claim. xen: Xen's counters. pernode and pcp: the pool and every
+ * node's credit are never negative, and they add up to the unclaimed frames; the sums the
+ * host's figures are read from agree. Either way: unclaimed = the lists' free frames -
+ * outstanding claims >= 0 (cached frames are reserved outside it), and claims never exceed
+ * the free frames.
+ */
+static void check_host(struct pb_heap *h, int64_t lists, int64_t cached, int64_t claims,
+                       struct vctx *v)
+{
+    if (v->rc)
+        return;
+    int64_t out = pb_heap_claims_outstanding(h), unclaimed = pb_heap_unclaimed_credit(h);
+    int64_t pool = atomic_load(&h->unclaimed);
+    if (h->ops->global_lock) {
+        int64_t total = atomic_load(&h->total_avail);
+        if (total != lists)
+            fail(v, "total_avail_pages %" PRId64 " but %" PRId64 " frames are free", total, lists);
+    } else {
+        if (pool < 0)
+            fail(v, "unclaimed pool %" PRId64 " is negative", pool);
+        for (unsigned n = 0; n < h->nr_nodes && !v->rc; n++) {
+            int64_t c = atomic_load(&h->nodes[n]->credit);
+            if (c < 0)
+                fail(v, "node %u: negative unclaimed credit %" PRId64, n, c);
+        }
+        if (!v->rc && atomic_load(&h->recalling) != 0)
+            fail(v, "a credit recall is still marked as running");
+    }
+    if (!v->rc && (int64_t)pb_heap_total_avail(h) != lists + cached)
+        fail(v, "reported free frames %" PRIu64 " != lists %" PRId64 " + caches %" PRId64,
+             pb_heap_total_avail(h), lists, cached);
+    if (!v->rc && out != claims)
+        fail(v, "outstanding_claims %" PRId64 " but domains claim %" PRId64, out, claims);
+    /* Cached frames are free too: claims may cover them. */
+    if (!v->rc && out > lists + cached)
+        fail(v, "claims over-committed: outstanding %" PRId64 " > free %" PRId64, out,
+             lists + cached);
+    if (!v->rc && unclaimed != lists - out)
+        fail(v,
+             "unclaimed frames %" PRId64 " (pool %" PRId64 " + node credits %" PRId64
+             ") != free %" PRId64 " - outstanding %" PRId64,
+             unclaimed, pool, unclaimed - pool, lists, out);
+    if (!v->rc && unclaimed < 0)
+        fail(v, "unclaimed frames %" PRId64 " are negative", unclaimed);
+}
+
 int pb_heap_validate(struct pb_heap *h, char *msg, size_t msglen)
 {
     struct vctx v = {msg, msglen, 0};
@@ -287,21 +335,7 @@ int pb_heap_validate(struct pb_heap *h, char *msg, size_t msglen)
              "free %" PRIu64 " + cached %" PRIu64 " + in use %" PRIu64 " + offlined %" PRIu64
              " != %" PRIu64,
              free_total, cached_total, inuse, offlined, h->nr_frames);
-    int64_t total = atomic_load(&h->total_avail), out = atomic_load(&h->outstanding_claims);
-    int64_t unclaimed = atomic_load(&h->unclaimed);
-    if (!v.rc && total != (int64_t)free_total)
-        fail(&v, "total_avail_pages %" PRId64 " but %" PRIu64 " frames are free", total,
-             free_total);
-    if (!v.rc && out != claims)
-        fail(&v, "outstanding_claims %" PRId64 " but domains claim %" PRId64, out, claims);
-    /* Cached frames are outside total_avail and unclaimed (both count the buddy lists), and
-     * free: claims may cover them too. */
-    if (!v.rc && out > total + (int64_t)cached_total)
-        fail(&v, "claims over-committed: outstanding %" PRId64 " > free %" PRId64, out,
-             total + (int64_t)cached_total);
-    if (!v.rc && unclaimed != total - out)
-        fail(&v, "unclaimed pool %" PRId64 " != total_avail %" PRId64 " - outstanding %" PRId64,
-             unclaimed, total, out);
+    check_host(h, (int64_t)free_total, (int64_t)cached_total, claims, &v);
     free(seen);
     return v.rc;
 }

@@ -27,49 +27,60 @@ void pb_strv_free(char **v)
     free(v);
 }
 
-/* A copy of s appended to a NULL-ended vector; 0 or -ENOMEM. */
-static int strv_push(char ***v, const char *s)
+/* Entries a vector of n strings has room for (with its NULL): doubling, so that n pushes
+ * cost O(n). */
+static size_t strv_room(size_t n)
 {
-    size_t n = 0;
-    while (*v && (*v)[n])
-        n++;
-    char **nv = realloc(*v, (n + 2) * sizeof(*nv));
-    if (!nv)
-        return -ENOMEM;
-    *v = nv;
-    nv[n] = strdup(s);
-    nv[n + 1] = NULL;
-    return nv[n] ? 0 : -ENOMEM;
+    size_t room = 4;
+    while (room < n + 1)
+        room *= 2;
+    return room;
+}
+
+/* A copy of s appended to a NULL-ended vector of *n strings; 0 or -ENOMEM. */
+static int strv_push(char ***v, size_t *n, const char *s)
+{
+    if (!*v || strv_room(*n + 1) != strv_room(*n)) {
+        char **nv = realloc(*v, strv_room(*n + 1) * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        *v = nv;
+    }
+    char **nv = *v;
+    nv[*n] = strdup(s);
+    nv[*n + 1] = NULL;
+    return nv[(*n)++] ? 0 : -ENOMEM;
 }
 
 /* ==== Environment ========================================================================= */
 
-static int env_diff_str(char ***v, const struct pb_results *a, const struct pb_results *b,
-                        const char *key)
+static int env_diff_str(char ***v, size_t *n, const struct pb_results *a,
+                        const struct pb_results *b, const char *key)
 {
     const char *x = pb_results_context_string(a, key), *y = pb_results_context_string(b, key);
     if ((!x && !y) || (x && y && strcmp(x, y) == 0))
         return 0;
     char line[512];
     snprintf(line, sizeof(line), "%s: '%s' vs '%s'", key, x ? x : "(absent)", y ? y : "(absent)");
-    return strv_push(v, line);
+    return strv_push(v, n, line);
 }
 
 char **pb_env_mismatch(const struct pb_results *a, const struct pb_results *b, bool with_cpu_model,
                        bool with_num_cpus)
 {
     char **v = NULL;
+    size_t n = 0;
     if (with_cpu_model)
-        env_diff_str(&v, a, b, "cpu_model");
-    env_diff_str(&v, a, b, "compiler");
-    env_diff_str(&v, a, b, "build_type");
+        env_diff_str(&v, &n, a, b, "cpu_model");
+    env_diff_str(&v, &n, a, b, "compiler");
+    env_diff_str(&v, &n, a, b, "build_type");
     double na = -1, nb = -1;
     pb_results_context_number(a, "num_cpus", &na);
     pb_results_context_number(b, "num_cpus", &nb);
     if (with_num_cpus && na != nb) {
         char line[128];
         snprintf(line, sizeof(line), "num_cpus: %.0f vs %.0f", na, nb);
-        strv_push(&v, line);
+        strv_push(&v, &n, line);
     }
     return v;
 }
@@ -233,13 +244,14 @@ int pb_compare_files(const struct pb_results *a, const struct pb_results *b,
     for (size_t i = 0; i < pb_results_group_count(a) && rc == 0; i++) {
         const struct pb_results_group *ga = pb_results_group_at(a, i);
         const struct pb_results_group *gb = pb_results_find_group(b, ga->name);
-        rc =
-            gb ? compare_bench(out, ga->name, ga, gb, false, o) : strv_push(&out->only_a, ga->name);
+        out->ncommon += gb != NULL;
+        rc = gb ? compare_bench(out, ga->name, ga, gb, false, o)
+                : strv_push(&out->only_a, &out->nonly_a, ga->name);
     }
     for (size_t i = 0; i < pb_results_group_count(b) && rc == 0; i++) {
         const struct pb_results_group *gb = pb_results_group_at(b, i);
         if (!pb_results_find_group(a, gb->name))
-            rc = strv_push(&out->only_b, gb->name);
+            rc = strv_push(&out->only_b, &out->nonly_b, gb->name);
     }
     finish_geomean(out);
     if (rc)
@@ -274,8 +286,10 @@ int pb_compare_variants(const struct pb_results *f, const char *va, const char *
         any_a |= is_a;
         any_b |= is_b;
         if (!partner) {
-            rc = strv_push(is_a ? &out->only_a : &out->only_b, g->name);
+            rc = is_a ? strv_push(&out->only_a, &out->nonly_a, g->name)
+                      : strv_push(&out->only_b, &out->nonly_b, g->name);
         } else if (is_a) {
+            out->ncommon++;
             snprintf(buf, sizeof(buf), "%s/threads:%u", g->workload, g->threads);
             rc = compare_bench(out, buf, g, partner, true, o);
         }

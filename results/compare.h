@@ -62,6 +62,8 @@ struct pb_cmp_result {
     size_t nrow, cap;
     struct pb_cmp_row *row;
     char **only_a, **only_b; /* NULL-ended benchmark names without a partner, or NULL */
+    size_t nonly_a, nonly_b; /* how many */
+    size_t ncommon;          /* benchmarks compared (both sides have them) */
     double geomean;          /* of pages_per_second ratios over benchmarks that have both */
     size_t ngeomean;
     double ci_level;   /* 1 - alpha */

@@ -452,6 +452,50 @@ static void gate_wallclock(struct gate *g)
     }
 }
 
+/* Whether any wall-clock metric is selected (the table's, or one --metrics names). */
+static bool wallclock_selected(const struct gate *g)
+{
+    if (!g->o->metrics)
+        return true; /* the table's wall-clock metrics */
+    for (const char *const *m = g->o->metrics; *m; m++)
+        if (!is_deterministic(*m))
+            return true;
+    return false;
+}
+
+/* Whether the fresh file's machine can support a wall-clock verdict; if not, why in refusal. */
+static bool calibration_supports(const struct gate *g, char *why, size_t len)
+{
+    struct pb_results_calibration c;
+    const char *path = pb_results_path(g->fresh) ? pb_results_path(g->fresh) : "the fresh run";
+    int rc = pb_results_get_calibration(g->fresh, &c);
+    if (rc) {
+        snprintf(why, len,
+                 "%s has no context.calibration: this machine's false-alarm and detection rates "
+                 "are unknown (measure them with popbench calibrate)",
+                 path);
+        return false;
+    }
+    if (c.aa_false_alarm_rate > g->o->alpha) {
+        snprintf(why, len,
+                 "the calibration of %s (%s) shows a false-alarm rate of %.3g (%llu of %llu A/A "
+                 "verdicts), above --alpha %g",
+                 path, c.date, c.aa_false_alarm_rate, (unsigned long long)c.aa_false_alarms,
+                 (unsigned long long)c.aa_verdicts, g->o->alpha);
+        return false;
+    }
+    if (c.effect_detection_rate < PB_GATE_MIN_DETECTION) {
+        snprintf(why, len,
+                 "the calibration of %s (%s) shows a detection rate of %.3g for a %llu ns "
+                 "slowdown (%llu of %llu verdicts), below %g",
+                 path, c.date, c.effect_detection_rate, (unsigned long long)c.effect_ns,
+                 (unsigned long long)c.effect_detected, (unsigned long long)c.effect_verdicts,
+                 PB_GATE_MIN_DETECTION);
+        return false;
+    }
+    return true;
+}
+
 void pb_gate_opts_default(struct pb_gate_opts *o)
 {
     *o = (struct pb_gate_opts){.reference = "xen",
@@ -475,8 +519,12 @@ int pb_gate_judge(const struct pb_gate_opts *o, const struct pb_results *base,
         g.rc = -ENOMEM;
     if (!g.rc && (o->tier & PB_GATE_DETERMINISTIC))
         gate_deterministic(&g);
-    if (!g.rc && (o->tier & PB_GATE_WALLCLOCK))
-        gate_wallclock(&g);
+    if (!g.rc && (o->tier & PB_GATE_WALLCLOCK) && wallclock_selected(&g)) {
+        if (calibration_supports(&g, out->refusal, sizeof(out->refusal)))
+            gate_wallclock(&g);
+        else
+            out->wallclock_refused = true;
+    }
     if (g.rc)
         pb_gate_result_free(out);
     return g.rc;

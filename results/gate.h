@@ -19,7 +19,11 @@
  *                  the reference variant measured in the same run, repetition by repetition,
  *                  fresh ratios against baseline ratios with the Mann-Whitney test and the
  *                  minimum effect. A failure there is a regression only when a re-run
- *                  (confirm) fails too; without one it is inconclusive.
+ *                  (confirm) fails too; without one it is inconclusive. Judged only where the
+ *                  fresh file's machine shows it can support such a verdict: its
+ *                  context.calibration must exist, with an A/A false-alarm rate no higher
+ *                  than alpha and a detection rate of the known effect of at least
+ *                  PB_GATE_MIN_DETECTION; otherwise the tier is refused and says why.
  *
  * Nothing here is shared between threads: a result belongs to its caller.
  */
@@ -32,6 +36,10 @@
 #include "results/results.h"
 
 enum pb_gate_tiers { PB_GATE_DETERMINISTIC = 1, PB_GATE_WALLCLOCK = 2, PB_GATE_ALL = 3 };
+
+/* The least share of runs with a known injected slowdown that the machine's verdicts must
+ * catch (context.calibration.effect_detection_rate) for a wall-clock verdict. */
+#define PB_GATE_MIN_DETECTION 0.9
 
 struct pb_gate_opts {
     const char *reference;      /* the variant wall-clock ratios are taken to */
@@ -70,6 +78,10 @@ struct pb_gate_result {
     size_t gated;        /* rows that passed or failed */
     size_t failed;       /* rows that failed */
     size_t inconclusive; /* rows that could not be judged */
+    /* The wall-clock tier was asked for and refused: refusal says why (no calibration, too
+     * many false alarms, too few detections); calibration is what was found, when it was. */
+    bool wallclock_refused;
+    char refusal[384];
 };
 
 /* Judges fresh (and its re-run confirm, or NULL) against base; 0, -EINVAL or -ENOMEM. */

@@ -1,23 +1,27 @@
 /*
  * history.c: the results history in SQLite (history.h): opening it, importing results files
- * through the results reader, listing them, and the trend of a metric with its change point.
+ * through the results reader, listing them, and the trend of a metric with its change points.
  */
 #include "results/history.h"
 
 #include "core/pb.h"
 #include "results/results.h"
+#include "results/stats.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 struct pb_history {
     sqlite3 *db;
     char *path;
+    unsigned wait_s; /* how long a statement waits for another process's lock */
 };
 
 static const char schema_v1[] =
@@ -37,71 +41,136 @@ static const char schema_v1[] =
 
 /* ==== Opening ============================================================================= */
 
-static int check_schema(struct pb_history *h, bool create, char *err, size_t errlen)
+/*
+ * err for a failed SQLite call rc while `doing`: a lock held too long, a file that is not a
+ * database, a corrupt one, and everything else, each in its own words. Returns the errno.
+ */
+static int db_error(struct pb_history *h, int rc, const char *doing, char *err, size_t errlen)
+{
+    const char *msg = sqlite3_errmsg(h->db);
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        pb_errf(err, errlen,
+                "%s: %s: the database is locked, retried for %d s (another popbench history "
+                "holds it; try again when it is done)",
+                h->path, doing, h->wait_s);
+        return -EBUSY;
+    case SQLITE_NOTADB:
+        pb_errf(err, errlen, "%s: not an SQLite database (expected a popbench history)", h->path);
+        return -EINVAL;
+    case SQLITE_CORRUPT:
+        pb_errf(err, errlen,
+                "%s: %s: the database is corrupt (%s); restore it from a copy or import the "
+                "results files into a new one",
+                h->path, doing, msg);
+        return -EIO;
+    default:
+        pb_errf(err, errlen, "%s: %s: %s", h->path, doing, msg);
+        return -EIO;
+    }
+}
+
+/*
+ * The schema version of an open database, read inside the caller's transaction: 0 when it has
+ * no meta table (a new file), -1 when meta has no readable version. Returns 0 or the errno.
+ */
+static int schema_version(struct pb_history *h, long *version, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int found = 0, rc;
-    if (sqlite3_prepare_v2(h->db,
-                           "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'",
-                           -1, &st, NULL) != SQLITE_OK) {
-        pb_errf(err, errlen, "%s: not an SQLite database: %s", h->path, sqlite3_errmsg(h->db));
-        return -EINVAL;
-    }
-    if (sqlite3_step(st) == SQLITE_ROW)
+    *version = -1;
+    int rc = sqlite3_prepare_v2(
+        h->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", -1, &st,
+        NULL);
+    int found = 0;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         found = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
     sqlite3_finalize(st);
+    if (rc != SQLITE_OK)
+        return db_error(h, rc, "reading its schema", err, errlen);
     if (!found) {
-        if (!create) {
-            pb_errf(err, errlen, "%s: not a popbench history (no meta table)", h->path);
-            return -EINVAL;
-        }
-        char *msg = NULL;
-        rc = sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(h->db, schema_v1, NULL, NULL, &msg);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, &msg);
-        if (rc != SQLITE_OK) {
-            pb_errf(err, errlen, "%s: cannot create the schema: %s", h->path,
-                    msg ? msg : sqlite3_errstr(rc));
-            sqlite3_free(msg);
-            sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-            return -EIO;
-        }
+        *version = 0;
         return 0;
     }
-    long version = -1;
-    if (sqlite3_prepare_v2(h->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st,
-                           NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-            version = strtol((const char *)sqlite3_column_text(st, 0), NULL, 10);
-        sqlite3_finalize(st);
+    rc = sqlite3_prepare_v2(h->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st,
+                            NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        char *end = NULL;
+        long n = v ? strtol(v, &end, 10) : -1;
+        *version = v && *v && !*end && n > 0 ? n : -1;
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
     }
-    if (version > PB_HISTORY_SCHEMA_VERSION) {
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? 0 : db_error(h, rc, "reading meta.schema_version", err, errlen);
+}
+
+/*
+ * Checks the schema and, with create, makes it in a new database, all in one IMMEDIATE
+ * transaction: two processes creating the same database at once take turns (the second waits
+ * for the first, then finds the schema made), so neither fails.
+ */
+static int check_schema(struct pb_history *h, bool create, char *err, size_t errlen)
+{
+    int rc = sqlite3_exec(h->db, create ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(h, rc, "opening a transaction", err, errlen);
+    long version;
+    int e = schema_version(h, &version, err, errlen);
+    if (e == 0 && version == 0 && !create) {
+        pb_errf(err, errlen, "%s: not a popbench history (no meta table)", h->path);
+        e = -EINVAL;
+    } else if (e == 0 && version == 0) {
+        rc = sqlite3_exec(h->db, schema_v1, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            e = db_error(h, rc, "creating the schema", err, errlen);
+    } else if (e == 0 && version > PB_HISTORY_SCHEMA_VERSION) {
         pb_errf(err, errlen,
                 "%s: schema_version %ld is newer than this build reads (%d): use a newer popbench",
                 h->path, version, PB_HISTORY_SCHEMA_VERSION);
-        return -EPROTONOSUPPORT;
+        e = -EPROTONOSUPPORT;
+    } else if (e == 0 && version != PB_HISTORY_SCHEMA_VERSION) {
+        pb_errf(err, errlen, "%s: meta.schema_version: expected %d, found no valid version",
+                h->path, PB_HISTORY_SCHEMA_VERSION);
+        e = -EINVAL;
     }
-    if (version != PB_HISTORY_SCHEMA_VERSION) {
-        pb_errf(err, errlen, "%s: meta.schema_version: expected %d", h->path,
-                PB_HISTORY_SCHEMA_VERSION);
-        return -EINVAL;
-    }
-    return 0;
+    if (e == 0 && (rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+        e = db_error(h, rc, "committing the schema", err, errlen);
+    if (e)
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return e;
 }
 
 int pb_history_open(const char *path, bool create, struct pb_history **out, char *err,
                     size_t errlen)
 {
+    return pb_history_open_waiting(path, create, PB_HISTORY_WAIT_S, out, err, errlen);
+}
+
+int pb_history_open_waiting(const char *path, bool create, unsigned wait_s, struct pb_history **out,
+                            char *err, size_t errlen)
+{
     if (!path || !out)
         return -EINVAL;
     *out = NULL;
+    /* SQLite would open a FIFO and wait on it, and calls a directory "unable to open". */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        pb_errf(err, errlen, "%s: is %s (expected an SQLite file)", path,
+                S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
+        return S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
+    }
     if (!create && access(path, F_OK) != 0) {
         pb_errf(err, errlen, "%s: no history database here (import results first)", path);
         return -ENOENT;
     }
     struct pb_history *h = calloc(1, sizeof(*h));
+    if (h)
+        h->wait_s = wait_s;
     if (!h || !(h->path = strdup(path))) {
         free(h);
         pb_errf(err, errlen, "%s: out of memory", path);
@@ -115,7 +184,8 @@ int pb_history_open(const char *path, bool create, struct pb_history **out, char
         pb_history_close(h);
         return -EIO;
     }
-    sqlite3_busy_timeout(h->db, 10000);
+    sqlite3_extended_result_codes(h->db, 1);
+    sqlite3_busy_timeout(h->db, wait_s > INT_MAX / 1000 ? INT_MAX : (int)wait_s * 1000);
     sqlite3_exec(h->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
     if ((rc = check_schema(h, create, err, errlen))) {
         pb_history_close(h);
@@ -273,33 +343,40 @@ int pb_history_import(struct pb_history *h, const char *const *paths, size_t n,
 
     struct import_stmts s = {0};
     if (rc == 0) {
-        if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(h->db,
-                               "INSERT OR IGNORE INTO files(hash, path, imported_at, date,"
-                               " date_epoch, git_commit, host, cpu_model, partial)"
-                               " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                               -1, &s.file, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(h->db,
-                               "INSERT OR IGNORE INTO runs(file_id, git_commit, host, cpu_model,"
-                               " workload, variant, threads, repetition, name, date_epoch)"
-                               " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                               -1, &s.run, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(h->db,
-                               "INSERT INTO metrics(run_id, metric, value) VALUES(?1, ?2, ?3)", -1,
-                               &s.metric, NULL) != SQLITE_OK)
-            rc = -EIO;
-        for (size_t i = 0; i < n && rc == 0; i++)
-            rc = import_one(h, &s, rf[i], hash[i], st);
-        if (rc)
-            pb_errf(err, errlen, "%s: import failed: %s", h->path, sqlite3_errmsg(h->db));
+        int db = sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        const char *doing = "opening the import's transaction";
+        if (db == SQLITE_OK) {
+            doing = "preparing the import";
+            if ((db = sqlite3_prepare_v2(h->db,
+                                         "INSERT OR IGNORE INTO files(hash, path, imported_at, "
+                                         "date, date_epoch, git_commit, host, cpu_model, partial)"
+                                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                         -1, &s.file, NULL)) == SQLITE_OK &&
+                (db = sqlite3_prepare_v2(
+                     h->db,
+                     "INSERT OR IGNORE INTO runs(file_id, git_commit, host, cpu_model,"
+                     " workload, variant, threads, repetition, name, date_epoch)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     -1, &s.run, NULL)) == SQLITE_OK)
+                db = sqlite3_prepare_v2(
+                    h->db, "INSERT INTO metrics(run_id, metric, value) VALUES(?1, ?2, ?3)", -1,
+                    &s.metric, NULL);
+        }
+        if (db == SQLITE_OK) {
+            doing = "importing";
+            for (size_t i = 0; i < n && db == SQLITE_OK; i++)
+                if (import_one(h, &s, rf[i], hash[i], st))
+                    db = sqlite3_extended_errcode(h->db);
+        }
         sqlite3_finalize(s.file);
         sqlite3_finalize(s.run);
         sqlite3_finalize(s.metric);
-        if (rc == 0 && sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-            pb_errf(err, errlen, "%s: commit failed: %s", h->path, sqlite3_errmsg(h->db));
-            rc = -EIO;
+        if (db == SQLITE_OK) {
+            doing = "committing the import";
+            db = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
         }
-        if (rc) {
+        if (db != SQLITE_OK) {
+            rc = db_error(h, db, doing, err, errlen);
             sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
             *st = (struct pb_import_stats){0};
         }
@@ -416,7 +493,7 @@ void pb_history_files_free(struct pb_history_file *f, size_t n)
 void pb_trend_opts_default(struct pb_trend_opts *o)
 {
     *o = (struct pb_trend_opts){
-        .min_shift = 0.05, .alpha = 0.05, .permutations = 999, .seed = 1, .min_seg = 2};
+        .min_shift = 0.05, .alpha = 0.05, .permutations = 199, .seed = 1, .min_seg = 2};
 }
 
 void pb_trends_free(struct pb_trend *t, size_t n)
@@ -428,6 +505,7 @@ void pb_trends_free(struct pb_trend *t, size_t n)
         for (size_t p = 0; p < t[i].npoint; p++)
             free(t[i].point[p].commit);
         free(t[i].point);
+        free(t[i].change);
     }
     free(t);
 }
@@ -449,23 +527,39 @@ static void finish_point(struct pb_trend_point *p, double *vals)
     }
 }
 
-static int detect_change(struct pb_trend *t, const struct pb_trend_opts *o)
+static int detect_changes(struct pb_trend *t, const struct pb_trend_opts *o)
 {
-    size_t min_seg = o->min_seg ? o->min_seg : 1;
-    if (t->npoint < 2 * min_seg)
+    struct pb_cp_opts co = {.alpha = o->alpha,
+                            .permutations = o->permutations,
+                            .seed = o->seed,
+                            .min_seg = o->min_seg ? o->min_seg : 1};
+    if (t->npoint < 2 * co.min_seg)
         return 0;
     double *x = malloc(t->npoint * sizeof(*x));
     if (!x)
         return -ENOMEM;
     for (size_t i = 0; i < t->npoint; i++)
         x[i] = t->point[i].median;
-    int rc = pb_changepoint_find(x, t->npoint, min_seg, o->permutations, o->seed, &t->cp);
+    struct pb_cp *cp;
+    size_t n;
+    int rc = pb_changepoints_find(x, t->npoint, &co, &cp, &n);
     free(x);
     if (rc)
         return rc;
     t->tested = true;
-    double shift = t->cp.mean_before != 0 ? t->cp.mean_after / t->cp.mean_before - 1 : INFINITY;
-    t->change = t->cp.p < o->alpha && fabs(shift) >= o->min_shift;
+    t->change = n ? calloc(n, sizeof(*t->change)) : NULL;
+    if (n && !t->change) {
+        free(cp);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct pb_trend_change *c = &t->change[i];
+        c->cp = cp[i];
+        c->shift = cp[i].mean_before != 0 ? cp[i].mean_after / cp[i].mean_before - 1 : NAN;
+        c->counts = !(fabs(c->shift) < o->min_shift); /* NAN: from 0 to anything counts */
+    }
+    t->nchange = n;
+    free(cp);
     return 0;
 }
 
@@ -554,7 +648,7 @@ int pb_history_trend(struct pb_history *h, const char *metric, const char *bench
     sqlite3_finalize(st);
     free(vals);
     for (size_t i = 0; rc == 0 && i < nt; i++)
-        rc = detect_change(&t[i], o);
+        rc = detect_changes(&t[i], o);
     if (rc) {
         pb_trends_free(t, nt);
         return rc;

@@ -1,6 +1,6 @@
 /*
  * history.h: the results history, an SQLite database of imported runs, and the trend of a
- * metric over commits with its change point.
+ * metric over commits with every change point in it (results/changepoint.h).
  *
  * Schema, version 1 (scripts/plot reads it too; a newer version is refused):
  *   meta(key TEXT PRIMARY KEY, value TEXT)        key 'schema_version'
@@ -15,12 +15,16 @@
  * trend is one series per machine and benchmark, a point per commit (the median over its
  * repetitions), ordered by the run's date, then by import order.
  *
+ * Every statement waits up to PB_HISTORY_WAIT_S (30 s) for another process's lock; the schema is
+ * made and checked inside one IMMEDIATE transaction, so that processes creating one database at
+ * once take turns.
+ *
  * A struct pb_history is one connection: use it from one thread at a time.
  */
 #ifndef POPBENCH_RESULTS_HISTORY_H
 #define POPBENCH_RESULTS_HISTORY_H
 
-#include "results/stats.h"
+#include "results/changepoint.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,11 +36,17 @@ struct pb_history;
 
 /*
  * Opens (with create, creating the file and schema if needed) a history database. Returns 0,
- * -EPROTONOSUPPORT for a newer schema, -EINVAL for a file that is not a history, -ENOENT when
- * it is missing and create is false, -EIO for other SQLite errors; err says which and where.
+ * -EPROTONOSUPPORT for a newer schema, -EINVAL for a file that is not a history (or not an
+ * SQLite database), -EISDIR for a directory, -ENOENT when it is missing and create is false,
+ * -EBUSY when another process held its lock for the whole wait, -EIO for a corrupt database
+ * and other SQLite errors; err says which and where.
  */
 int pb_history_open(const char *path, bool create, struct pb_history **out, char *err,
                     size_t errlen);
+/* The same, waiting up to wait_s seconds (not 30) for another process's lock. */
+#define PB_HISTORY_WAIT_S 30
+int pb_history_open_waiting(const char *path, bool create, unsigned wait_s, struct pb_history **out,
+                            char *err, size_t errlen);
 void pb_history_close(struct pb_history *h);
 
 struct pb_import_stats {
@@ -70,22 +80,30 @@ struct pb_trend_point {
     double median, min, max;
 };
 
+/* One change point of a trend. */
+struct pb_trend_change {
+    struct pb_cp cp; /* cp.index: the first point (commit) after the change */
+    double shift;    /* cp.mean_after / cp.mean_before - 1; NAN when mean_before is 0 */
+    bool counts;     /* |shift| >= min_shift: a change worth reporting */
+};
+
 struct pb_trend {
     char *host, *cpu_model, *bench;
     size_t npoint;
     struct pb_trend_point *point;
-    bool tested;              /* enough points to look for a change point */
-    struct pb_changepoint cp; /* valid when tested */
-    bool change;              /* cp is significant and shifts the mean by min_shift or more */
+    bool tested;                    /* enough points to look for change points */
+    size_t nchange;                 /* every significant change point, by index */
+    struct pb_trend_change *change; /* [nchange] */
 };
 
 struct pb_trend_opts {
     double min_shift;      /* smallest relative shift of the mean that counts, e.g. 0.05 */
-    double alpha;          /* significance level of the permutation test */
-    unsigned permutations; /* permutation rounds */
+    double alpha;          /* significance level of each permutation test */
+    unsigned permutations; /* permutation rounds of each test */
     uint64_t seed;
     size_t min_seg; /* points on each side of a change, at least 1 */
 };
+/* 5%, 0.05, 199 rounds, seed 1, 2 points a side. */
 void pb_trend_opts_default(struct pb_trend_opts *o);
 
 /* Series of metric (of benchmark bench, or all when NULL); *n = 0 when there are none. */

@@ -294,6 +294,76 @@ int pb_results_set_command_line(struct pb_results *doc, int argc, char *const ar
     return context_set_new(doc, "command_line", v);
 }
 
+int pb_results_set_calibration(struct pb_results *doc, const struct pb_results_calibration *c)
+{
+    if (!doc || !c || !c->date || !*c->date || c->aa_false_alarms > c->aa_verdicts ||
+        c->effect_detected > c->effect_verdicts || !(c->aa_false_alarm_rate >= 0) ||
+        !(c->aa_false_alarm_rate <= 1) || !(c->effect_detection_rate >= 0) ||
+        !(c->effect_detection_rate <= 1) || !(c->precision_target > 0) ||
+        !isfinite(c->precision_target) || !fits_int64(c->aa_runs) || !fits_int64(c->aa_verdicts) ||
+        !fits_int64(c->effect_ns) || !fits_int64(c->effect_runs) || !fits_int64(c->effect_verdicts))
+        return -EINVAL;
+    /* In the order of pb_results_calibration_rules. */
+    json_t *o = json_pack(
+        "{s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:f, s:f, s:s}", "aa_runs",
+        (json_int_t)c->aa_runs, "aa_verdicts", (json_int_t)c->aa_verdicts, "aa_false_alarms",
+        (json_int_t)c->aa_false_alarms, "aa_false_alarm_rate", c->aa_false_alarm_rate, "effect_ns",
+        (json_int_t)c->effect_ns, "effect_runs", (json_int_t)c->effect_runs, "effect_verdicts",
+        (json_int_t)c->effect_verdicts, "effect_detected", (json_int_t)c->effect_detected,
+        "effect_detection_rate", c->effect_detection_rate, "precision_target", c->precision_target,
+        "date", c->date);
+    if (!o)
+        return -EINVAL; /* a date that is not UTF-8, or no memory */
+    return context_set_new(doc, "calibration", o);
+}
+
+int pb_results_set_calibration_detail(struct pb_results *doc, const char *key, json_t *value)
+{
+    json_t *c = doc ? json_object_get(doc->context, "calibration") : NULL;
+    int rc =
+        !doc || !value || !valid_key(key) ? -EINVAL
+        : !json_is_object(c)              ? -ENOENT
+        : pb_results_find_rule(pb_results_calibration_rules, PB_RESULTS_NCALIBRATION_FIELDS, key)
+            ? -EEXIST
+            : 0;
+    if (rc) {
+        json_decref(value);
+        return rc;
+    }
+    return json_object_set_new(c, key, value) ? -ENOMEM : 0;
+}
+
+int pb_results_get_calibration(const struct pb_results *doc, struct pb_results_calibration *out)
+{
+    const json_t *c = doc && out ? json_object_get(doc->context, "calibration") : NULL;
+    if (!c)
+        return doc && out ? -ENOENT : -EINVAL;
+    if (!json_is_object(c)) /* a document built here with a key the reader would refuse */
+        return -EINVAL;
+    for (size_t i = 0; i < PB_RESULTS_NCALIBRATION_FIELDS; i++) {
+        const struct pb_field_rule *r = &pb_results_calibration_rules[i];
+        const json_t *v = json_object_get(c, r->key);
+        if (r->type == FT_STRING ? !json_is_string(v)
+            : r->type == FT_UINT ? !pb_results_is_uint(v)
+                                 : !json_is_number(v))
+            return -EINVAL;
+    }
+    *out = (struct pb_results_calibration){
+        .aa_runs = pb_results_uint(c, "aa_runs"),
+        .aa_verdicts = pb_results_uint(c, "aa_verdicts"),
+        .aa_false_alarms = pb_results_uint(c, "aa_false_alarms"),
+        .aa_false_alarm_rate = json_number_value(json_object_get(c, "aa_false_alarm_rate")),
+        .effect_ns = pb_results_uint(c, "effect_ns"),
+        .effect_runs = pb_results_uint(c, "effect_runs"),
+        .effect_verdicts = pb_results_uint(c, "effect_verdicts"),
+        .effect_detected = pb_results_uint(c, "effect_detected"),
+        .effect_detection_rate = json_number_value(json_object_get(c, "effect_detection_rate")),
+        .precision_target = json_number_value(json_object_get(c, "precision_target")),
+        .date = pb_results_str(c, "date"),
+    };
+    return 0;
+}
+
 int pb_results_set_partial(struct pb_results *doc, bool partial)
 {
     if (!doc)
@@ -608,6 +678,10 @@ int pb_results_bench_add_lock(struct pb_results_bench *b, const struct pb_result
         pb_results_lock_fields[5], (json_int_t)l->hold_ns_max);
     if (!o)
         return -EINVAL; /* not UTF-8, or no memory */
+    if (l->hold_untimed && json_object_set_new(o, "hold_timed", json_false())) {
+        json_decref(o);
+        return -ENOMEM;
+    }
     locks = run_section(b, "locks", true);
     if (!locks || json_array_append_new(locks, o)) {
         if (!locks)

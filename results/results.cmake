@@ -7,6 +7,9 @@ pb_module(pb_results
           ${CMAKE_CURRENT_LIST_DIR}/results_view.c
           ${CMAKE_CURRENT_LIST_DIR}/results_env.c
           ${CMAKE_CURRENT_LIST_DIR}/results_write.c
+          ${CMAKE_CURRENT_LIST_DIR}/results_file.c
           ${CMAKE_CURRENT_LIST_DIR}/stats.c
+          ${CMAKE_CURRENT_LIST_DIR}/changepoint.c
+          ${CMAKE_CURRENT_LIST_DIR}/lockprof.c
   LIBS pb_common PkgConfig::JANSSON m)
 target_compile_definitions(pb_results PRIVATE POPBENCH_VERSION_STRING="${PROJECT_VERSION}")

@@ -89,6 +89,32 @@ int pb_results_fill_environment(struct pb_results *doc);
  * whose reference it takes (even on failure). 0, -EINVAL, -ENOMEM. */
 int pb_results_context_set_json(struct pb_results *doc, const char *key, json_t *value);
 
+/*
+ * context.calibration: how often this machine's verdicts call identical code different (A/A)
+ * and how often they find a known injected slowdown (`popbench calibrate`); `popbench gate`
+ * refuses wall-clock verdicts without a good one. Field by field as results/FORMAT.md says.
+ */
+struct pb_results_calibration {
+    uint64_t aa_runs;           /* A/A runs made */
+    uint64_t aa_verdicts;       /* verdicts they gave */
+    uint64_t aa_false_alarms;   /* of those, "better" or "worse" (<= aa_verdicts) */
+    double aa_false_alarm_rate; /* 0 to 1 */
+    uint64_t effect_ns;         /* the slowdown injected per allocation, ns */
+    uint64_t effect_runs, effect_verdicts;
+    uint64_t effect_detected;     /* verdicts that found it (<= effect_verdicts) */
+    double effect_detection_rate; /* 0 to 1 */
+    double precision_target;      /* the runs' target half-width of the ratio's interval (> 0) */
+    const char *date;             /* when it was measured, ISO 8601 */
+};
+/* Sets it (-EINVAL when a field is out of its range); reads it back (-ENOENT: none). */
+int pb_results_set_calibration(struct pb_results *doc, const struct pb_results_calibration *cal);
+int pb_results_get_calibration(const struct pb_results *doc, struct pb_results_calibration *out);
+/* A key of context.calibration beyond the fields above (the calibrating run's details:
+ * variant, min_effect, workloads, ...) set to value, whose reference it takes (even on
+ * failure). 0; -ENOENT without a calibration; -EEXIST for one of the fields above (set them
+ * with pb_results_set_calibration); -EINVAL, -ENOMEM. */
+int pb_results_set_calibration_detail(struct pb_results *doc, const char *key, json_t *value);
+
 /* Readers: NULL / -ENOENT when absent, -EINVAL when the key holds another type. */
 const char *pb_results_context_string(const struct pb_results *doc, const char *key);
 int pb_results_context_number(const struct pb_results *doc, const char *key, double *value);
@@ -147,6 +173,7 @@ struct pb_results_lock {
     uint64_t wait_ns_max; /* <= wait_ns_total */
     uint64_t hold_ns_total;
     uint64_t hold_ns_max; /* <= hold_ns_total */
+    bool hold_untimed;    /* some of its locks' holds are not timed: written "hold_timed": false */
 };
 int pb_results_bench_add_lock(struct pb_results_bench *b, const struct pb_results_lock *lock);
 
@@ -294,13 +321,45 @@ const char *pb_results_fmt_ns(double ns, char buf[PB_RESULTS_FMT_LEN]);
 /* ---- files ------------------------------------------------------------------------------ */
 
 /*
- * Replaces path with data: a temporary file beside it, fsync, rename over path, fsync of the
- * directory. A reader sees the old file or the new one, never a torn one; on failure the old
- * file is untouched and no temporary file is left. A replaced file keeps its mode, a new one
- * is 0644. The message names path and the step that failed.
+ * Where results are written. A destination is one of:
+ *   a regular file, or a name not taken yet: replaced atomically (a temporary file beside it,
+ *       fsync, rename over it, fsync of the directory), keeping its mode (a new one is 0644);
+ *       a reader sees the old file or the new one, never a torn one;
+ *   a symbolic link: followed (relative links from their own directory, at most 40), and its
+ *       final target replaced as above, so that `latest.json -> run-42.json` keeps pointing at
+ *       the new run-42.json (a link to a FIFO or a device writes through to it);
+ *   a FIFO or a character device (/dev/null, /dev/stdout on a pipe): written through, once,
+ *       with no temporary file and no rename (a FIFO without a reader waits for one);
+ *   anything else (a directory, a block device, a socket): refused.
+ * Nothing is renamed over what is not a regular file: the target is looked at again just
+ * before the rename. The temporary file is "TARGET.tmp.XXXXXX", or ".popbench.tmp.XXXXXX" in
+ * the target's directory when that name would be too long for one.
+ */
+enum pb_file_kind {
+    PB_FILE_REPLACE, /* written atomically, as often as wanted */
+    PB_FILE_STREAM,  /* written through: write it once, at the end */
+};
+
+/*
+ * Finds out, before anything is measured, whether path can take results: its type (above),
+ * and for a file to replace, whether the temporary file can be made beside it (made and
+ * removed: a missing directory, a read-only file system, no permission, a name too long all
+ * show now). *kind says how it will be written. 0, or -errno with the message naming path.
+ */
+int pb_file_probe(const char *path, enum pb_file_kind *kind, char *err, size_t errsz);
+/*
+ * Writes data to path as its kind says (above). On failure the old file is untouched and no
+ * temporary file is left; the message names path (and the link's target) and the step.
  */
 int pb_file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errsz);
-/* The bytes of src, so written over dst. */
+/* The bytes of src (a regular file), so written over dst. */
 int pb_file_copy_atomic(const char *src, const char *dst, char *err, size_t errsz);
+/*
+ * The whole of a regular file, NUL-terminated, malloc'd into *data (*len bytes). A FIFO, a
+ * device or a directory is refused without blocking (-EISDIR for a directory, -EINVAL for the
+ * others): "WHAT 'PATH': it is a FIFO (expected a regular file)"; -errno when it cannot be read.
+ */
+int pb_file_read(const char *path, const char *what, char **data, size_t *len, char *err,
+                 size_t errsz);
 
 #endif

@@ -50,6 +50,7 @@ const struct pb_field_rule pb_results_context_rules[] = {
     {"seed", FT_UINT, false},
     {"partial", FT_BOOL, true},
     {"command_line", FT_STRING, false},
+    {"calibration", FT_OBJECT, false},
     {"metrics", FT_OBJECT, false},
 };
 const size_t pb_results_ncontext_rules = PB_ARRAY_SIZE(pb_results_context_rules);
@@ -66,6 +67,21 @@ const struct pb_field_rule pb_results_bench_rules[] = {
     {"lock_kind", FT_STRING, false},
 };
 const size_t pb_results_nbench_rules = PB_ARRAY_SIZE(pb_results_bench_rules);
+
+/* context.calibration: what `popbench calibrate` measured of this machine's verdicts. */
+const struct pb_field_rule pb_results_calibration_rules[PB_RESULTS_NCALIBRATION_FIELDS] = {
+    {"aa_runs", FT_UINT, true},
+    {"aa_verdicts", FT_UINT, true},
+    {"aa_false_alarms", FT_UINT, true},
+    {"aa_false_alarm_rate", FT_NUMBER, true},
+    {"effect_ns", FT_UINT, true},
+    {"effect_runs", FT_UINT, true},
+    {"effect_verdicts", FT_UINT, true},
+    {"effect_detected", FT_UINT, true},
+    {"effect_detection_rate", FT_NUMBER, true},
+    {"precision_target", FT_NUMBER, true},
+    {"date", FT_STRING, true},
+};
 
 const char *const pb_results_lock_fields[PB_RESULTS_NLOCK_FIELDS] = {
     "acquisitions", "contended", "wait_ns_total", "wait_ns_max", "hold_ns_total", "hold_ns_max"};
@@ -90,7 +106,8 @@ const struct pb_field_rule *pb_results_find_rule(const struct pb_field_rule *rul
 
 bool pb_results_valid_backing(const char *v)
 {
-    return strcmp(v, "real") == 0 || strcmp(v, "none") == 0 || strcmp(v, "mixed") == 0;
+    return strcmp(v, "real") == 0 || strcmp(v, "none") == 0 || strcmp(v, "aliased") == 0 ||
+           strcmp(v, "mixed") == 0;
 }
 
 bool pb_results_is_uint(const json_t *v)
@@ -251,6 +268,32 @@ static int index_add(struct check *c, json_t *index, const json_t *o, size_t pos
     return rc;
 }
 
+/* A fraction in [0, 1] of an object's checked number field. */
+static bool fraction(const json_t *o, const char *key)
+{
+    double v = json_number_value(json_object_get(o, key));
+    return v >= 0 && v <= 1;
+}
+
+static int check_calibration(struct check *c, const json_t *cal)
+{
+    const char *p = "context.calibration";
+    int rc = check_rules(c, cal, p, pb_results_calibration_rules, PB_RESULTS_NCALIBRATION_FIELDS);
+    if (rc)
+        return rc;
+    if (!fraction(cal, "aa_false_alarm_rate"))
+        return wrong(c, "context.calibration.aa_false_alarm_rate", "a fraction from 0 to 1");
+    if (!fraction(cal, "effect_detection_rate"))
+        return wrong(c, "context.calibration.effect_detection_rate", "a fraction from 0 to 1");
+    if (pb_results_uint(cal, "aa_false_alarms") > pb_results_uint(cal, "aa_verdicts"))
+        return wrong(c, "context.calibration.aa_false_alarms", "at most aa_verdicts");
+    if (pb_results_uint(cal, "effect_detected") > pb_results_uint(cal, "effect_verdicts"))
+        return wrong(c, "context.calibration.effect_detected", "at most effect_verdicts");
+    if (!(json_number_value(json_object_get(cal, "precision_target")) > 0))
+        return wrong(c, "context.calibration.precision_target", "above 0");
+    return 0;
+}
+
 static int check_context(struct check *c, const json_t *ctx)
 {
     char f[256];
@@ -292,7 +335,10 @@ static int check_context(struct check *c, const json_t *ctx)
         return wrong(c, "context.library_build_type", "\"release\" or \"debug\"");
     const char *backing = json_string_value(json_object_get(ctx, "backing"));
     if (backing && !pb_results_valid_backing(backing))
-        return wrong(c, "context.backing", "\"real\", \"none\" or \"mixed\"");
+        return wrong(c, "context.backing", "\"real\", \"none\", \"aliased\" or \"mixed\"");
+    const json_t *cal = json_object_get(ctx, "calibration");
+    if (cal && (rc = check_calibration(c, cal)))
+        return rc;
     static const struct pb_field_rule metric_rules[] = {
         {"rank", FT_UINT, true},   {"unit", FT_STRING, true}, {"direction", FT_STRING, true},
         {"tier", FT_STRING, true}, {"tail", FT_BOOL, true},   {"percentile", FT_NUMBER, false},
@@ -580,15 +626,14 @@ int pb_results_load(const char *path, struct pb_results **out, char *err, size_t
         return -EINVAL;
     }
     *out = NULL;
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        int e = errno;
-        pb_errf(err, errsz, "cannot open results file '%s': %s", path, strerror(e));
-        return -e;
-    }
+    char *text;
+    size_t len;
+    int rc = pb_file_read(path, "results file", &text, &len, err, errsz);
+    if (rc)
+        return rc;
     json_error_t jerr;
-    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr), *index = NULL;
-    fclose(f);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr), *index = NULL;
+    free(text);
     if (!root) {
         pb_errf(err, errsz, "results file '%s': line %d column %d: %s", path, jerr.line,
                 jerr.column, jerr.text);
@@ -596,7 +641,7 @@ int pb_results_load(const char *path, struct pb_results **out, char *err, size_t
     }
     char what[PB_RESULTS_ERR_LEN];
     snprintf(what, sizeof(what), "results file '%s'", path);
-    int rc = pb_results_check(root, what, &index, err, errsz);
+    rc = pb_results_check(root, what, &index, err, errsz);
     if (rc) {
         json_decref(root);
         return rc;

@@ -44,6 +44,9 @@ extern const struct pb_field_rule pb_results_context_rules[];
 extern const size_t pb_results_ncontext_rules;
 extern const struct pb_field_rule pb_results_bench_rules[];
 extern const size_t pb_results_nbench_rules;
+/* context.calibration's fields, all required when it is there. */
+#define PB_RESULTS_NCALIBRATION_FIELDS 11
+extern const struct pb_field_rule pb_results_calibration_rules[PB_RESULTS_NCALIBRATION_FIELDS];
 /* The counts of a lock, a thread and the scrub section of a run. */
 #define PB_RESULTS_NLOCK_FIELDS   6
 #define PB_RESULTS_NTHREAD_FIELDS 6

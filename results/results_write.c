@@ -1,6 +1,6 @@
 /*
- * results_write.c: the writers: JSON and CSV files (written atomically), the terminal table,
- * the human-friendly number formats, and the one atomic file writer.
+ * results_write.c: the writers: JSON and CSV files (written by results_file.c's atomic writer),
+ * the terminal table and the human-friendly number formats.
  */
 #include "results/results_internal.h"
 
@@ -15,112 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ============================================================================================
- * Atomic file replacement
- * ========================================================================================== */
-
-/* Best effort: the rename is done; a directory that cannot be synced does not undo it. */
-static void sync_dir_of(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
-/* A crash between the creation and the rename leaves at worst a stray temporary file. */
-int pb_file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errsz)
-{
-    char *tmp;
-    if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-        pb_errf(err, errsz, "cannot write results to '%s': out of memory", path);
-        return -ENOMEM;
-    }
-    const char *step = "creating a temporary file beside it";
-    bool created = false;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        goto fail;
-    created = true;
-    /* A replaced file keeps its mode; a new one is readable by all, as results are shared. */
-    struct stat st;
-    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0644;
-    step = "setting the temporary file's mode";
-    if (fchmod(fd, mode))
-        goto fail;
-    step = "writing the temporary file";
-    for (size_t done = 0; done < len;) {
-        ssize_t n = write(fd, (const char *)data + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto fail;
-        done += (size_t)n;
-    }
-    step = "flushing the temporary file to disk";
-    if (fsync(fd))
-        goto fail;
-    step = "closing the temporary file";
-    int rc = close(fd);
-    fd = -1;
-    if (rc)
-        goto fail;
-    step = "renaming the temporary file over it";
-    if (rename(tmp, path))
-        goto fail;
-    free(tmp);
-    sync_dir_of(path);
-    return 0;
-fail:;
-    int e = errno;
-    if (fd >= 0)
-        close(fd);
-    if (created)
-        unlink(tmp);
-    free(tmp);
-    pb_errf(err, errsz, "cannot write results to '%s': %s: %s", path, step, strerror(e));
-    return -e;
-}
-
-int pb_file_copy_atomic(const char *src, const char *dst, char *err, size_t errsz)
-{
-    FILE *in = fopen(src, "rbe");
-    if (!in) {
-        int e = errno;
-        pb_errf(err, errsz, "cannot read '%s': %s", src, strerror(e));
-        return -e;
-    }
-    char *data = NULL;
-    size_t len = 0, cap = 0, n;
-    int rc = 0;
-    do {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 65536;
-            char *d = realloc(data, cap);
-            if (!d) {
-                rc = -ENOMEM;
-                break;
-            }
-            data = d;
-        }
-        len += n = fread(data + len, 1, cap - len, in);
-    } while (n > 0);
-    if (rc == 0 && ferror(in))
-        rc = -EIO;
-    fclose(in);
-    if (rc)
-        pb_errf(err, errsz, "cannot read '%s': %s", src, strerror(-rc));
-    else
-        rc = pb_file_write_atomic(dst, data, len, err, errsz);
-    free(data);
-    return rc;
-}
 
 /* ============================================================================================
  * JSON

@@ -269,11 +269,25 @@ double pb_mwu_min_p(size_t na, size_t nb)
 
 /* ---- Random numbers and the bootstrap ------------------------------------------------- */
 
+/* Repetitions are few: an insertion sort is several times cheaper than qsort's calls there,
+ * and the bootstrap sorts thousands of resamples per metric. */
+#define INSERTION_SORT_MAX 32
+
 static double resampled_median(struct pb_rng *rng, const double *v, size_t n, double *scratch)
 {
     for (size_t i = 0; i < n; i++)
         scratch[i] = v[pb_rng_below(rng, n)];
-    qsort(scratch, n, sizeof(*scratch), cmp_double);
+    if (n > INSERTION_SORT_MAX) {
+        qsort(scratch, n, sizeof(*scratch), cmp_double);
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            double x = scratch[i];
+            size_t j = i;
+            for (; j > 0 && scratch[j - 1] > x; j--)
+                scratch[j] = scratch[j - 1];
+            scratch[j] = x;
+        }
+    }
     return pb_quantile_sorted(scratch, n, 0.5);
 }
 

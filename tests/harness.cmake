@@ -3,7 +3,10 @@
 pb_test(test_harness_stream SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_stream.c
   LIBS pb_harness LABELS unit)
 pb_test(test_harness_topology SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_topology.c
-  LIBS pb_harness LABELS unit)
+  ${CMAKE_CURRENT_LIST_DIR}/unit/bounded_call.c LIBS pb_harness LABELS unit)
+# Backings, starting states and the host's clear bandwidth (unit, also under the sanitizers).
+pb_test(test_harness_backing SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_backing.c
+  LIBS pb_harness LABELS "unit;stress")
 pb_test(test_harness_report SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_harness_report.c
   LIBS pb_harness m LABELS unit)
 pb_test(test_harness_runner SOURCES ${CMAKE_CURRENT_LIST_DIR}/stress/test_harness_runner.c
@@ -31,6 +34,10 @@ pb_harness_shell_test(test_harness_cli LABELS unit)
 # Every shipped workload through the whole binary: under the sanitizers too.
 pb_harness_shell_test(test_harness_workloads LABELS stress)
 pb_harness_shell_test(test_harness_sigint LABELS stress)
+# --out's destinations (device, FIFO, link, directory, full disk) and what failed or interrupted
+# runs leave; the results commands on hostile files; concurrent history imports.
+pb_harness_shell_test(test_harness_out LABELS unit)
+pb_harness_shell_test(test_harness_results_cli LABELS unit)
 
 add_test(NAME test_harness_compare_py
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/harness/test_harness_compare_py.sh $<TARGET_FILE:popbench>

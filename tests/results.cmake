@@ -20,3 +20,11 @@ set_tests_properties(test_results_schema PROPERTIES LABELS unit SKIP_RETURN_CODE
 add_test(NAME test_results_compare_py
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/unit/test_results_compare.sh $<TARGET_FILE:test_results>)
 set_tests_properties(test_results_compare_py PROPERTIES LABELS unit SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# E-divisive change points: planted shifts found in place, the false-alarm rate in noise.
+pb_test(test_changepoint SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_changepoint.c
+  LIBS pb_results m LABELS unit)
+
+# Lock figures in the shape of Xen's lock profiler.
+pb_test(test_lockprof SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_lockprof.c ${_results_fixture}
+  LIBS pb_results m LABELS unit)

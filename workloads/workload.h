@@ -28,16 +28,30 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/domain.h"
+#include "core/heap.h"
 #include "core/options.h"
 
-#define PB_WL_PAGE_SHIFT     12
-#define PB_WL_MAX_NODES      64    /* node numbers are 0..63: affinity is a 64-bit mask */
-#define PB_WL_MAX_DOMAINS    32752 /* Xen's domid space below DOMID_FIRST_RESERVED */
-#define PB_WL_MAX_GROUPS     64    /* domain groups per workload */
-#define PB_WL_MAX_SUITE      256   /* members of a suite, after flattening */
-#define PB_WL_MAX_NESTING    8     /* suites within suites */
+/* The format's limits, where the model has one, are the model's. */
+#define PB_WL_PAGE_SHIFT     PB_PAGE_SHIFT
+#define PB_WL_MAX_NODES      PB_MAX_NODES /* node numbers are 0..63: affinity is a 64-bit mask */
+#define PB_WL_MAX_DOMAINS    (PB_MAX_DOMAINS - 1) /* domain ids 1.. below the model's limit */
+#define PB_WL_MAX_GROUPS     64                   /* domain groups per workload */
+#define PB_WL_MAX_SUITE      256                  /* members of a suite, after flattening */
+#define PB_WL_MAX_NESTING    8                    /* suites within suites */
 #define PB_WL_MAX_FILE_BYTES (1 << 20)
-#define PB_WL_NR_ORDERS      3 /* the extent orders a workload mixes: 0, 9 and 18 */
+#define PB_WL_MAX_DEPTH      64  /* lists and mappings within each other in a file */
+#define PB_WL_MAX_ANCHORS    256 /* YAML anchors (&name) in a file */
+/* Threads one workload starts (builders, balloon workers, p2m readers, the recreate thread and
+ * scrub workers): as many as the model has per-CPU cache slots and `--threads` allows. */
+#define PB_WL_MAX_THREADS 1024
+#define PB_WL_NR_ORDERS   3 /* the extent orders a workload mixes: 0, 9 and 18 */
+/* The phases' ranges, the same in a workload file and on the command line (popbench run
+ * --duration, --warmup, --ops, --repetitions). */
+#define PB_WL_MAX_MEASURE_NS  (UINT64_C(24) * 3600 * 1000000000) /* 24h */
+#define PB_WL_MAX_WARMUP_NS   (UINT64_C(3600) * 1000000000)      /* 1h */
+#define PB_WL_MAX_PHASE_OPS   (UINT64_C(1) << 40)
+#define PB_WL_MAX_REPETITIONS 1000
 
 /* The extent order of each slot of the per-order arrays below: 4 KiB, 2 MiB, 1 GiB. */
 extern const unsigned pb_wl_orders[PB_WL_NR_ORDERS];
@@ -53,10 +67,15 @@ enum pb_wl_kind {
 };
 
 enum pb_wl_backing {
-    PB_WL_BACKING_AUTO, /* real memory if the host has room for it, else none */
-    PB_WL_BACKING_REAL, /* every frame is backed by host memory (scrubbing writes it) */
-    PB_WL_BACKING_NONE, /* frame metadata only: scrubbing is counted, not performed */
+    PB_WL_BACKING_AUTO,    /* aliased; real when verification asks for it (and it fits) */
+    PB_WL_BACKING_REAL,    /* every frame is backed by host memory (scrubbing writes it) */
+    PB_WL_BACKING_NONE,    /* frame metadata only: scrubbing is counted, not performed */
+    PB_WL_BACKING_ALIASED, /* each node's frames alias one buffer larger than the last-level
+                              cache: clearing costs what it costs here; contents not verifiable */
 };
+
+/* "auto", "real", "none", "aliased" (the file's words): 0, or -EINVAL (*backing unchanged). */
+int pb_workload_backing_parse(const char *s, enum pb_wl_backing *backing);
 
 struct pb_wl_machine {
     bool from_topology;      /* nodes and memory come from the harness's topology: zero until
@@ -64,7 +83,8 @@ struct pb_wl_machine {
     unsigned nodes;          /* 1..PB_WL_MAX_NODES */
     uint64_t pages_per_node; /* every node has the same memory */
     enum pb_wl_backing backing;
-    struct pb_wl_pos pos; /* the `machine` mapping, or line 0 when absent */
+    struct pb_wl_pos pos;         /* the `machine` mapping, or line 0 when absent */
+    struct pb_wl_pos backing_pos; /* its `backing` value, or line 0 when absent */
 };
 
 /* Xen's privilege levels, each with its populate_physmap order limit (domU 9, hardware 12,
@@ -164,7 +184,8 @@ struct pb_wl_balloon {
     unsigned order;            /* 0, 9 or 18: within every domain's privilege limit */
     unsigned extents_per_call;
     double depth;    /* a domain goes down by this fraction of its memory, then back up */
-    bool free_dirty; /* decrease_reservation frees the pages dirty (Xen frees them clean) */
+    bool free_dirty; /* `free: scrub_domheap`: decrease_reservation frees the pages dirty, as Xen
+                        does with its scrub_domheap option on (off by default: clean) */
 };
 
 struct pb_wl_churn {
@@ -180,26 +201,40 @@ struct pb_wl_p2m_readers {
 enum pb_wl_scrub_mode {
     PB_WL_SCRUB_ON_ALLOC,   /* the allocating call scrubs dirty pages it takes */
     PB_WL_SCRUB_BACKGROUND, /* scrub workers drain each node's dirty pages */
-    PB_WL_SCRUB_NONE,       /* dirty pages are handed out unscrubbed (counted only) */
+    PB_WL_SCRUB_NONE,       /* dirty pages handed out unscrubbed: not in the model yet, so the
+                               loader refuses it */
 };
 
 struct pb_wl_scrub {
     enum pb_wl_scrub_mode mode;
     unsigned workers_per_node; /* BACKGROUND: 1..64; else 0 */
+    struct pb_wl_pos pos;      /* workers_per_node, else the `scrub` mapping: for messages */
 };
 
+/* The machine's starting state: the heap at the start of each repetition. */
 enum pb_wl_heap_state {
-    PB_WL_HEAP_FRESH,      /* all memory free, clean, in the largest buddies */
-    PB_WL_HEAP_FRAGMENTED, /* aged by ageing_passes seeded allocate/free passes */
+    PB_WL_HEAP_CLEAN,      /* all memory free and clean, in the largest buddies (bootscrub=on,
+                              or a host whose idle CPUs have scrubbed everything) */
+    PB_WL_HEAP_FRAGMENTED, /* aged by ageing_passes seeded passes of anonymous allocations and
+                              clean frees; a quarter stays allocated */
     PB_WL_HEAP_DIRTY,      /* dirty_fraction of the free pages need scrubbing */
+    PB_WL_HEAP_BOOT_DIRTY, /* Xen's default bootscrub=idle, just booted: every frame is free and
+                              dirty (the default) */
+    PB_WL_HEAP_USED,       /* a used host: ageing_passes seeded passes of domains built and
+                              destroyed, so dirty memory is scattered among clean */
 };
 
 struct pb_wl_heap {
     enum pb_wl_heap_state state;
-    unsigned ageing_passes; /* FRAGMENTED: 1..64; else 0 */
+    unsigned ageing_passes; /* FRAGMENTED, USED: 1..64; else 0 */
     double dirty_fraction;  /* DIRTY: (0, 1]; else 0 */
-    uint64_t seed;          /* FRAGMENTED, DIRTY: the choices' seed; else 0 */
+    uint64_t seed;          /* FRAGMENTED, USED, DIRTY: the choices' seed; else 0 */
 };
+
+/* "clean", "fragmented", "dirty", "boot-dirty", "used"; NULL outside the enum. */
+const char *pb_workload_heap_state_name(enum pb_wl_heap_state state);
+/* Whether the state is made by seeded choices (it has a heap.seed). */
+bool pb_workload_heap_seeded(enum pb_wl_heap_state state);
 
 enum pb_wl_phase_unit {
     PB_WL_PHASE_TIME,        /* ns */
@@ -251,7 +286,9 @@ struct pb_workload {
  * Loads the workload or suite at `path`. On success returns 0 and fills *wl (free it with
  * pb_workload_free). On a bad file returns -EINVAL, writes the message to err (truncated to
  * errlen) and leaves *wl empty; other failures return -ENOMEM or the errno of opening or reading
- * the file, with a message. Bad arguments (NULL path or wl) return -EINVAL.
+ * the file, with a message. Only regular files are read (workloads/input.h): a directory is
+ * -EISDIR, a FIFO, device or socket -EINVAL, never waited on. Bad arguments (NULL path or wl)
+ * return -EINVAL.
  */
 int pb_workload_load(const char *path, struct pb_workload *wl, char *err, size_t errlen);
 
@@ -260,7 +297,8 @@ void pb_workload_free(struct pb_workload *wl);
 
 /*
  * Gives a workload whose machine is `from: topology` (each member's, for a suite) the harness's
- * machine and checks it as the loader checks a stated one. A stated machine is left alone.
+ * machine and checks it as the loader checks a stated one (its size included: 1 to 64 nodes of
+ * 1MiB to 16TiB, fewer than PB_MAX_FRAMES frames in all). A stated machine is left alone.
  * Returns 0, or -EINVAL with a message naming the file position at fault and *wl unchanged.
  */
 int pb_workload_bind_machine(struct pb_workload *wl, unsigned nodes, uint64_t pages_per_node,

@@ -11,25 +11,8 @@ trap 'rm -rf "$tmp"' EXIT
 failures=0
 
 # expect STATUS TEXT -- ARGS...: the exit status and a piece of stderr (or stdout for status 0).
-expect() {
-  local want=$1 text=$2
-  shift 3
-  local rc=0
-  "$popbench" "$@" >"$tmp/stdout" 2>"$tmp/stderr" || rc=$?
-  local where="$tmp/stderr"
-  [ "$want" -eq 0 ] && where="$tmp/stdout"
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL: popbench $*: exit $rc, expected $want" >&2
-    cat "$tmp/stderr" >&2
-    failures=$((failures + 1))
-  elif ! grep -qF -- "$text" "$where"; then
-    echo "FAIL: popbench $*: output lacks '$text':" >&2
-    cat "$where" >&2
-    failures=$((failures + 1))
-  else
-    echo "ok: popbench $* -> $rc"
-  fi
-}
+# shellcheck source=tests/harness/expect.sh
+source "$(dirname "${BASH_SOURCE[0]}")/expect.sh"
 
 short=(--duration 50ms --warmup 0s --repetitions 1 --min-measure 0s --quiet --format none
        --workloads-dir "$wldir")
@@ -55,6 +38,7 @@ expect 2 "--budget: " -- run --budget 5parsecs
 expect 2 "--min-repetitions 9 is above --max-repetitions 4" -- run --min-repetitions 9 --max-repetitions 4
 expect 2 "--calibration: " -- run numa-local "${short[@]}" --calibration "$tmp/none.json"
 expect 2 "--runs" -- calibrate --runs 0
+expect 2 "popbench calibrate: --out: " -- calibrate numa-local "${short[@]}" --out "$tmp/no/such/dir/cal.json"
 expect 2 "--claim-mode: 'per-node' is not a claim mode (expected workload, host, nodes or none)" -- run --claim-mode per-node
 expect 2 "--claim-mode needs a value" -- run numa-local --claim-mode
 expect 2 "unknown option '--frobnicate'" -- run --frobnicate
@@ -102,7 +86,27 @@ expect 2 "usage: popbench COMMAND" --
 "$popbench" run numa-local "${short[@]}" --variant xen --threads 1-2 --out "$tmp/sweep.json" --format json >"$tmp/sweep.stdout"
 "$check" "$tmp/sweep.json" complete 2 numa-local/xen/threads:1 numa-local/xen/threads:2
 grep -q '"speedup"' "$tmp/sweep.json" || { echo "FAIL: no speedup in a sweep" >&2; failures=$((failures + 1)); }
+# ... and the parallel ceiling beside it: its speed-up, the efficiency against it, what it is.
+for key in ceiling_speedup ceiling_efficiency ceiling_speedup_min ceiling_reference; do
+  grep -q "\"$key\"" "$tmp/sweep.json" || { echo "FAIL: no $key in a sweep" >&2; failures=$((failures + 1)); }
+done
 grep -q '"popbench_results_version"' "$tmp/sweep.stdout" || { echo "FAIL: --format json printed no document" >&2; failures=$((failures + 1)); }
+
+# Rounds with the ceiling among them: an A/A pair at 1 and 2 threads, repeated adaptively for
+# numa-local's own minimum of 3 rounds (--max-repetitions below it is raised to it), the
+# ceiling in every round (each entry has the ceiling's speed-up of its own round), beside the
+# verdicts in the table, never one of the variants compared.
+"$popbench" run numa-local --duration 50ms --warmup 0s --min-measure 0s --quiet \
+  --workloads-dir "$wldir" --variant xen,xen --threads 1-2 --min-repetitions 2 \
+  --max-repetitions 2 --out "$tmp/rounds.json" --format table >"$tmp/rounds.table"
+"$check" "$tmp/rounds.json" complete 12 numa-local/xen/threads:2 numa-local/xen.2/threads:2
+n=$(grep -cE '"ceiling_speedup": [0-9]' "$tmp/rounds.json" || true)
+[ "$n" -eq 12 ] || { echo "FAIL: $n entries of three rounds have ceiling_speedup, expected 12" >&2; failures=$((failures + 1)); }
+grep -q '"stop": "max repetitions"\|"stop": "target met"' "$tmp/rounds.json" || { echo "FAIL: rounds.json says no adaptive stop" >&2; failures=$((failures + 1)); }
+grep -qE '^variant .* vs ceiling' "$tmp/rounds.table" || { echo "FAIL: the table has no vs ceiling column" >&2; cat "$tmp/rounds.table" >&2; failures=$((failures + 1)); }
+if grep -q '^ceiling ' "$tmp/rounds.table" || grep -q '"ceiling/' "$tmp/rounds.json"; then
+  echo "FAIL: the ceiling was compared as a variant" >&2; failures=$((failures + 1))
+fi
 
 # A/A: a variant named twice runs as two labelled copies of the same code; --inject slows one
 # copy down and the results say which.
@@ -128,7 +132,7 @@ grep -q 'false-alarm rate' "$tmp/cal.stdout" || { echo "FAIL: calibrate printed 
 "$popbench" run numa-local "${short[@]}" --threads 1 --variant xen --calibration "$tmp/cal.json" \
   --out "$tmp/withcal.json"
 for key in aa_runs aa_verdicts aa_false_alarms aa_false_alarm_rate effect_ns effect_runs \
-  effect_verdicts effect_detected effect_detection_rate precision_target; do
+  effect_verdicts effect_detected effect_detection_rate precision_target effect_share workloads; do
   grep -q "\"$key\"" "$tmp/withcal.json" || { echo "FAIL: withcal.json lacks calibration.$key" >&2; failures=$((failures + 1)); }
 done
 

@@ -24,8 +24,9 @@ for f in "$wldir"/*.yaml; do
     continue
   fi
   echo "== $name"
+  # Metadata only (--backing none): the sweep stays small; backings are checked below.
   "$popbench" run "$name" --workloads-dir "$wldir" --topology "$topology" --variant all \
-    --duration 200ms --warmup 50ms --repetitions 1 --min-measure 0s --verify sampled --quiet \
+    --duration 200ms --warmup 50ms --repetitions 1 --min-measure 0s --backing none --quiet \
     --format csv --out "$out/$name.json" >"$out/$name.csv"
   "$check" "$out/$name.json" complete "$variants"
   # The CSV on stdout has a header and one row per entry: one per variant.
@@ -45,6 +46,31 @@ if [ ! -f "$wldir/vnuma-storm.yaml" ]; then
   exit 1
 fi
 echo "$count workloads ran"
+
+# Backings: balloon (one 1 GiB node) verified on real memory, and aliased: a buffer of the
+# last-level cache x 2 behind the node (real, when the node is no larger), recorded per node.
+echo "== balloon --verify sampled, --backing aliased"
+"$popbench" run balloon --workloads-dir "$wldir" --variant xen --duration 200ms --warmup 0s \
+  --repetitions 1 --verify sampled --quiet --format none --out "$out/balloon-real.json"
+"$check" "$out/balloon-real.json" complete 1
+grep -q '"backing": "real"' "$out/balloon-real.json"
+"$popbench" run balloon --workloads-dir "$wldir" --variant xen --duration 200ms --warmup 0s \
+  --repetitions 1 --backing aliased --quiet --format none --out "$out/balloon-aliased.json"
+"$check" "$out/balloon-aliased.json" complete 1
+grep -q '"backing_nodes": "balloon: node0 \(aliased\|real\) [0-9]*MiB' "$out/balloon-aliased.json"
+grep -q '"clear_host_method": "' "$out/balloon-aliased.json"
+# What an aliased frame holds cannot be verified: refused before anything runs, status 2.
+set +e
+"$popbench" run bootstorm --workloads-dir "$wldir" --backing aliased --verify sampled --quiet \
+  2>"$out/refused.err" >/dev/null
+rc=$?
+set -e
+if [ "$rc" -ne 2 ] || ! grep -q "aliased: every node's frames share one buffer" "$out/refused.err"; then
+  echo "--verify on an aliased backing: status $rc, expected 2 and a message; got:" >&2
+  cat "$out/refused.err" >&2
+  exit 1
+fi
+echo "backings checked"
 
 # csv_column CSV NAME: the column NAME of every row, "absent" when the header lacks it.
 csv_column() {
@@ -93,7 +119,7 @@ done
 for mode in host nodes none; do
   echo "== vnuma-storm --claim-mode $mode"
   "$popbench" run vnuma-storm --workloads-dir "$wldir" --topology "$topology" --variant all \
-    --duration 200ms --warmup 0s --repetitions 1 --min-measure 0s --verify sampled --quiet \
+    --duration 200ms --warmup 0s --repetitions 1 --min-measure 0s --backing none --quiet \
     --format csv --claim-mode "$mode" --out "$out/storm-$mode.json" >"$out/storm-$mode.csv"
   "$check" "$out/storm-$mode.json" complete "$variants"
   fail_unless "$out/storm-$mode.csv" node_claim_fallbacks 'v != "absent" && v >= 0' "a count"

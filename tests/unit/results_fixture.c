@@ -39,7 +39,30 @@ void fx_ctx_default(struct fx_ctx *c)
                          .compiler = "GNU 12.2.0",
                          .build_type = "Release",
                          .date = "2026-11-26T06:00:00+00:00",
-                         .num_cpus = 2};
+                         .num_cpus = 2,
+                         .false_alarm_rate = 0.02,
+                         .detection_rate = 0.95};
+}
+
+/* context.calibration of c: 100 A/A and 100 known-effect verdicts at its rates. */
+static int fx_calibrate(struct pb_results *doc, const struct fx_ctx *c)
+{
+    if (c->uncalibrated)
+        return 0;
+    struct pb_results_calibration cal = {
+        .aa_runs = 10,
+        .aa_verdicts = 100,
+        .aa_false_alarms = (uint64_t)llround(c->false_alarm_rate * 100),
+        .aa_false_alarm_rate = c->false_alarm_rate,
+        .effect_ns = 50,
+        .effect_runs = 10,
+        .effect_verdicts = 100,
+        .effect_detected = (uint64_t)llround(c->detection_rate * 100),
+        .effect_detection_rate = c->detection_rate,
+        .precision_target = 0.03,
+        .date = c->date,
+    };
+    return pb_results_set_calibration(doc, &cal);
 }
 
 struct fx_bench fx_bench_default(const char *workload, const char *variant, int threads)
@@ -79,6 +102,7 @@ int fx_write(const char *path, const struct fx_ctx *c, const struct fx_bench *b,
     rc = rc ? rc : pb_results_context_set_string(doc, "cpu_model", c->cpu_model);
     rc = rc ? rc : pb_results_set_build_info(doc, c->commit, c->build_type, NULL);
     rc = rc ? rc : pb_results_set_partial(doc, c->partial);
+    rc = rc ? rc : fx_calibrate(doc, c);
     uint64_t s = seed;
     for (size_t i = 0; i < n && rc == 0; i++) {
         for (int r = 0; r < b[i].reps && rc == 0; r++) {
@@ -234,7 +258,7 @@ static void fill_bench(struct pb_results_bench *b, double speed, unsigned rep, b
     const struct pb_results_bucket buckets[] = {{0, 64, 3}, {64, 128, 10}, {256, 512, 1}};
     assert_int_equal(pb_results_bench_set_histogram(b, "call_ns", buckets, 3), 0);
     assert_int_equal(pb_results_bench_set_histogram(b, "p2m_lookup_ns", NULL, 0), 0);
-    const struct pb_results_lock lock = {"heap.node0", 100, 7, 5000, 900, 20000, 300};
+    const struct pb_results_lock lock = {"heap.node0", 100, 7, 5000, 900, 20000, 300, false};
     assert_int_equal(pb_results_bench_add_lock(b, &lock), 0);
     const uint64_t t[] = {100, 200, 300}, pages[] = {10, 20, 30}, backlog[] = {5, 0, 0};
     assert_int_equal(pb_results_bench_set_timeseries(b, 100, t, 3), 0);
@@ -330,11 +354,16 @@ void fx_dump_json(const json_t *j, const char *path)
 
 int fx_run_captured(int (*fn)(int, char **), int argc, char **argv, char **out)
 {
-    char tmpl[] = "/tmp/pb-compare-out-XXXXXX";
+    const char *base = getenv("TMPDIR");
+    char *tmpl;
+    if (asprintf(&tmpl, "%s/pb-compare-out-XXXXXX", base && *base ? base : "/tmp") < 0)
+        return -ENOMEM;
     int fd = mkstemp(tmpl);
+    if (fd >= 0)
+        unlink(tmpl);
+    free(tmpl);
     if (fd < 0)
         return -errno;
-    unlink(tmpl);
     fflush(stdout);
     int saved = dup(STDOUT_FILENO);
     dup2(fd, STDOUT_FILENO);

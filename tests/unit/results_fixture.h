@@ -14,12 +14,15 @@
 
 #include "results/results.h"
 
-/* The run's context. */
+/* The run's context; a calibration (context.calibration) unless uncalibrated. */
 struct fx_ctx {
     const char *commit, *host, *cpu_model, *compiler, *build_type, *date;
     long num_cpus;
     bool partial;
+    bool uncalibrated;
+    double false_alarm_rate, detection_rate; /* of the calibration */
 };
+/* A calibration a gate accepts: 2% false alarms, 95% detected. */
 void fx_ctx_default(struct fx_ctx *c);
 
 /* One benchmark: its centre values; repetitions draw wall-clock values within +-noise. */

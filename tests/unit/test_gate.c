@@ -1,8 +1,9 @@
 /*
  * test_gate: `gate` exit codes on synthetic runs: 0 pass, 1 regression in a deterministic
- * metric or a confirmed wall-clock one, 3 environment mismatch or unconfirmed wall-clock
- * failure, 2 bad input; --update; and the pairing of repeatable (operation-bounded,
- * single-thread) runs repetition by repetition.
+ * metric or a confirmed wall-clock one, 3 environment mismatch, unconfirmed wall-clock failure
+ * or a wall-clock tier refused for want of a calibration that supports it, 2 bad input or
+ * nothing gated; --update; and the pairing of repeatable (operation-bounded, single-thread)
+ * runs repetition by repetition.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -194,6 +195,77 @@ static void test_wallclock_needs_confirmation(void **state)
         b[i].pps *= 0.8;
     assert_int_equal(fx_write(s->fresh, &s->ctx, b, 4, 2), 0);
     assert_int_equal(gate(s, NULL, NULL, 0), 0);
+}
+
+/* Gates a fresh file of slower pernode written with calibration ctx; the exit status is want,
+ * the output says `says` and not `never` (NULL: no such check). */
+static void gate_calibrated(struct gate_state *s, const struct fx_ctx *ctx,
+                            const char *const *extra, int nextra, int want, const char *says,
+                            const char *never)
+{
+    char *out;
+    s->ctx = *ctx;
+    write_slow_pernode(s, s->fresh, 2, 0.8);
+    assert_int_equal(gate(s, &out, extra, nextra), want);
+    if (says && !strstr(out, says))
+        fail_msg("the gate's output lacks \"%s\"", says);
+    if (never && strstr(out, never))
+        fail_msg("the gate's output has \"%s\"", never);
+    free(out);
+}
+
+/* The fresh file's calibration decides whether the wall-clock tier may judge at all. */
+static void test_wallclock_needs_calibration(void **state)
+{
+    struct gate_state *s = *state;
+    static const char *const wall[] = {"--tier", "wallclock"};
+    static const char *const det[] = {"--tier", "deterministic"};
+    static const char *const loose[] = {"--alpha", "0.2"};
+    const struct fx_ctx good = s->ctx;
+    struct fx_ctx none = good, noisy = good, blind = good;
+    none.uncalibrated = true;
+    noisy.false_alarm_rate = 0.12;
+    blind.detection_rate = 0.85;
+
+    /* Without one: refused, said why, no wall-clock verdict; the counts are still gated. */
+    gate_calibrated(s, &none, NULL, 0, 3, "wall-clock tier REFUSED: ", "needs confirmation");
+    gate_calibrated(s, &none, NULL, 0, 3, "has no context.calibration", NULL);
+    gate_calibrated(s, &none, NULL, 0, 3, "lock_acq_per_page", NULL);
+    gate_calibrated(s, &none, det, 2, 0, "gate: PASS", "REFUSED");
+    gate_calibrated(s, &none, wall, 2, 2, "nothing gated", NULL); /* only the refused tier */
+    /* A machine that calls identical code different too often, unless alpha allows it. */
+    gate_calibrated(s, &noisy, NULL, 0, 3,
+                    "false-alarm rate of 0.12 (12 of 100 A/A verdicts), above --alpha 0.05",
+                    "needs confirmation");
+    gate_calibrated(s, &noisy, loose, 2, 3, "needs confirmation", "REFUSED");
+    /* A machine that misses the known slowdown too often. */
+    gate_calibrated(s, &blind, NULL, 0, 3,
+                    "a detection rate of 0.85 for a 50 ns slowdown (85 of 100 verdicts), below 0.9",
+                    "needs confirmation");
+    /* A good one: judged (the regression needs its confirmation, as it always did). */
+    gate_calibrated(s, &good, NULL, 0, 3, "needs confirmation", "REFUSED");
+}
+
+/* Nothing of the baseline in the fresh file: an error, not a pass or "inconclusive". */
+static void test_nothing_gated(void **state)
+{
+    struct gate_state *s = *state;
+    struct fx_bench other[2] = {fx_bench_default("other", "xen", 1),
+                                fx_bench_default("other", "pernode", 1)};
+    assert_int_equal(fx_write(s->fresh, &s->ctx, other, 2, 2), 0);
+    char *out;
+    assert_int_equal(gate(s, &out, NULL, 0), 2);
+    assert_non_null(strstr(out, "gate: ERROR (exit 2): nothing gated"));
+    free(out);
+    /* an empty file: the same, and it cannot become a baseline */
+    assert_int_equal(fx_write(s->fresh, &s->ctx, other, 0, 2), 0);
+    assert_int_equal(gate(s, NULL, NULL, 0), 2);
+    char *target = fx_path(s->dir, "empty-baseline.json");
+    char *up[] = {"gate", "--update", "--baseline", target, s->fresh, NULL};
+    assert_int_equal(pb_cmd_gate(5, up), 2);
+    struct stat st;
+    assert_int_equal(stat(target, &st), -1);
+    free(target);
 }
 
 static void test_zero_reference_not_gated(void **state)
@@ -424,6 +496,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_benchmark_inconclusive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wallclock_needs_calibration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_gated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paired_by_repetition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpaired_falls_back, setup, teardown),
     };

@@ -1,7 +1,7 @@
 /*
  * test_harness_report.c: run results -> results document (bench/report.h): the counters are
- * computed from what was measured, the run sections carry it, sweeps get their speed-up, and
- * what is written reads back.
+ * computed from what was measured, the run sections carry it, sweeps get their speed-up and the
+ * parallel ceiling's, and what is written reads back.
  */
 #include <errno.h>
 #include <math.h>
@@ -314,12 +314,134 @@ static void test_noise_and_rounds(void **state)
     pb_report_free(&rep);
 }
 
+/* A pernode sweep of 1 and 2 threads, two repetitions, with the ceiling beside it. */
+static void test_ceiling_speedup_and_efficiency(void **state)
+{
+    (void)state;
+    struct pb_report rep;
+    struct pb_report_setup s = report_setup();
+    struct pb_run_result r;
+
+    assert_int_equal(pb_report_init(&rep, &s), 0);
+    /* pernode: 1M pages at 1 thread, 1.5M and 1.8M at 2 (repetitions 0 and 1). */
+    const uint64_t pages[2][2] = {{1000000, 1500000}, {1000000, 1800000}};
+    /* The ceiling: 1.0 -> 2.0 (rep 0) and 1.0 -> 1.8 (rep 1) steps per second. */
+    const double ceiling[2][2] = {{100.0, 200.0}, {100.0, 180.0}};
+    for (unsigned rp = 0; rp < 2; rp++)
+        for (unsigned k = 0; k < 2; k++) {
+            unsigned threads = k + 1;
+            struct pb_report_id id = {.workload = "w",
+                                      .variant = "pernode",
+                                      .threads = threads,
+                                      .repetition = rp,
+                                      .repetitions = 2};
+            fake_result(&r, pages[rp][k], threads);
+            assert_int_equal(pb_report_add(&rep, &id, &r), 0);
+            pb_run_result_free(&r);
+            struct pb_ceiling_result c = {.completed = true,
+                                          .threads = threads,
+                                          .steps_per_second = ceiling[rp][k],
+                                          .buffer_bytes = 8u << 20};
+            id.variant = "ceiling";
+            assert_int_equal(pb_report_add_ceiling(&rep, &id, &c), 0);
+        }
+    /* A single-threaded workload beside it has no ceiling. */
+    fake_result(&r, 5, 1);
+    struct pb_report_id other = {
+        .workload = "v", .variant = "pernode", .threads = 1, .repetition = 0, .repetitions = 1};
+    assert_int_equal(pb_report_add(&rep, &other, &r), 0);
+    pb_run_result_free(&r);
+    assert_int_equal(pb_report_finish(&rep, false), 0);
+
+    /* Entries in order: rep 0 t1, rep 0 t2, rep 1 t1, rep 1 t2. */
+    const double want_speedup[4] = {1.0, 1.5, 1.0, 1.8}, want_ceiling[4] = {1.0, 2.0, 1.0, 1.8};
+    for (size_t i = 0; i < 4; i++) {
+        const struct pb_results_bench *b = pb_results_bench_at(rep.doc, i);
+        assert_float_equal(counter(b, "speedup"), want_speedup[i], 1e-9);
+        assert_float_equal(counter(b, "ceiling_speedup"), want_ceiling[i], 1e-9);
+        assert_float_equal(counter(b, "ceiling_efficiency"), want_speedup[i] / want_ceiling[i],
+                           1e-9);
+        assert_float_equal(counter(b, "ceiling_base_threads"), 1, 0);
+        assert_float_equal(counter(b, "ceiling_steps_per_second"), ceiling[i / 2][i % 2], 1e-9);
+        /* The spread over the repetitions at this thread count. */
+        double lo = i % 2 ? 1.8 : 1.0, hi = i % 2 ? 2.0 : 1.0;
+        assert_float_equal(counter(b, "ceiling_speedup_min"), lo, 1e-9);
+        assert_float_equal(counter(b, "ceiling_speedup_max"), hi, 1e-9);
+    }
+    double x;
+    const struct pb_results_bench *single = pb_results_bench_at(rep.doc, 4);
+    assert_int_equal(pb_results_bench_counter(single, "ceiling_speedup", &x), -ENOENT);
+    assert_int_equal(pb_results_bench_counter(single, "ceiling_efficiency", &x), -ENOENT);
+    const char *what = pb_results_context_string(rep.doc, "ceiling_reference");
+    assert_non_null(what);
+    assert_non_null(strstr(what, "8192 KiB"));
+
+    /* A 2-thread run alone (no sweep): the ceiling's speed-up against 1 thread, no efficiency. */
+    struct pb_report rep2;
+    assert_int_equal(pb_report_init(&rep2, &s), 0);
+    fake_result(&r, 1000000, 2);
+    struct pb_report_id two = {
+        .workload = "w", .variant = "xen", .threads = 2, .repetition = 0, .repetitions = 1};
+    assert_int_equal(pb_report_add(&rep2, &two, &r), 0);
+    pb_run_result_free(&r);
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        struct pb_ceiling_result c = {
+            .completed = true, .threads = threads, .steps_per_second = 10.0 * (threads + 2)};
+        two.threads = threads;
+        assert_int_equal(pb_report_add_ceiling(&rep2, &two, &c), 0);
+    }
+    assert_int_equal(pb_report_finish(&rep2, false), 0);
+    const struct pb_results_bench *b = pb_results_bench_at(rep2.doc, 0);
+    assert_float_equal(counter(b, "ceiling_speedup"), 40.0 / 30.0, 1e-9);
+    assert_int_equal(pb_results_bench_counter(b, "ceiling_efficiency", &x), -ENOENT);
+    pb_report_free(&rep2);
+    pb_report_free(&rep);
+}
+
+/* Locks whose holds are not timed (pcp's caches) say so in the run section, not with a 0. */
+static void test_untimed_holds_are_flagged(void **state)
+{
+    (void)state;
+    struct pb_report rep;
+    struct pb_report_setup s = report_setup();
+    struct pb_run_result r;
+
+    assert_int_equal(pb_report_init(&rep, &s), 0);
+    fake_result(&r, 1000, 1);
+    r.nr_locks = 4;
+    snprintf(r.locks[3].name, sizeof(r.locks[3].name), "pcp");
+    r.locks[3].st = (struct pb_lock_stats){.acquisitions = 10,
+                                           .contended = 1,
+                                           .wait_ns_total = 30,
+                                           .wait_ns_max = 30,
+                                           .hold_untimed = true};
+    r.locks[0].st.hold_untimed = true; /* the heap class sums the pcp locks too */
+    struct pb_report_id id = {
+        .workload = "w", .variant = "pcp", .threads = 1, .repetition = 0, .repetitions = 1};
+    assert_int_equal(pb_report_add(&rep, &id, &r), 0);
+    pb_run_result_free(&r);
+    const json_t *locks =
+        json_object_get(pb_results_bench_run_json(pb_results_bench_at(rep.doc, 0)), "locks");
+    assert_int_equal(json_array_size(locks), 4);
+    const bool untimed[4] = {true, false, false, true};
+    for (size_t i = 0; i < 4; i++) {
+        const json_t *flag = json_object_get(json_array_get(locks, i), "hold_timed");
+        if (untimed[i])
+            assert_true(json_is_false(flag));
+        else
+            assert_null(flag);
+    }
+    pb_report_free(&rep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_and_sections),
         cmocka_unit_test(test_sweep_speedup_and_partial),
         cmocka_unit_test(test_noise_and_rounds),
+        cmocka_unit_test(test_ceiling_speedup_and_efficiency),
+        cmocka_unit_test(test_untimed_holds_are_flagged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -209,12 +209,68 @@ static void test_builders_cycle_outside_until_built(void **state)
     rig_teardown(&r);
 }
 
+/* Four running domains bound to nodes 0, 1, 0, 1; one balloon worker. */
+static const char *const node_bound =
+    "machine:\n  nodes: 2\n  memory_per_node: 64MiB\n  backing: none\n"
+    "domains:\n"
+    "  - {count: 1, memory: 8MiB, start: running, affinity: [0]}\n"
+    "  - {count: 1, memory: 8MiB, start: running, affinity: [1]}\n"
+    "  - {count: 1, memory: 8MiB, start: running, affinity: [0]}\n"
+    "  - {count: 1, memory: 8MiB, start: running, affinity: [1]}\n"
+    "churn:\n  balloon:\n    threads: 1\n    pages_per_second: 0\n    order: 0\n"
+    "    extents_per_call: 128\n    depth: 0.5\n"
+    "phases:\n  warmup: 0ops\n  measure: 10ops\n  repetitions: 1\nseed: 4\n";
+
+/* The slot whose domain one balloon step took down (a first step decreases). */
+static unsigned ballooned(struct rig *r, struct worker *w)
+{
+    uint64_t before[4];
+    for (unsigned i = 0; i < 4; i++)
+        before[i] = pb_domain_tot_pages(r->rn.slots[i].d);
+    assert_int_equal(w->ops->step(w), PB_STEP_OP);
+    for (unsigned i = 0; i < 4; i++)
+        if (pb_domain_tot_pages(r->rn.slots[i].d) < before[i])
+            return i;
+    fail_msg("no domain went down");
+    return 0;
+}
+
+/* A guest balloons from its own node's vCPUs: a worker serves its node's domains first. */
+static void test_balloon_serves_its_nodes_domains_first(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_setup(&r, "nodebound", node_bound);
+    struct worker *w = worker_of(&r, PB_ROLE_BALLOON);
+    assert_int_equal(r.rn.nr_running, 4);
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(r.rn.slots[i].own_nodes, 1u << (i % 2));
+    w->node = 1;
+    w->scan = 0;
+    unsigned first = ballooned(&r, w), second = ballooned(&r, w);
+    assert_int_equal(first % 2, 1);
+    assert_int_equal(second % 2, 1);
+    assert_int_not_equal(first, second);
+    w->node = 0;
+    assert_int_equal(ballooned(&r, w) % 2, 0);
+    /* Its node's domains all busy: any other idle one. */
+    w->node = 1;
+    atomic_store(&r.rn.slots[1].state, SLOT_BUSY);
+    atomic_store(&r.rn.slots[3].state, SLOT_BUSY);
+    assert_int_equal(ballooned(&r, w) % 2, 0);
+    atomic_store(&r.rn.slots[1].state, SLOT_IDLE);
+    atomic_store(&r.rn.slots[3].state, SLOT_IDLE);
+    assert_string_equal(w->error, "");
+    rig_teardown(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_role_step_by_step),
         cmocka_unit_test(test_reader_idles_until_a_domain_exists),
         cmocka_unit_test(test_builders_cycle_outside_until_built),
+        cmocka_unit_test(test_balloon_serves_its_nodes_domains_first),
     };
     return cmocka_run_group_tests(tests, run_fixture_setup, run_fixture_teardown);
 }

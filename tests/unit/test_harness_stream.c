@@ -1,7 +1,9 @@
 /*
  * test_harness_stream.c: the operation streams of bench/stream.h: seeded random numbers, the
- * calls that build a domain (meminit and mixed orders, with fallback), balloon windows.
+ * calls that build a domain (the toolstack's plan, and mixed orders with fallback), balloon
+ * windows.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,11 +16,6 @@
 #include "bench/stream.h"
 
 #define GIB (UINT64_C(1) << 18) /* pages */
-
-static struct pb_wl_orders meminit_orders(void)
-{
-    return (struct pb_wl_orders){.mode = PB_WL_ORDERS_MEMINIT, .extents_per_call = {512, 64, 1}};
-}
 
 static struct pb_wl_orders mix_orders(double w0, double w9, double w18)
 {
@@ -86,52 +83,75 @@ static void build_all(const struct pb_wl_orders *o, unsigned max_order, uint64_t
     free(seen);
 }
 
-static void test_meminit_layout(void **state)
+/* A toolstack build hands out exactly the calls of core/toolstack.h's plan (one builder). */
+static void test_toolstack_build_is_the_core_plan(void **state)
 {
     (void)state;
-    struct pb_wl_orders o = meminit_orders();
-    uint64_t by[3];
-    unsigned calls;
+    struct pb_wl_orders unused = mix_orders(1, 0, 0);
+    const uint64_t sizes[] = {20000, 12513};
+    const int nodes[] = {1, 0};
+    struct pb_hvm_guest g = {
+        .memory_pages = 32513, .nr_vnodes = 2, .vnode_pages = sizes, .vnode_node = nodes};
+    struct pb_build_cursor c;
+    struct pb_meminit_config cfg;
+    struct pb_meminit_plan plan;
+    struct pb_meminit_call mc;
+    struct pb_call call;
+    struct pb_rng rng;
 
-    /* bootstorm's small domains: 127 MiB + 4 KiB = 63 x 2 MiB then 257 x 4 KiB. */
-    build_all(&o, 18, 32513, pb_stream_gfn_space(32513), by, &calls);
-    assert_int_equal(by[1], 63 * 512);
-    assert_int_equal(by[0], 257);
-    assert_int_equal(by[2], 0);
-    assert_int_equal(calls, 2); /* 63 extents fit one call of 64; 257 one call of 512 */
-
-    /* 1100 MiB: one 1 GiB extent from gfn 0, then 2 MiB extents. */
-    build_all(&o, 18, 1100 * 256, pb_stream_gfn_space(1100 * 256), by, &calls);
-    assert_int_equal(by[2], GIB);
-    assert_int_equal(by[1], 1100 * 256 - GIB);
-    assert_int_equal(by[0], 0);
-
-    /* A domU-limited caller never gets 1 GiB extents. */
-    build_all(&o, 9, 3 * GIB, pb_stream_gfn_space(3 * GIB), by, &calls);
-    assert_int_equal(by[2], 0);
-    assert_int_equal(by[1], 3 * GIB);
+    pb_rng_seed(&rng, 1);
+    assert_int_equal(pb_build_cursor_init_toolstack(&c, &g), 0);
+    assert_true(c.toolstack);
+    assert_int_equal(c.target, 32513 - 0x20);
+    assert_int_equal(pb_meminit_layout(&g, &cfg), 0);
+    assert_int_equal(pb_meminit_plan_init(&plan, &cfg), 0);
+    unsigned calls = 0, fails = 0;
+    while (pb_meminit_plan_next(&plan, &mc)) {
+        assert_true(pb_build_next(&unused, 18, &rng, &c, &call));
+        assert_true(call.toolstack);
+        assert_int_equal(call.gfn, mc.gfn);
+        assert_int_equal(call.order, mc.order);
+        assert_int_equal(call.nr, mc.nr);
+        assert_int_equal(call.exact, mc.exact);
+        assert_int_equal(call.mem_flags, mc.mem_flags);
+        /* Every third 2 MiB call comes back half done, in both. */
+        uint64_t done = mc.order == 9 && ++fails % 3 == 0 ? mc.nr / 2 : mc.nr;
+        assert_true(pb_meminit_plan_done(&plan, &mc, done));
+        assert_true(pb_build_done(&c, &call, (unsigned)done));
+        calls++;
+    }
+    assert_false(pb_build_next(&unused, 18, &rng, &c, &call));
+    assert_true(pb_build_complete(&c));
+    assert_true(pb_meminit_plan_complete(&plan));
+    assert_int_equal(c.issued, c.target);
+    assert_true(calls > 10);
+    assert_true(plan.rep.misses_2m > 0);
 }
 
-static void test_meminit_stops_at_gib_boundary(void **state)
+static void test_toolstack_build_fails_on_a_short_exact_call(void **state)
 {
     (void)state;
-    struct pb_wl_orders o = meminit_orders();
+    struct pb_wl_orders unused = mix_orders(1, 0, 0);
+    struct pb_hvm_guest g = {.memory_pages = 4096};
     struct pb_build_cursor c;
     struct pb_call call;
     struct pb_rng rng;
 
-    /* A 4 KiB tail first would leave gfn 1 unaligned; start from a cursor placed past 1 GiB
-     * minus 3 x 2 MiB: the 2 MiB run must stop at the 1 GiB boundary. */
     pb_rng_seed(&rng, 1);
-    pb_build_cursor_init(&c, 2 * GIB + 3 * 512, pb_stream_gfn_space(3 * GIB));
-    c.low_gfn = GIB - 3 * 512;
-    assert_true(pb_build_next(&o, 18, &rng, &c, &call));
-    assert_int_equal(call.order, 9);
-    assert_int_equal(call.nr, 3);
-    assert_true(pb_build_done(&c, &call, 3));
-    assert_true(pb_build_next(&o, 18, &rng, &c, &call));
-    assert_int_equal(call.order, 18);
-    assert_int_equal(call.gfn, GIB);
+    assert_int_equal(pb_build_cursor_init_toolstack(&c, &g), 0);
+    assert_true(pb_build_next(&unused, 18, &rng, &c, &call));
+    assert_true(call.exact);
+    assert_int_equal(call.nr, 0xa0);
+    assert_false(pb_build_done(&c, &call, 0x9f));
+    assert_false(pb_build_next(&unused, 18, &rng, &c, &call));
+    assert_false(pb_build_complete(&c));
+    /* A refused claim ends a build before its first call. */
+    assert_int_equal(pb_build_cursor_init_toolstack(&c, &g), 0);
+    pb_build_fail(&c);
+    assert_false(pb_build_next(&unused, 18, &rng, &c, &call));
+    assert_false(pb_build_complete(&c));
+    g.memory_pages = 0xff;
+    assert_int_equal(pb_build_cursor_init_toolstack(&c, &g), -EINVAL);
 }
 
 static void test_mix_follows_weights(void **state)
@@ -153,10 +173,10 @@ static void test_mix_follows_weights(void **state)
     assert_true(by[0] > 0 && by[1] > 0 && by[2] > 0);
 }
 
-static void test_fallback_after_short_count(void **state)
+static void test_mixed_fallback_after_short_count(void **state)
 {
     (void)state;
-    struct pb_wl_orders o = meminit_orders();
+    struct pb_wl_orders o = mix_orders(0, 0, 1);
     struct pb_build_cursor c;
     struct pb_call call, retry;
     struct pb_rng rng;
@@ -165,6 +185,7 @@ static void test_fallback_after_short_count(void **state)
     pb_build_cursor_init(&c, GIB, pb_stream_gfn_space(GIB));
     assert_true(pb_build_next(&o, 18, &rng, &c, &call));
     assert_int_equal(call.order, 18);
+    assert_false(call.toolstack);
     /* No 1 GiB buddy: the same gfns are asked for again in 2 MiB extents. */
     assert_true(pb_build_done(&c, &call, 0));
     assert_false(pb_build_complete(&c));
@@ -174,7 +195,7 @@ static void test_fallback_after_short_count(void **state)
         assert_true(retry.gfn >= call.gfn && retry.gfn + retry.nr * 512 <= call.gfn + GIB);
         covered += retry.nr * 512;
         /* The first 2 MiB call comes back short too: its rest falls to 4 KiB. */
-        unsigned done = covered == 64 * 512 ? 10 : retry.nr;
+        unsigned done = covered == 16 * 512 ? 10 : retry.nr;
         assert_true(pb_build_done(&c, &retry, done));
         if (done < retry.nr)
             break;
@@ -185,7 +206,7 @@ static void test_fallback_after_short_count(void **state)
             small += retry.nr;
         assert_true(pb_build_done(&c, &retry, retry.nr));
     }
-    assert_int_equal(small, (64 - 10) * 512);
+    assert_int_equal(small, (16 - 10) * 512);
     assert_true(pb_build_complete(&c));
     assert_int_equal(c.issued, GIB);
 }
@@ -258,16 +279,27 @@ static void test_balloon_window(void **state)
     pb_balloon_next(&b, &big, &call, &dec);
     assert_int_equal(call.gfn % 512, 0);
     assert_true(call.gfn + call.nr * 512 <= b.top);
+
+    /* Above the MMIO hole the top of memory is libxl's: from 4 GiB up, and the window stays
+     * in that range (depth clipped to it). */
+    struct pb_wl_balloon all = {.order = 0, .extents_per_call = 512, .depth = 1};
+    pb_balloon_init(&b, &all, 4 * GIB);
+    assert_int_equal(b.top, 4 * GIB + (4 * GIB - 0xf0000));
+    assert_int_equal(b.depth, 4 * GIB - 0xf0000);
+    /* Below it, the window never reaches the VGA hole. */
+    pb_balloon_init(&b, &all, 1000);
+    assert_int_equal(b.top, 1000);
+    assert_int_equal(b.depth, 1000 - 0xc0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng_repeats_and_spreads),
-        cmocka_unit_test(test_meminit_layout),
-        cmocka_unit_test(test_meminit_stops_at_gib_boundary),
+        cmocka_unit_test(test_toolstack_build_is_the_core_plan),
+        cmocka_unit_test(test_toolstack_build_fails_on_a_short_exact_call),
         cmocka_unit_test(test_mix_follows_weights),
-        cmocka_unit_test(test_fallback_after_short_count),
+        cmocka_unit_test(test_mixed_fallback_after_short_count),
         cmocka_unit_test(test_order0_short_fails_build),
         cmocka_unit_test(test_balloon_window),
     };

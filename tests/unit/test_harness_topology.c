@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bench/topology.h"
+#include "bounded_call.h"
 
 #define FOUR_NODES "pack:4 [numa(memory=1GB)] core:2 pu:1"
 
@@ -119,6 +121,103 @@ static void test_bad_specs(void **state)
     assert_int_equal(pb_topology_load(NULL, &t, err, sizeof(err)), -EINVAL);
 }
 
+static void load_in_child(void *arg, struct bounded_result *out)
+{
+    struct pb_topology t;
+
+    out->rc = pb_topology_load(arg, &t, out->text, sizeof(out->text));
+    if (out->rc == 0)
+        pb_topology_free(&t);
+}
+
+/* Loads spec in a child that is killed if it blocks or runs out of memory; the message. */
+static int load_bounded(const char *spec, char *err, size_t errlen)
+{
+    struct bounded_result r;
+    int rc = bounded_call(load_in_child, (void *)spec, 60, &r);
+
+    if (rc == -ETIMEDOUT)
+        fail_msg("pb_topology_load(%s) blocked or ran away (killed after 60 s)", spec);
+    if (rc)
+        fail_msg("pb_topology_load(%s) crashed", spec);
+    snprintf(err, errlen, "%s", r.text);
+    return r.rc;
+}
+
+/* A synthetic description is counted before hwloc builds it: 10^6 PUs are refused, not built. */
+static void test_synthetic_size(void **state)
+{
+    static const struct {
+        const char *spec, *message;
+    } bad[] = {
+        {"pack:1000 core:1000 pu:1", "has 1000000 PUs (expected at most 4096)"},
+        {"pack:99999999999999999999 pu:1", "has more than 2^40 PUs (expected at most 4096)"},
+        /* hwloc reads counts with strtoul base 0: 0x1000 is 4096. */
+        {"pack:0x1000 core:2 pu:1", "has 8192 PUs (expected at most 4096)"},
+        {"pack:65 [numa(memory=1GB)] pu:1", "has 65 NUMA nodes (expected at most 64)"},
+        {"numa:65 pu:1", "has 65 NUMA nodes (expected at most 64)"},
+    };
+    char err[sizeof(((struct bounded_result *)0)->text)], want[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(load_bounded(bad[i].spec, err, sizeof(err)), -EINVAL);
+        snprintf(want, sizeof(want), "--topology: '%s' %s", bad[i].spec, bad[i].message);
+        assert_string_equal(err, want);
+    }
+    /* The largest there may be load. */
+    assert_int_equal(load_bounded("pack:64 [numa(memory=1GB)] core:64 pu:1", err, sizeof(err)), 0);
+}
+
+/* A topology file that is not a regular file is refused before anything reads it. */
+static void test_xml_file_types(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pb-topo-types-XXXXXX", path[256], want[512],
+         err[sizeof(((struct bounded_result *)0)->text)];
+    FILE *f;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/fifo.xml", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(load_bounded(path, err, sizeof(err)), -EINVAL);
+    snprintf(want, sizeof(want), "--topology: '%s' is a FIFO (expected a hwloc XML file)", path);
+    assert_string_equal(err, want);
+    assert_int_equal(unlink(path), 0);
+
+    assert_int_equal(load_bounded("/dev/zero", err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "--topology: '/dev/zero' is a character device (expected a hwloc "
+                             "XML file)");
+    assert_int_equal(load_bounded(dir, err, sizeof(err)), -EINVAL);
+    snprintf(want, sizeof(want), "--topology: '%s' is a directory (expected a hwloc XML file)",
+             dir);
+    assert_string_equal(err, want);
+
+    /* Empty, or not XML: the flag and the file, never a function of hwloc's. */
+    snprintf(path, sizeof(path), "%s/empty.xml", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(load_bounded(path, err, sizeof(err)), -EINVAL);
+    snprintf(want, sizeof(want),
+             "--topology: '%s' is empty (expected a hwloc XML file, the output of lstopo --of "
+             "xml)",
+             path);
+    assert_string_equal(err, want);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("not xml at all\n", f);
+    fclose(f);
+    assert_int_equal(load_bounded(path, err, sizeof(err)), -EINVAL);
+    snprintf(want, sizeof(want),
+             "--topology: '%s' is not a hwloc XML topology (expected the output of lstopo --of "
+             "xml)",
+             path);
+    assert_string_equal(err, want);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_xml_round_trip(void **state)
 {
     (void)state;
@@ -168,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_synthetic_four_nodes), cmocka_unit_test(test_placement),
         cmocka_unit_test(test_memory_only_node),     cmocka_unit_test(test_bad_specs),
         cmocka_unit_test(test_xml_round_trip),       cmocka_unit_test(test_bind_real),
+        cmocka_unit_test(test_synthetic_size),       cmocka_unit_test(test_xml_file_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

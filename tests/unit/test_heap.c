@@ -416,6 +416,18 @@ static void test_claim_consumed_on_allocation(void **state)
     }
 }
 
+/* Order-0 allocations (for d, or for nobody) until memory runs out: how many succeeded. */
+static uint64_t alloc_until_enomem(struct pb_heap *h, struct pb_domain *d, unsigned flags)
+{
+    uint64_t n = 0, m;
+    int rc;
+    while ((rc = d ? pb_alloc_domheap_pages(h, d, 0, flags, &m)
+                   : pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, 0, flags, NULL, &m)) == 0)
+        n++;
+    assert_int_equal(rc, -ENOMEM);
+    return n;
+}
+
 static void test_claims_never_over_committed(void **state)
 {
     (void)state;
@@ -432,10 +444,61 @@ static void test_claims_never_over_committed(void **state)
         assert_int_equal(pb_alloc_domheap_pages(h, b, 0, 0, &m), -ENOMEM);
         assert_int_equal(pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, 0, 0, NULL, &m), -ENOMEM);
         /* a still gets every frame it claimed. */
-        uint64_t got = 0;
-        while (pb_alloc_domheap_pages(h, a, 0, 0, &m) == 0)
-            got++;
-        assert_int_equal(got, free_frames - 8);
+        assert_int_equal(alloc_until_enomem(h, a, 0), free_frames - 8);
+        assert_int_equal(pb_heap_outstanding_claims(h), 0);
+        assert_int_equal(pb_heap_total_avail(h), 0);
+        assert_valid(h);
+        pb_heap_destroy(h);
+    }
+}
+
+/*
+ * Exact near the limits, wherever the unclaimed frames sit. pernode and pcp keep them as
+ * credit on the nodes (borrowed from the host's pool in batches) or in caches: a claim of
+ * every unclaimed frame must still succeed (and one more fail), an allocation without a claim
+ * must get every unclaimed frame even when they are another node's credit (and not one more),
+ * and a claimant must still get all it claimed.
+ */
+static uint64_t unclaimed(struct pb_heap *h)
+{
+    return pb_heap_total_avail(h) - pb_heap_outstanding_claims(h);
+}
+
+static void test_claims_exact_wherever_unclaimed_frames_sit(void **state)
+{
+    (void)state;
+    FOR_EACH_VARIANT(v)
+    {
+        struct pb_heap *h = machine(v, 2);
+        struct pb_domain *a = domain(h, 1, 4096, 0), *b = domain(h, 2, 4096, 0);
+        uint64_t m[200];
+        /* Node 0 borrows credit beyond its need, and keeps it (or caches the frame). */
+        m[0] = 0;
+        assert_int_equal(pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, 0, EXACT(0), NULL, &m[0]), 0);
+        assert_int_equal(pb_free_heap_pages(h, m[0], 0, false), 0);
+        uint64_t u = unclaimed(h);
+        assert_int_equal(u, 2 * NODE_FRAMES - 1);
+        /* Every unclaimed frame can be claimed, and not one more. */
+        assert_int_equal(pb_domain_claim_pages(a, u - 300), 0);
+        assert_int_equal(pb_domain_claim_pages(b, 301), -ENOMEM);
+        assert_valid(h);
+        /* 200 frames of node 0 taken and given back: near the limit the credit they leave
+         * behind is node 0's (or its cache's), while node 1 has frames but no credit. */
+        for (int i = 0; i < 200; i++)
+            assert_int_equal(pb_alloc_heap_pages(h, 1, PB_NR_ZONES - 1, 0, EXACT(0), NULL, &m[i]),
+                             0);
+        for (int i = 0; i < 200; i++)
+            assert_int_equal(pb_free_heap_pages(h, m[i], 0, false), 0);
+        assert_int_equal(unclaimed(h), 300);
+        assert_valid(h);
+        /* Node 1 gets all 300 unclaimed frames without a claim, and not one more. */
+        assert_int_equal(alloc_until_enomem(h, NULL, EXACT(1)), 300);
+        assert_int_equal(unclaimed(h), 0);
+        assert_int_equal(alloc_until_enomem(h, NULL, 0), 0);
+        assert_int_equal(pb_domain_claim_pages(b, 1), -ENOMEM);
+        assert_valid(h);
+        /* The claimant still gets every frame it claimed. */
+        assert_int_equal(alloc_until_enomem(h, a, 0), u - 300);
         assert_int_equal(pb_heap_outstanding_claims(h), 0);
         assert_int_equal(pb_heap_total_avail(h), 0);
         assert_valid(h);
@@ -647,9 +710,25 @@ static void test_validator_catches_each_broken_rule(void **state)
         atomic_fetch_sub(&h->nodes[1]->avail[11], 1);
         assert_valid(h);
 
-        atomic_fetch_add(&h->total_avail, 1);
-        expect_invalid(h, "total_avail_pages");
-        atomic_fetch_sub(&h->total_avail, 1);
+        if (strcmp(v, "xen") == 0) {
+            atomic_fetch_add(&h->total_avail, 1);
+            expect_invalid(h, "total_avail_pages");
+            atomic_fetch_sub(&h->total_avail, 1);
+        } else {
+            /* pernode, pcp: pool + node credits = free - outstanding, none of them negative. */
+            atomic_fetch_add(&h->nodes[0]->credit, 7);
+            expect_invalid(h, "unclaimed frames");
+            atomic_fetch_sub(&h->nodes[0]->credit, 7);
+            atomic_fetch_sub(&h->nodes[1]->credit, 3);
+            atomic_fetch_add(&h->unclaimed, 3);
+            expect_invalid(h, "node 1: negative unclaimed credit");
+            atomic_fetch_add(&h->nodes[1]->credit, 3);
+            atomic_fetch_sub(&h->unclaimed, 3);
+            atomic_fetch_add(&h->nodes[0]->claims_retired, 2);
+            expect_invalid(h, "outstanding_claims");
+            atomic_fetch_sub(&h->nodes[0]->claims_retired, 2);
+            assert_valid(h);
+        }
 
         atomic_fetch_add(&h->outstanding_claims, 5);
         expect_invalid(h, "outstanding_claims");
@@ -723,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_claim_errors),
         cmocka_unit_test(test_claim_consumed_on_allocation),
         cmocka_unit_test(test_claims_never_over_committed),
+        cmocka_unit_test(test_claims_exact_wherever_unclaimed_frames_sit),
         cmocka_unit_test(test_claim_smaller_than_request_needs_the_pool),
         cmocka_unit_test(test_assign_pages_errors),
         cmocka_unit_test(test_assign_to_dying_domain_fails),

@@ -247,11 +247,55 @@ static void test_timing_off(void **state)
     }
 }
 
+/*
+ * A lock whose holds are not timed (pcp's per-CPU caches): it counts acquisitions and
+ * contention, times waits, reads no clock when uncontended, and its statistics say that
+ * its hold times are not measured.
+ */
+static void test_hold_timing_off(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < PB_ARRAY_SIZE(kinds); k++) {
+        struct pb_lock l;
+        struct pb_lock_stats s;
+
+        pb_lock_init(&l, "untimed-holds", PB_RANK_LEAF, kinds[k]);
+        pb_lock_stats_read(&l, &s);
+        assert_false(s.hold_untimed);
+        pb_lock_set_hold_timing(&l, false);
+        for (int i = 0; i < 3; i++) {
+            pb_lock_acquire(&l);
+            /* No start of the hold was taken: the clock was not read. */
+            assert_int_equal(l.st.acquired_at_ns, 0);
+            sleep_ns(1000000);
+            pb_lock_release(&l);
+        }
+        pb_lock_stats_read(&l, &s);
+        assert_true(s.hold_untimed);
+        assert_int_equal(s.acquisitions, 3);
+        assert_int_equal(s.contended, 0);
+        assert_int_equal(s.wait_ns_total, 0);
+        assert_int_equal(s.hold_ns_total, 0);
+        assert_int_equal(s.hold_ns_max, 0);
+
+        /* Contended: counted, and the wait is timed. */
+        hold_while_other_waits(&l, 1000000);
+        pb_lock_stats_read(&l, &s);
+        assert_int_equal(s.acquisitions, 5);
+        assert_int_equal(s.contended, 1);
+        assert_true(s.wait_ns_total > 0);
+        assert_int_equal(s.wait_ns_max, s.wait_ns_total);
+        assert_int_equal(s.hold_ns_total, 0);
+        assert_true(s.hold_untimed);
+        pb_lock_destroy(&l);
+    }
+}
+
 static void test_stats_add(void **state)
 {
     (void)state;
-    struct pb_lock_stats dst = {1, 2, 3, 10, 5, 7};
-    const struct pb_lock_stats src = {4, 5, 6, 8, 7, 9};
+    struct pb_lock_stats dst = {1, 2, 3, 10, 5, 7, false};
+    const struct pb_lock_stats src = {4, 5, 6, 8, 7, 9, false};
 
     pb_lock_stats_add(&dst, &src);
     assert_int_equal(dst.acquisitions, 5);
@@ -260,10 +304,23 @@ static void test_stats_add(void **state)
     assert_int_equal(dst.wait_ns_max, 10);
     assert_int_equal(dst.hold_ns_total, 12);
     assert_int_equal(dst.hold_ns_max, 9);
+    assert_false(dst.hold_untimed);
 
     struct pb_lock_stats zero = {0};
     pb_lock_stats_add(&zero, &src);
-    assert_memory_equal(&zero, &src, sizeof(src));
+    assert_int_equal(zero.acquisitions, src.acquisitions);
+    assert_int_equal(zero.contended, src.contended);
+    assert_int_equal(zero.wait_ns_total, src.wait_ns_total);
+    assert_int_equal(zero.wait_ns_max, src.wait_ns_max);
+    assert_int_equal(zero.hold_ns_total, src.hold_ns_total);
+    assert_int_equal(zero.hold_ns_max, src.hold_ns_max);
+    assert_false(zero.hold_untimed);
+
+    /* A class with one lock whose holds are not timed says so. */
+    const struct pb_lock_stats untimed = {3, 1, 2, 2, 0, 0, true};
+    pb_lock_stats_add(&dst, &untimed);
+    assert_true(dst.hold_untimed);
+    assert_int_equal(dst.hold_ns_total, 12);
 }
 
 /* ---- kind names ---------------------------------------------------------------------------- */
@@ -554,6 +611,7 @@ int main(void)
         cmocka_unit_test_teardown(test_stats_uncontended, reset_timing),
         cmocka_unit_test_teardown(test_stats_contended, reset_timing),
         cmocka_unit_test_teardown(test_timing_off, reset_timing),
+        cmocka_unit_test_teardown(test_hold_timing_off, reset_timing),
         cmocka_unit_test(test_stats_add),
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test_teardown(test_held, reset_timing),

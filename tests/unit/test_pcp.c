@@ -335,9 +335,14 @@ static void test_cache_lock_statistics(void **state)
     pb_lock_stats_read(ll.pcp[0], &st);
     assert_int_equal(st.acquisitions, 2);
     assert_int_equal(st.contended, 0);
-    /* The refill went to the node's lock under the cache's: once. */
+    /* Its holds are not timed (two clock reads would cost more than they last), and say so. */
+    assert_true(st.hold_untimed);
+    assert_int_equal(st.hold_ns_total, 0);
+    assert_int_equal(st.hold_ns_max, 0);
+    /* The refill went to the node's lock under the cache's: once, its hold timed. */
     pb_lock_stats_read(ll.node[0], &st);
     assert_int_equal(st.acquisitions, 1);
+    assert_false(st.hold_untimed);
     /* Another CPU slot's traffic shows as a lock of its own. */
     pb_set_current_cpu(5);
     m = alloc0(h, 0);

@@ -1,7 +1,8 @@
 /*
  * test_plot: `plot` draws every figure as a valid SVG and PNG, from a results file written before
- * results carried their metric table, from one that carries it, and from a history database.
- * Skipped when /usr/bin/python3 lacks matplotlib.
+ * results carried their metric table, from one that carries it, from a thread sweep with the
+ * parallel ceiling (the scaling figure), and from a history database, where it marks the change
+ * points. Skipped when /usr/bin/python3 lacks matplotlib.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -89,6 +90,32 @@ static void test_plot_results(void **state)
     assert_figure(out, "fresh-boot-throughput");
     assert_figure(out, "fresh-boot-latency");
     free(fresh);
+
+    /* A sweep of 1 and 2 threads with the parallel ceiling beside it: the scaling figure. */
+    struct pb_results *doc;
+    char err[PB_RESULTS_ERR_LEN];
+    assert_int_equal(pb_results_create(&doc), 0);
+    fx_fill_context(doc, false);
+    const double ceiling[2] = {1.9, 1.7}, speedup[2][2] = {{1.8, 1.6}, {1.2, 1.1}};
+    static const char *const variants[2] = {"pernode", "xen"};
+    for (unsigned v = 0; v < 2; v++)
+        for (unsigned rep = 0; rep < 2; rep++)
+            for (unsigned t = 1; t <= 2; t++) {
+                struct pb_results_bench *b = fx_add(doc, "sw", variants[v], t, rep, 2, 1.0);
+                double s = t == 1 ? 1.0 : speedup[v][rep], c = t == 1 ? 1.0 : ceiling[rep];
+                assert_int_equal(pb_results_bench_set_counter(b, "pages_per_second", 1e6 * s), 0);
+                assert_int_equal(pb_results_bench_set_counter(b, "speedup", s), 0);
+                assert_int_equal(pb_results_bench_set_counter(b, "ceiling_speedup", c), 0);
+                assert_int_equal(pb_results_bench_set_counter(b, "ceiling_efficiency", s / c), 0);
+            }
+    char *sweep = fx_path(*state, "sweep.json");
+    assert_int_equal(pb_results_write_json(doc, sweep, err, sizeof(err)), 0);
+    pb_results_free(doc);
+    char *third[] = {"plot", "--out", out, sweep, NULL};
+    assert_int_equal(pb_cmd_plot(4, third), 0);
+    assert_figure(out, "sweep-sw-scaling");
+    assert_figure(out, "sweep-sw-throughput");
+    free(sweep);
     free(out);
 }
 
@@ -101,7 +128,7 @@ static void test_plot_history(void **state)
     struct pb_history *h;
     char err[512];
     assert_int_equal(pb_history_open(db, true, &h, err, sizeof(err)), 0);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 10; i++) {
         char name[32], commit[16], date[40];
         snprintf(name, sizeof(name), "r%d.json", i);
         snprintf(commit, sizeof(commit), "commit%d", i);
@@ -112,7 +139,7 @@ static void test_plot_history(void **state)
         c.date = date;
         struct fx_bench b = fx_bench_default("boot", "pernode", 2);
         b.reps = 3;
-        b.pps *= i < 3 ? 1 : 1.3;
+        b.pps *= i < 6 ? 1 : 1.3; /* a change between commit5 and commit6 */
         char *p = fx_path(dir, name);
         assert_int_equal(fx_write(p, &c, &b, 1, (uint64_t)i), 0);
         const char *one[] = {p};
@@ -123,8 +150,12 @@ static void test_plot_history(void **state)
     pb_history_close(h);
     char *out = fx_path(dir, "plots");
     char *argv[] = {"plot", "--out", out, "--history", db, "--metric", "pages_per_second", NULL};
-    assert_int_equal(pb_cmd_plot(7, argv), 0);
+    char *said;
+    assert_int_equal(fx_run_captured(pb_cmd_plot, 7, argv, &said), 0);
     assert_figure(out, "history-pages_per_second");
+    assert_non_null(strstr(said, "history-pages_per_second: 1 change point marked: "
+                                 "boot/pernode/threads:2 at commit5..commit6"));
+    free(said);
     free(out);
     free(db);
 }

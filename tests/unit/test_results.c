@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef PB_RESULTS_TEST_DATA
@@ -200,6 +201,9 @@ static void test_reader_requires_what_schema_requires(void **state)
     char *dir = fx_tmpdir(), *p = fx_path(dir, "s.json"), *q = fx_path(dir, "cut.json");
     json_t *schema = load_schema();
     struct pb_results *doc = fx_sample_doc(1.0, true, true);
+    const struct pb_results_calibration cal = {
+        10, 40, 1, 0.025, 50, 10, 40, 38, 0.95, 0.03, "2026-12-01T06:00:00+00:00"};
+    assert_int_equal(pb_results_set_calibration(doc, &cal), 0);
     assert_int_equal(pb_results_write_json(doc, p, NULL, 0), 0);
     json_t *j = fx_load_json(p);
     const json_t *defs = json_object_get(schema, "$defs");
@@ -215,6 +219,7 @@ static void test_reader_requires_what_schema_requires(void **state)
         {"lock", "popbench.runs[0].locks[0]."},
         {"thread", "popbench.runs[0].threads[0]."},
         {"metric", "context.metrics.pages_per_second."},
+        {"calibration", "context.calibration."},
     };
     size_t checked = 0;
     for (size_t w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
@@ -230,6 +235,8 @@ static void test_reader_requires_what_schema_requires(void **state)
             const char *pre = where[w].prefix;
             if (!strcmp(pre, "context."))
                 obj = json_object_get(cut, "context");
+            else if (!strcmp(pre, "context.calibration."))
+                obj = json_object_get(json_object_get(cut, "context"), "calibration");
             else if (!strcmp(pre, "context.metrics.pages_per_second."))
                 obj = json_object_get(json_object_get(json_object_get(cut, "context"), "metrics"),
                                       "pages_per_second");
@@ -432,8 +439,55 @@ static void test_reader_cross_checks(void **state)
     fclose(f);
     assert_non_null(strstr(fx_load_fails(q, -EINVAL), "line 2 column"));
     char *gone = fx_path(dir, "absent.json");
-    assert_non_null(strstr(fx_load_fails(gone, -ENOENT), "cannot open results file"));
+    assert_non_null(strstr(fx_load_fails(gone, -ENOENT), "(expected a readable results file)"));
     free(gone);
+
+    /* What breaks the format, each refused with the field named. */
+    static const struct {
+        const char *key, *value, *message;
+    } breaks[] = {
+        {"threads", "\"two\"", "field 'benchmarks[1].threads' must be a non-negative integer"},
+        {"repetition_index", "-1",
+         "field 'benchmarks[1].repetition_index' must be a non-negative integer"},
+        {"workload", "\"elsewhere\"", "field 'benchmarks[1].name' must be \"elsewhere/"},
+        {"pages_per_second", "{\"value\": 1}",
+         "field 'benchmarks[1].pages_per_second' must be a number"},
+        {"call_p99_ns", "[1, 2]", "field 'benchmarks[1].call_p99_ns' must be a number"},
+        {"iterations", "1.5", "field 'benchmarks[1].iterations' must be a non-negative integer"},
+        {"iterations", NULL, "missing required field 'benchmarks[1].iterations'"},
+        {"name", NULL, "missing required field 'benchmarks[1].name'"},
+    };
+    for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
+        bad = json_deep_copy(j);
+        json_t *e = json_array_get(json_object_get(bad, "benchmarks"), 1);
+        if (breaks[i].value)
+            json_object_set_new(e, breaks[i].key,
+                                json_loads(breaks[i].value, JSON_DECODE_ANY, NULL));
+        else
+            json_object_del(e, breaks[i].key);
+        fx_dump_json(bad, q);
+        const char *msg = fx_load_fails(q, -EINVAL);
+        if (!strstr(msg, breaks[i].message))
+            fail_msg("%s = %s: got \"%s\"", breaks[i].key, breaks[i].value, msg);
+        json_decref(bad);
+    }
+    bad = json_deep_copy(j);
+    json_object_del(json_object_get(bad, "context"), "git_commit");
+    fx_dump_json(bad, q);
+    assert_non_null(
+        strstr(fx_load_fails(q, -EINVAL), "missing required field 'context.git_commit'"));
+    json_decref(bad);
+
+    /* Not a regular file: refused, named, without waiting on a FIFO. */
+    assert_non_null(
+        strstr(fx_load_fails(dir, -EISDIR), "is a directory (expected a results file)"));
+    char *fifo = fx_path(dir, "fifo.json");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_non_null(strstr(fx_load_fails(fifo, -EINVAL), "is a FIFO (expected a results file)"));
+    unlink(fifo);
+    free(fifo);
+    assert_non_null(
+        strstr(fx_load_fails("/dev/null", -EINVAL), ": is a character device (expected"));
 
     json_decref(j);
     pb_results_free(doc);
@@ -571,7 +625,7 @@ static void test_bad_arguments_change_nothing(void **state)
     assert_int_equal(pb_results_bench_set_histogram(b, "call_ns", overlap, 2), -EINVAL);
     assert_int_equal(pb_results_bench_set_histogram(b, "call_ns", NULL, 1), -EINVAL);
     assert_int_equal(pb_results_bench_set_histogram(b, "Call", overlap, 1), -EINVAL);
-    struct pb_results_lock lock = {"heap", 1, 2, 0, 0, 0, 0};
+    struct pb_results_lock lock = {"heap", 1, 2, 0, 0, 0, 0, false};
     assert_int_equal(pb_results_bench_add_lock(b, &lock), -EINVAL);
     lock.contended = 0;
     lock.wait_ns_max = 1;
@@ -731,7 +785,7 @@ static void test_metric_table(void **state)
             columns |= 1u << m->column;
         }
     }
-    assert_int_equal(columns, 0x1fe); /* columns 1 to 8 */
+    assert_int_equal(columns, 0x1ffe); /* columns 1 to 12 */
 
     /* The copy in the results' context. */
     json_t *t = pb_metric_table_json();
@@ -747,6 +801,43 @@ static void test_metric_table(void **state)
     json_decref(t);
 }
 
+/* context.calibration's details (what popbench calibrate adds) sit beside the fields the gate
+ * reads, never in their place, and survive a write and a read. */
+static void test_calibration_details(void **state)
+{
+    (void)state;
+    char *dir = fx_tmpdir(), *p = fx_path(dir, "cal.json");
+    struct pb_results *doc = fx_sample_doc(1.0, true, true), *back;
+    assert_int_equal(pb_results_set_calibration_detail(doc, "variant", json_string("xen")),
+                     -ENOENT);
+    const struct pb_results_calibration cal = {
+        10, 40, 1, 0.025, 50, 10, 40, 38, 0.95, 0.03, "2026-12-01T06:00:00+00:00"};
+    assert_int_equal(pb_results_set_calibration(doc, &cal), 0);
+    assert_int_equal(pb_results_set_calibration_detail(doc, "aa_runs", json_integer(99)), -EEXIST);
+    assert_int_equal(pb_results_set_calibration_detail(doc, "Bad-Key", json_true()), -EINVAL);
+    assert_int_equal(pb_results_set_calibration_detail(doc, "variant", NULL), -EINVAL);
+    assert_int_equal(pb_results_set_calibration_detail(doc, "variant", json_string("xen")), 0);
+    assert_int_equal(
+        pb_results_set_calibration_detail(doc, "workloads", json_pack("{s:{s:i}}", "w", "n", 1)),
+        0);
+    assert_int_equal(pb_results_write_json(doc, p, NULL, 0), 0);
+    back = fx_load_ok(p);
+    struct pb_results_calibration got;
+    assert_int_equal(pb_results_get_calibration(back, &got), 0);
+    assert_int_equal(got.aa_runs, 10);
+    assert_int_equal(got.effect_detected, 38);
+    assert_string_equal(got.date, cal.date);
+    const json_t *c = json_object_get(pb_results_context_json(back), "calibration");
+    assert_string_equal(json_string_value(json_object_get(c, "variant")), "xen");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(c, "workloads"), "w"), "n")),
+                     1);
+    pb_results_free(back);
+    pb_results_free(doc);
+    free(p);
+    fx_rmtree(dir);
+}
+
 /* ============================================================================================
  * Samples for compare.py and the schema test, and main
  * ========================================================================================== */
@@ -756,7 +847,13 @@ static int write_samples(const char *dir)
     char *a = fx_path(dir, "A.json"), *b = fx_path(dir, "B.json");
     char err[PB_RESULTS_ERR_LEN];
     struct pb_results *da = fx_sample_doc(1.0, true, true), *db = fx_sample_doc(1.25, true, true);
-    int rc = pb_results_write_json(da, a, err, sizeof(err));
+    /* B carries a calibration, as `popbench calibrate` writes it. */
+    const struct pb_results_calibration cal = {
+        10, 40, 1, 0.025, 50, 10, 40, 38, 0.95, 0.03, "2026-12-01T06:00:00+00:00"};
+    int rc = pb_results_set_calibration(db, &cal);
+    rc = rc ? rc : pb_results_set_calibration_detail(db, "variant", json_string("xen"));
+    rc = rc ? rc : pb_results_set_calibration_detail(db, "effect_share", json_null());
+    rc = rc ? rc : pb_results_write_json(da, a, err, sizeof(err));
     if (!rc)
         rc = pb_results_write_json(db, b, err, sizeof(err));
     if (rc)
@@ -785,6 +882,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fill_environment),
         cmocka_unit_test(test_command_line_quoting),
         cmocka_unit_test(test_metric_table),
+        cmocka_unit_test(test_calibration_details),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,12 +47,16 @@ write("string-counter.json", lambda d: d["benchmarks"][0].update(some_counter="f
 write("aggregate.json", lambda d: d["benchmarks"][0].update(run_type="aggregate"))
 write("bad-direction.json",
       lambda d: d["context"]["metrics"]["pages_per_second"].update(direction="up"))
+write("bad-calibration.json",
+      lambda d: d["context"].update(calibration={"aa_runs": 1, "aa_false_alarm_rate": 1.5}))
 PY
 expect_refused "$dir/no-commit.json" "'git_commit' is a required property"
 expect_refused "$dir/string-threads.json" "benchmarks[0].threads"
 expect_refused "$dir/string-counter.json" "benchmarks[0].some_counter"
 expect_refused "$dir/aggregate.json" "benchmarks[0].run_type"
 expect_refused "$dir/bad-direction.json" "context.metrics.pages_per_second.direction"
+expect_refused "$dir/bad-calibration.json" "context.calibration"
+grep -q '"calibration"' "$dir/B.json" || { echo "FAIL: B.json carries no calibration" >&2; exit 1; }
 expect_refused "$data/missing-iterations.json" "'iterations' is a required property"
 expect_refused "$data/written/micro-gbench.json" "popbench_results_version"
 echo "the written files match the schema"

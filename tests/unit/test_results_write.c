@@ -147,12 +147,12 @@ static void test_atomic_write_failures_leave_nothing(void **state)
     char *dir = fx_tmpdir(), err[PB_RESULTS_ERR_LEN];
     struct pb_results *doc = fx_sample_doc(1.0, false, true);
 
-    /* The rename fails (a directory is in the way): the temporary file goes. */
+    /* A directory in the way is refused before a temporary file is made. */
     char *target = fx_path(dir, "target");
     assert_int_equal(mkdir(target, 0755), 0);
     assert_int_equal(pb_results_write_json(doc, target, err, sizeof(err)), -EISDIR);
     assert_non_null(strstr(err, target));
-    assert_non_null(strstr(err, "renaming"));
+    assert_non_null(strstr(err, "it is a directory"));
     char *ls = fx_dir_listing(dir);
     assert_string_equal(ls, "target");
     free(ls);
@@ -243,6 +243,146 @@ static void test_file_copy_atomic(void **state)
     free(a);
     free(b);
     pb_results_free(doc);
+    fx_rmtree(dir);
+}
+
+/* A symbolic link is followed: its target is replaced, the link stays a link. */
+static void test_destination_symlink(void **state)
+{
+    (void)state;
+    char *dir = fx_tmpdir(), *link = fx_path(dir, "latest.json"),
+         *target = fx_path(dir, "run-42.json");
+    char *sub = fx_path(dir, "runs"), *deep = fx_path(dir, "runs/deep.json");
+    char *hop = fx_path(dir, "hop.json"), *loop = fx_path(dir, "loop.json");
+    char err[PB_RESULTS_ERR_LEN];
+    struct pb_results *doc = fx_sample_doc(1.0, false, true);
+    assert_int_equal(symlink("run-42.json", link), 0);
+    /* A dangling link: its target is made. */
+    assert_int_equal(pb_results_write_json(doc, link, err, sizeof(err)), 0);
+    struct stat st;
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(target, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    /* Again, through a chain of two links with relative targets from their own directory. */
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(symlink("../latest.json", deep), 0);
+    assert_int_equal(symlink("runs/deep.json", hop), 0);
+    assert_int_equal(pb_results_set_partial(doc, true), 0);
+    assert_int_equal(pb_results_write_json(doc, hop, err, sizeof(err)), 0);
+    struct pb_results *back = fx_load_ok(target);
+    assert_true(pb_results_is_partial(back));
+    pb_results_free(back);
+    assert_int_equal(lstat(hop, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    char *ls = fx_dir_listing(dir);
+    assert_string_equal(ls, "hop.json latest.json run-42.json runs");
+    free(ls);
+    /* A loop is refused. */
+    assert_int_equal(symlink("loop.json", loop), 0);
+    assert_int_equal(pb_results_write_json(doc, loop, err, sizeof(err)), -ELOOP);
+    assert_non_null(strstr(err, loop));
+    enum pb_file_kind kind;
+    assert_int_equal(pb_file_probe(loop, &kind, err, sizeof(err)), -ELOOP);
+    pb_results_free(doc);
+    free(link);
+    free(target);
+    free(sub);
+    free(deep);
+    free(hop);
+    free(loop);
+    fx_rmtree(dir);
+}
+
+/* A character device and a FIFO are written through: no temporary file, no rename. */
+static void test_destination_stream(void **state)
+{
+    (void)state;
+    char *dir = fx_tmpdir(), *fifo = fx_path(dir, "fifo"), *copy = fx_path(dir, "copy.json");
+    char *ref = fx_path(dir, "ref.json"), err[PB_RESULTS_ERR_LEN];
+    struct pb_results *doc = fx_sample_doc(1.0, true, true);
+    enum pb_file_kind kind;
+    assert_int_equal(pb_file_probe("/dev/null", &kind, err, sizeof(err)), 0);
+    assert_int_equal(kind, PB_FILE_STREAM);
+    assert_int_equal(pb_results_write_json(doc, "/dev/null", err, sizeof(err)), 0);
+    struct stat st;
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(pb_file_probe(fifo, &kind, err, sizeof(err)), 0);
+    assert_int_equal(kind, PB_FILE_STREAM);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* the reader: the FIFO's bytes into copy */
+        FILE *in = fopen(fifo, "r"), *out = fopen(copy, "w");
+        int c;
+        while (in && out && (c = fgetc(in)) != EOF)
+            fputc(c, out);
+        _exit(in && out && fclose(out) == 0 ? 0 : 1);
+    }
+    assert_int_equal(pb_results_write_json(doc, fifo, err, sizeof(err)), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(pb_results_write_json(doc, ref, err, sizeof(err)), 0);
+    char *a = fx_slurp(copy), *b = fx_slurp(ref);
+    assert_string_equal(a, b);
+    assert_int_equal(lstat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    char *ls = fx_dir_listing(dir);
+    assert_string_equal(ls, "copy.json fifo ref.json");
+    free(ls);
+    free(a);
+    free(b);
+    pb_results_free(doc);
+    free(fifo);
+    free(copy);
+    free(ref);
+    fx_rmtree(dir);
+}
+
+/* The probe finds a bad destination without writing it; a name too long for its temporary
+ * sibling takes a short one. */
+static void test_destination_probe(void **state)
+{
+    (void)state;
+    char *dir = fx_tmpdir(), *nowhere = fx_path(dir, "no/r.json"), *file = fx_path(dir, "r.json");
+    char err[PB_RESULTS_ERR_LEN], name[256];
+    enum pb_file_kind kind;
+    assert_int_equal(pb_file_probe(nowhere, &kind, err, sizeof(err)), -ENOENT);
+    assert_non_null(strstr(err, nowhere));
+    assert_non_null(strstr(err, "creating a temporary file beside it"));
+    assert_int_equal(pb_file_probe(dir, &kind, err, sizeof(err)), -EISDIR);
+    assert_non_null(strstr(err, "it is a directory"));
+    assert_int_equal(pb_file_probe(file, &kind, err, sizeof(err)), 0);
+    assert_int_equal(kind, PB_FILE_REPLACE);
+    char *ls = fx_dir_listing(dir);
+    assert_string_equal(ls, ""); /* the temporary file made and gone */
+    free(ls);
+
+    /* 250 characters: the name fits, "NAME.tmp.XXXXXX" would not. */
+    memset(name, 'x', 250);
+    strcpy(name + 245, ".json");
+    char *longname = fx_path(dir, name);
+    assert_int_equal(pb_file_probe(longname, &kind, err, sizeof(err)), 0);
+    struct pb_results *doc = fx_sample_doc(1.0, false, true);
+    assert_int_equal(pb_results_write_json(doc, longname, err, sizeof(err)), 0);
+    ls = fx_dir_listing(dir);
+    assert_string_equal(ls, name);
+    free(ls);
+    /* 300: no file may have that name. */
+    char toolong[301];
+    memset(toolong, 'y', 300);
+    toolong[300] = '\0';
+    char *bad = fx_path(dir, toolong);
+    assert_int_equal(pb_file_probe(bad, &kind, err, sizeof(err)), -ENAMETOOLONG);
+    assert_int_equal(pb_results_write_json(doc, bad, err, sizeof(err)), -ENAMETOOLONG);
+    pb_results_free(doc);
+    free(bad);
+    free(longname);
+    free(file);
+    free(nowhere);
     fx_rmtree(dir);
 }
 
@@ -408,6 +548,9 @@ int main(void)
         cmocka_unit_test(test_atomic_write_fails_midway),
         cmocka_unit_test(test_atomic_write_failures_leave_nothing),
         cmocka_unit_test(test_file_copy_atomic),
+        cmocka_unit_test(test_destination_symlink),
+        cmocka_unit_test(test_destination_stream),
+        cmocka_unit_test(test_destination_probe),
         cmocka_unit_test(test_print_json),
         cmocka_unit_test(test_csv),
         cmocka_unit_test(test_table),

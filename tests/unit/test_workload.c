@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
+#include "bounded_call.h"
 #include "core/pb.h"
 #include "workloads/workload.h"
 #include "core/prng.h"
@@ -29,11 +31,12 @@
 #define PAGES(b) ((b) >> PB_WL_PAGE_SHIFT)
 #define NS_S     UINT64_C(1000000000)
 
-static const char *const shipped_names[] = {"balloon",    "bootstorm",   "claims",
-                                            "default",    "fragmented",  "mixed-orders",
-                                            "numa-local", "numa-spread", "vnuma-storm"};
-/* Shipped but not in the default suite: too long or too big for it. */
-static const char *const not_in_default[] = {"vnuma-storm"};
+static const char *const shipped_names[] = {
+    "balloon",    "balloon-scrub-domheap", "bootstorm",  "bootstorm-used", "claims",     "default",
+    "fragmented", "mixed-orders",          "numa-local", "numa-spread",    "vnuma-storm"};
+/* Shipped but not in the default suite: too long or too big for it, or a Xen option that is
+ * not Xen's default (the default suite models Xen's defaults). */
+static const char *const not_in_default[] = {"vnuma-storm", "balloon-scrub-domheap"};
 
 /* Loads FIXTURES/name.yaml, which must load. */
 static void load_fixture(const char *name, struct pb_workload *wl)
@@ -125,7 +128,11 @@ static void test_default_suite(void **state)
         assert_int_equal(m->kind, PB_WL_SINGLE);
         assert_false(m->machine.from_topology);
         assert_true(bytes <= 8 * GiB);
-        assert_true(m->machine.backing != PB_WL_BACKING_REAL);
+        /* Every figure pays the host's cost of clearing, in bounded memory. */
+        assert_true(m->machine.backing == PB_WL_BACKING_AUTO ||
+                    m->machine.backing == PB_WL_BACKING_ALIASED);
+        /* Xen's defaults: live domains' pages are freed clean (no scrub_domheap). */
+        assert_false(m->churn.balloon.free_dirty);
         /* At least popbench run's default floor (0.5 s), which would stretch it otherwise. */
         if (m->phases.measure.unit == PB_WL_PHASE_TIME)
             assert_true(m->phases.measure.ns >= NS_S / 2 && m->phases.measure.ns <= 4 * NS_S);
@@ -289,6 +296,11 @@ static const struct {
     {"bad-until-built", "@/bad-until-built.yaml:6:12: 'phases.measure' is 'until-built' but "
                         "bad-until-built has no domain with start: build (expected a duration "
                         "or an operation count)"},
+    {"bad-meminit-extents", "@/bad-meminit-extents.yaml:5:1: key 'extents_per_call' has no "
+                            "effect with orders: meminit: the toolstack's calls have its own "
+                            "sizes (expected it only with a mapping of weights)"},
+    {"bad-toolstack-memory", "@/bad-toolstack-memory.yaml:3:13: 'domains[0].memory' is 512KiB, "
+                             "too small for the toolstack's HVM layout (expected at least 1MiB)"},
     {"bad-no-effect", "@/bad-no-effect.yaml:5:1: key 'builders' has no effect: no domain has "
                       "start: build and churn.recreate_per_second is 0 (expected it only when "
                       "something is built)"},
@@ -308,6 +320,31 @@ static const struct {
     {"bad-self-suite", "@/bad-self-suite.yaml:3:5: 'suite[0]' is 'bad-self-suite', which closes "
                        "a cycle bad-self-suite -> bad-self-suite (expected a workload that does "
                        "not include this suite)"},
+    {"bad-domains-count", "@/bad-domains-count.yaml:3:12: 'domains[0].count' is '4096' "
+                          "(expected an integer from 1 to 4095)"},
+    {"bad-domains-total", "@/bad-domains-total.yaml:6:12: 'domains[1]' brings the domains to "
+                          "4096 (expected at most 4095: the model's domain ids)"},
+    {"bad-machine-frames",
+     "@/bad-machine-frames.yaml:4:20: 'machine.memory_per_node' is '8TiB', making 16TiB on 2 "
+     "nodes (expected less than 16TiB in all: the model numbers frames in 32 bits)"},
+    {"bad-threads-builders",
+     "@/bad-threads-builders.yaml:3:3: the workload starts 1100 threads: 1100 builders, 0 balloon "
+     "workers, 0 p2m readers, 0 recreate, 0 scrub workers (expected at most 1024 in all: "
+     "builders: pool: N builds many domains with N threads)"},
+    {"bad-threads-per-domain",
+     "@/bad-threads-per-domain.yaml:6:23: the workload starts 1280 threads: 1280 builders, 0 "
+     "balloon workers, 0 p2m readers, 0 recreate, 0 scrub workers (expected at most 1024 in all: "
+     "builders: pool: N builds many domains with N threads)"},
+    {"bad-threads-scrub",
+     "@/bad-threads-scrub.yaml:15:21: the workload starts 1088 threads: 0 builders, 256 balloon "
+     "workers, 256 p2m readers, 0 recreate, 576 scrub workers (expected at most 1024 in all: "
+     "fewer scrub workers)"},
+    {"bad-name-invalid",
+     "@/bad-name-invalid.yaml:1:7: 'name' is the quoted string 'bad name-invalid' (expected a "
+     "workload name: letters, digits, '-', '_' and '.', at most 64, not first '.')"},
+    {"bad-nesting", "@/bad-nesting.yaml:2:73: a list or mapping nested 65 deep (expected at most "
+                    "64 levels)"},
+    {"bad-anchors", "@/bad-anchors.yaml:3:2211: anchor number 257 (expected at most 256 anchors)"},
     {"cycle-a", "@/cycle-b.yaml:3:5: 'suite[0]' is 'cycle-a', which closes a cycle cycle-a -> "
                 "cycle-b -> cycle-a (expected a workload that does not include this suite)\n"
                 "@/cycle-a.yaml:4:5: note: included from suite 'cycle-a'"},
@@ -428,7 +465,7 @@ static void test_defaults(void **state)
     assert_int_equal(wl.p2m_readers.lookups_per_second, 0);
     assert_int_equal(wl.scrub.mode, PB_WL_SCRUB_ON_ALLOC);
     assert_int_equal(wl.scrub.workers_per_node, 0);
-    assert_int_equal(wl.heap.state, PB_WL_HEAP_FRESH);
+    assert_int_equal(wl.heap.state, PB_WL_HEAP_BOOT_DIRTY); /* Xen's bootscrub=idle */
     assert_int_equal(wl.phases.warmup.unit, PB_WL_PHASE_TIME);
     assert_int_equal(wl.phases.warmup.ns, NS_S);
     assert_int_equal(wl.phases.measure.unit, PB_WL_PHASE_TIME);
@@ -1109,8 +1146,8 @@ static void test_find(void **state)
     assert_int_equal(pb_workload_find("nope", SHIPPED, path, sizeof(path), err, sizeof(err)),
                      -ENOENT);
     assert_string_equal(err, "no workload 'nope' in " SHIPPED " (expected one of: balloon, "
-                             "bootstorm, claims, default, fragmented, mixed-orders, numa-local, "
-                             "numa-spread, vnuma-storm)");
+                             "balloon-scrub-domheap, bootstorm, bootstorm-used, claims, default, "
+                             "fragmented, mixed-orders, numa-local, numa-spread, vnuma-storm)");
     assert_int_equal(pb_workload_find("./nope.yaml", SHIPPED, path, sizeof(path), err, sizeof(err)),
                      -ENOENT);
     assert_string_equal(err, "./nope.yaml: No such file or directory (expected a readable "
@@ -1251,6 +1288,278 @@ static void test_dump_suite(void **state)
     assert_int_equal(pb_workload_dump(NULL, &wl), -EINVAL);
     assert_int_equal(pb_workload_dump(stdout, NULL), -EINVAL);
     pb_workload_free(&wl);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Hostile files: types that block, names results cannot carry, nesting libyaml is slow on, and
+ * machines the topology gives that the model cannot hold.
+ */
+
+#define DEADLINE_S 30 /* a load that blocks is killed after this, and the test fails */
+
+static void load_in_child(void *arg, struct bounded_result *out)
+{
+    struct pb_workload wl;
+
+    out->rc = pb_workload_load(arg, &wl, out->text, sizeof(out->text));
+    if (out->rc == 0)
+        pb_workload_free(&wl);
+}
+
+/* "name: error" or "name: description" per entry, one a line. */
+static void list_in_child(void *arg, struct bounded_result *out)
+{
+    struct pb_wl_info *infos;
+    size_t nr, used = 0;
+
+    out->rc = pb_workload_list(arg, &infos, &nr);
+    if (out->rc)
+        return;
+    for (size_t i = 0; i < nr && used < sizeof(out->text); i++)
+        used +=
+            (size_t)snprintf(out->text + used, sizeof(out->text) - used, "%s: %s\n", infos[i].name,
+                             infos[i].error ? infos[i].error : infos[i].description);
+    pb_workload_list_free(infos, nr);
+}
+
+/* Runs fn(arg) in a child with a deadline; the test fails if it blocks. */
+static int call_bounded(void (*fn)(void *, struct bounded_result *), const char *arg, char *text,
+                        size_t len)
+{
+    struct bounded_result r;
+    int rc = bounded_call(fn, (void *)arg, DEADLINE_S, &r);
+
+    if (rc == -ETIMEDOUT)
+        fail_msg("the loader blocked on %s (killed after %d s)", arg, DEADLINE_S);
+    assert_int_equal(rc, 0);
+    snprintf(text, len, "%s", r.text);
+    return r.rc;
+}
+
+static void expect_load_error(const char *path, int want_rc, const char *want)
+{
+    char err[4096];
+
+    assert_int_equal(call_bounded(load_in_child, path, err, sizeof(err)), want_rc);
+    assert_string_equal(err, want);
+}
+
+/* A FIFO, a device, a directory: refused with the path named, never read or waited on. */
+static void test_file_types(void **state)
+{
+    char dir[] = "/tmp/pb-workload-types-XXXXXX", path[256], want[1024], list[4096];
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/fifo.yaml", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    snprintf(want, sizeof(want), "%s: is a FIFO (expected a workload file)", path);
+    expect_load_error(path, -EINVAL, want);
+
+    snprintf(path, sizeof(path), "%s/device.yaml", dir);
+    assert_int_equal(symlink("/dev/zero", path), 0); /* read whole, it would never end */
+    snprintf(want, sizeof(want), "%s: is a character device (expected a workload file)", path);
+    expect_load_error(path, -EINVAL, want);
+    expect_load_error("/dev/null", -EINVAL,
+                      "/dev/null: is a character device (expected a workload file)");
+
+    snprintf(path, sizeof(path), "%s/folder.yaml", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(want, sizeof(want), "%s: is a directory (expected a workload file)", path);
+    expect_load_error(path, -EISDIR, want);
+
+    /* A suite member that is a FIFO: the member's path, then the suite's position. */
+    write_text(dir, "good", "description: x\ndomains:\n  - memory: 4MiB\n");
+    write_text(dir, "suite", "description: x\nsuite:\n  - good\n  - fifo\n");
+    snprintf(path, sizeof(path), "%s/suite.yaml", dir);
+    snprintf(want, sizeof(want),
+             "%s/fifo.yaml: is a FIFO (expected a workload file)\n"
+             "%s/suite.yaml:4:5: note: included from suite 'suite'",
+             dir, dir);
+    expect_load_error(path, -EINVAL, want);
+
+    /* Listing the directory names each of them with its error, and blocks on none. */
+    assert_int_equal(call_bounded(list_in_child, dir, list, sizeof(list)), 0);
+    snprintf(want, sizeof(want),
+             "device: %s/device.yaml: is a character device (expected a workload file)\n"
+             "fifo: %s/fifo.yaml: is a FIFO (expected a workload file)\n"
+             "folder: %s/folder.yaml: is a directory (expected a workload file)\n"
+             "good: x\n"
+             "suite: %s/fifo.yaml: is a FIFO (expected a workload file)\n"
+             "%s/suite.yaml:4:5: note: included from suite 'suite'\n",
+             dir, dir, dir, dir, dir);
+    assert_string_equal(list, want);
+
+    remove_text(dir, "fifo");
+    remove_text(dir, "device");
+    remove_text(dir, "good");
+    remove_text(dir, "suite");
+    snprintf(path, sizeof(path), "%s/folder.yaml", dir);
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* More than PB_WL_MAX_FILE_BYTES: refused before it is parsed. */
+static void test_file_size(void **state)
+{
+    char dir[] = "/tmp/pb-workload-size-XXXXXX", path[256], want[512], err[512];
+    struct pb_workload wl;
+    char *text = malloc(PB_WL_MAX_FILE_BYTES + 2);
+
+    (void)state;
+    assert_non_null(text);
+    assert_non_null(mkdtemp(dir));
+    /* One byte too many: a comment that fills the file. */
+    memset(text, '#', PB_WL_MAX_FILE_BYTES + 1);
+    text[PB_WL_MAX_FILE_BYTES + 1] = '\0';
+    write_text(dir, "big", text);
+    snprintf(path, sizeof(path), "%s/big.yaml", dir);
+    assert_int_equal(pb_workload_load(path, &wl, err, sizeof(err)), -EINVAL);
+    snprintf(want, sizeof(want),
+             "%s: is larger than 1MiB (expected a workload file of at most 1MiB)", path);
+    assert_string_equal(err, want);
+    /* Exactly the limit is read (and found empty: it is all comment). */
+    text[PB_WL_MAX_FILE_BYTES] = '\0';
+    write_text(dir, "big", text);
+    assert_int_equal(pb_workload_load(path, &wl, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, ":1:1: the file is empty"));
+    remove_text(dir, "big");
+    assert_int_equal(rmdir(dir), 0);
+    free(text);
+}
+
+/* A file's stem is the workload's name: one that results could not carry is refused at load. */
+static void test_bad_stems(void **state)
+{
+    char dir[] = "/tmp/pb-workload-stems-XXXXXX", path[256], want[1024];
+    const char *body = "description: x\ndomains:\n  - memory: 4MiB\n";
+    const char *rule = "letters, digits, '-', '_' and '.', at most 64, not first '.'";
+
+    static const struct {
+        const char *stem, *shown;
+    } stems[] = {{"two words", "two words"}, {"tab\there", "tab?here"}, {".x", ".x"}};
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (size_t i = 0; i < PB_ARRAY_SIZE(stems); i++) {
+        write_text(dir, stems[i].stem, body);
+        snprintf(path, sizeof(path), "%s/%s.yaml", dir, stems[i].stem);
+        snprintf(want, sizeof(want),
+                 "%s: the file's name without .yaml, '%s', is not a workload name (expected %s: "
+                 "rename the file)",
+                 path, stems[i].shown, rule);
+        expect_load_error(path, -EINVAL, want);
+        remove_text(dir, stems[i].stem);
+    }
+
+    /* With a `name` key, the message points at it. */
+    write_text(dir, "named", "name: two words\ndescription: x\ndomains:\n  - memory: 4MiB\n");
+    snprintf(path, sizeof(path), "%s/named.yaml", dir);
+    snprintf(want, sizeof(want), "%s:1:7: 'name' is 'two words' (expected a workload name: %s)",
+             path, rule);
+    expect_load_error(path, -EINVAL, want);
+
+    remove_text(dir, "named");
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* Nesting is refused at level PB_WL_MAX_DEPTH + 1, where it is found: the position proves that
+ * the scan stopped there instead of reading 100,000 levels. */
+static void test_deep_nesting(void **state)
+{
+    char dir[] = "/tmp/pb-workload-deep-XXXXXX", path[256], want[512];
+    const size_t levels = 100000;
+    char *text = malloc(levels * 5 + 64);
+    size_t n;
+
+    (void)state;
+    assert_non_null(text);
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/deep.yaml", dir);
+
+    /* Flow lists on one line: "domains: " then the brackets from column 10. The root mapping is
+     * level 1, so the 64th bracket opens level 65. */
+    n = (size_t)sprintf(text, "description: x\ndomains: ");
+    memset(text + n, '[', levels);
+    text[n + levels] = '\0';
+    write_text(dir, "deep", text);
+    snprintf(want, sizeof(want),
+             "%s:2:%d: a list or mapping nested %d deep (expected at most %d levels)", path,
+             9 + PB_WL_MAX_DEPTH, PB_WL_MAX_DEPTH + 1, PB_WL_MAX_DEPTH);
+    expect_load_error(path, -EINVAL, want);
+
+    /* Flow mappings, one a line: level k + 1 opens on line k + 1, column 2 after the first. */
+    n = (size_t)sprintf(text, "description: x\ndomains: ");
+    for (size_t i = 0; i < levels; i++)
+        n += (size_t)sprintf(text + n, "{a:\n ");
+    write_text(dir, "deep", text);
+    snprintf(want, sizeof(want),
+             "%s:%d:2: a list or mapping nested %d deep (expected at most %d levels)", path,
+             PB_WL_MAX_DEPTH + 1, PB_WL_MAX_DEPTH + 1, PB_WL_MAX_DEPTH);
+    expect_load_error(path, -EINVAL, want);
+
+    /* Block mappings, each indented one more: level d starts at line d, column d. */
+    n = 0;
+    for (size_t i = 0; i < 100; i++)
+        n += (size_t)sprintf(text + n, "%*sk%zu:\n", (int)i, "", i);
+    write_text(dir, "deep", text);
+    snprintf(want, sizeof(want),
+             "%s:%d:%d: a list or mapping nested %d deep (expected at most %d levels)", path,
+             PB_WL_MAX_DEPTH + 1, PB_WL_MAX_DEPTH + 1, PB_WL_MAX_DEPTH + 1, PB_WL_MAX_DEPTH);
+    expect_load_error(path, -EINVAL, want);
+
+    remove_text(dir, "deep");
+    assert_int_equal(rmdir(dir), 0);
+    free(text);
+}
+
+/* A machine from the topology meets the stated machine's limits when it is bound. */
+static void test_bind_limits(void **state)
+{
+    char dir[] = "/tmp/pb-workload-bind-XXXXXX", path[256], want[1024], err[1024];
+    struct pb_workload wl;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    write_text(dir, "scrubbed",
+               "description: x\ndomains:\n  - memory: 64MiB\nscrub:\n  mode: background\n"
+               "  workers_per_node: 64\n");
+    snprintf(path, sizeof(path), "%s/scrubbed.yaml", dir);
+    if (pb_workload_load(path, &wl, err, sizeof(err)))
+        fail_msg("%s", err);
+
+    /* Nodes without memory (numa(memory=0)): the file's top, the flag named, no function. */
+    assert_int_equal(pb_workload_bind_machine(&wl, 2, 0, err, sizeof(err)), -EINVAL);
+    snprintf(want, sizeof(want),
+             "%s:1:1: the machine comes from the topology (--topology): 2 nodes of 0B (expected "
+             "1 to 64 nodes of 1MiB to 16TiB, less than 16TiB in all: give --topology NUMA nodes "
+             "with memory, e.g. [numa(memory=4GiB)], or state machine.nodes and "
+             "machine.memory_per_node)",
+             path);
+    assert_string_equal(err, want);
+    /* 2 x 8 TiB: 2^32 frames, one more than the model numbers. */
+    assert_int_equal(pb_workload_bind_machine(&wl, 2, PAGES(UINT64_C(8) << 40), err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, ":1:1: the machine comes from the topology (--topology): 2 "
+                                "nodes of 8TiB (expected"));
+    /* 64 scrub workers on each of 17 nodes pass the thread budget; on 15 they fit. */
+    assert_int_equal(pb_workload_bind_machine(&wl, 17, PAGES(GiB), err, sizeof(err)), -EINVAL);
+    snprintf(want, sizeof(want),
+             "%s:6:21: 1088 scrub workers on the topology's 17 nodes make 1089 threads in all "
+             "(expected at most %d: fewer scrub.workers_per_node)",
+             path, PB_WL_MAX_THREADS);
+    assert_string_equal(err, want);
+    assert_int_equal(wl.machine.nodes, 0);
+    assert_int_equal(pb_workload_bind_machine(&wl, 15, PAGES(GiB), err, sizeof(err)), 0);
+    assert_int_equal(wl.machine.nodes, 15);
+    pb_workload_free(&wl);
+
+    /* A stated machine ignores what the topology says, even nodes without memory. */
+    load_fixture("good-ops", &wl);
+    assert_int_equal(pb_workload_bind_machine(&wl, 2, 0, err, sizeof(err)), 0);
+    pb_workload_free(&wl);
+    remove_text(dir, "scrubbed");
+    assert_int_equal(rmdir(dir), 0);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1416,6 +1725,11 @@ int main(void)
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_dump_round_trip),
         cmocka_unit_test(test_dump_suite),
+        cmocka_unit_test(test_file_types),
+        cmocka_unit_test(test_file_size),
+        cmocka_unit_test(test_bad_stems),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_bind_limits),
         cmocka_unit_test(test_fuzz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
