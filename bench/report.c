@@ -161,6 +161,23 @@ static double per(double a, double b)
     return b > 0 ? a / b : 0;
 }
 
+/* The noise as counters: a figure whose source could not be read is left out, never 0. */
+static int add_noise_counters(struct pb_results_bench *b, const struct pb_noise *n)
+{
+    int rc = 0;
+    if (n->steal_ok)
+        rc = rc ? rc : set(b, PB_M_noise_steal_pct, n->steal_pct);
+    if (n->nivcsw_ok)
+        rc = rc ? rc : count(b, PB_M_noise_involuntary_switches, n->nivcsw);
+    if (n->migrations_ok)
+        rc = rc ? rc : count(b, PB_M_noise_migrations, n->migrations);
+    if (n->freq_ok) {
+        rc = rc ? rc : set(b, PB_M_noise_cpu_mhz_min, n->mhz_min);
+        rc = rc ? rc : set(b, PB_M_noise_cpu_mhz_max, n->mhz_max);
+    }
+    return rc ? rc : count(b, PB_M_disturbed, n->disturbed);
+}
+
 static int add_counters(struct pb_results_bench *b, const struct pb_run_result *res)
 {
     double secs = (double)res->measure_ns / 1e9;
@@ -254,6 +271,8 @@ static int add_counters(struct pb_results_bench *b, const struct pb_run_result *
         rc = rc ? rc : set(b, PB_M_clear_gbps, pb_run_clear_gbps(res));
     if (pb_run_clear_ratio(res) > 0)
         rc = rc ? rc : set(b, PB_M_clear_bandwidth_ratio, pb_run_clear_ratio(res));
+    rc = rc ? rc : count(b, PB_M_rounds, res->rounds);
+    rc = rc ? rc : add_noise_counters(b, &res->noise);
     rc = rc ? rc : count(b, PB_M_max_threads_per_pu, res->max_threads_per_pu);
     rc = rc ? rc : count(b, PB_M_total_threads, res->total_threads);
     if (res->thread_pps_max > 0) {
@@ -270,6 +289,46 @@ static int add_counters(struct pb_results_bench *b, const struct pb_run_result *
     if (res->build_h && pb_hist_count(res->build_h) > 0)
         rc = rc ? rc : set_percentiles(b, PB_M_build_p50_ns, res->build_h);
     return rc;
+}
+
+/* run.measure: {rounds, round_ns, floor_ns, floor_met} (results/FORMAT.md). */
+static int add_measure_section(struct pb_results_bench *b, const struct pb_run_result *res)
+{
+    json_t *ns = json_array();
+    for (unsigned i = 0; ns && res->round_ns && i < res->rounds; i++)
+        if (json_array_append_new(ns, json_integer((json_int_t)res->round_ns[i]))) {
+            json_decref(ns);
+            ns = NULL;
+        }
+    if (!ns)
+        return -ENOMEM;
+    json_t *m = json_pack("{s:I, s:o, s:I, s:b}", "rounds", (json_int_t)res->rounds, "round_ns", ns,
+                          "floor_ns", (json_int_t)res->floor_ns, "floor_met", res->floor_met);
+    return m ? pb_results_bench_set_run_json(b, "measure", m) : -ENOMEM;
+}
+
+/* A figure, or "unavailable" when its source could not be read. */
+static json_t *or_unavailable(bool ok, json_t *v)
+{
+    if (ok)
+        return v;
+    json_decref(v);
+    return json_string("unavailable");
+}
+
+/* run.noise: every probe's figure or "unavailable", and whether it disturbed the repetition. */
+static int add_noise_section(struct pb_results_bench *b, const struct pb_noise *n)
+{
+    json_t *mhz = n->freq_ok ? json_pack("[f, f]", n->mhz_min, n->mhz_max) : NULL;
+    json_t *o = json_pack(
+        "{s:o, s:o, s:o, s:o, s:I, s:o, s:b, s:s}", "steal_pct",
+        or_unavailable(n->steal_ok, json_real(n->steal_ok ? n->steal_pct : 0)),
+        "involuntary_switches", or_unavailable(n->nivcsw_ok, json_integer((json_int_t)n->nivcsw)),
+        "migrations", or_unavailable(n->migrations_ok, json_integer((json_int_t)n->migrations)),
+        "cpu_samples", json_integer((json_int_t)n->cpu_samples), "threads_per_pu",
+        (json_int_t)n->threads_per_pu, "cpu_mhz", or_unavailable(n->freq_ok, mhz), "disturbed",
+        n->disturbed, "disturbed_by", n->why);
+    return o ? pb_results_bench_set_run_json(b, "noise", o) : -ENOMEM;
 }
 
 static int add_run_section(struct pb_results_bench *b, const struct pb_run_result *res)
@@ -322,6 +381,8 @@ static int add_run_section(struct pb_results_bench *b, const struct pb_run_resul
                                      .aborts = res->scrub.aborts};
         rc = pb_results_bench_set_scrub(b, &s);
     }
+    rc = rc ? rc : add_measure_section(b, res);
+    rc = rc ? rc : add_noise_section(b, &res->noise);
     return rc ? rc : pb_results_bench_set_validator(b, res->validator);
 }
 
@@ -397,6 +458,9 @@ int pb_report_add(struct pb_report *r, const struct pb_report_id *id,
         return rc;
     if ((rc = add_counters(b, res)) != 0 || (rc = add_run_section(b, res)) != 0)
         return rc;
+    if (id->inject_alloc_delay_ns &&
+        (rc = count(b, PB_M_inject_alloc_delay_ns, id->inject_alloc_delay_ns)) != 0)
+        return rc;
 
     struct pb_report_entry *e = &r->entries[r->nr++];
     memset(e, 0, sizeof(*e));
@@ -424,6 +488,15 @@ int pb_report_add(struct pb_report *r, const struct pb_report_id *id,
     pb_results_context_bool(r->doc, "oversubscribed", &over);
     if (!rc && !over && res->max_threads_per_pu > 1)
         rc = pb_results_context_set_bool(r->doc, "oversubscribed", true);
+    return rc;
+}
+
+int pb_report_set_repetitions(struct pb_report *r, const char *workload, unsigned repetitions)
+{
+    int rc = 0;
+    for (size_t i = 0; i < r->nr && !rc; i++)
+        if (strcmp(r->entries[i].workload, workload) == 0 && r->entries[i].repetition < repetitions)
+            rc = pb_results_bench_set_repetitions(r->entries[i].b, repetitions);
     return rc;
 }
 

@@ -3,7 +3,8 @@
  *
  * One benchmark entry per finished run, named workload/variant/threads:N, with the flat
  * counters of the format, and a run section with the histograms, the lock classes, the time
- * series, the threads, the scrub counts and the validator's verdict. After the last run,
+ * series, the threads, the scrub counts, the rounds of the measure phase, its noise and the
+ * validator's verdict. After the last run,
  * pb_report_finish() adds the thread-sweep figures (speed-up against the smallest thread count
  * and against linear) to every entry of a sweep.
  *
@@ -32,9 +33,10 @@ struct pb_report {
 /* What names a run: its entry's identity. */
 struct pb_report_id {
     const char *workload;
-    const char *variant;
+    const char *variant; /* its label: the variant's name, or a copy's (xen.2) */
     unsigned threads;
     unsigned repetition, repetitions;
+    uint64_t inject_alloc_delay_ns; /* the copy's injected delay (0: none), recorded when set */
 };
 
 /* What the context records besides the environment. */
@@ -62,6 +64,10 @@ void pb_report_free(struct pb_report *r);
 /* Adds the entry of one finished run (and what the context learns from it). */
 int pb_report_add(struct pb_report *r, const struct pb_report_id *id,
                   const struct pb_run_result *res);
+
+/* Every entry of workload says `repetitions` (a run that repeats until it is precise enough
+ * learns the count as it goes); entries of later repetitions are left alone. */
+int pb_report_set_repetitions(struct pb_report *r, const char *workload, unsigned repetitions);
 
 /* Adds a run of the parallel ceiling (bench/ceiling.h) at id's workload, threads and
  * repetition (id->variant is not used). */

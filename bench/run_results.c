@@ -28,13 +28,61 @@ static void collect_heap_lock(void *ctx, const struct pb_lock *lock)
     ls->l[ls->n++].st = st;
 }
 
-void run_take_baseline(struct runner *rn, struct run_baseline *b)
+void run_read_counters(struct runner *rn, struct run_baseline *b)
 {
     memset(b, 0, sizeof(*b));
     pb_heap_for_each_lock(rn->h, collect_heap_lock, &b->heap_locks);
     pb_scrub_read_counters(rn->h, &b->scrub);
     pb_heap_read_counters(rn->h, &b->heap);
     pb_clear_stats_read(&b->clear);
+}
+
+static void lock_sums_add(struct pb_lock_stats *base, const struct pb_lock_stats *from,
+                          const struct pb_lock_stats *to)
+{
+    base->acquisitions += to->acquisitions - from->acquisitions;
+    base->contended += to->contended - from->contended;
+    base->wait_ns_total += to->wait_ns_total - from->wait_ns_total;
+    base->hold_ns_total += to->hold_ns_total - from->hold_ns_total;
+}
+
+void run_baseline_skip(struct run_baseline *base, const struct run_baseline *from,
+                       const struct run_baseline *to)
+{
+    for (unsigned i = 0; i < base->heap_locks.n && i < from->heap_locks.n && i < to->heap_locks.n;
+         i++)
+        lock_sums_add(&base->heap_locks.l[i].st, &from->heap_locks.l[i].st,
+                      &to->heap_locks.l[i].st);
+#define SKIP(s, f) base->s.f += to->s.f - from->s.f
+    SKIP(scrub, on_alloc);
+    SKIP(scrub, background);
+    SKIP(scrub, domain_build);
+    SKIP(scrub, aborts);
+    SKIP(scrub, verified);
+    SKIP(scrub, double_clears);
+    SKIP(heap, allocs);
+    SKIP(heap, frees);
+    SKIP(heap, alloc_failures);
+    SKIP(heap, splits);
+    SKIP(heap, merges);
+    SKIP(heap, dirty_alloc_pages);
+    SKIP(heap, scrubbed_on_alloc);
+    SKIP(heap, tlb_flushes);
+    SKIP(heap, second_pass);
+    SKIP(heap, pcp_refills);
+    SKIP(heap, pcp_drains);
+    SKIP(heap, dma_retries);
+    SKIP(scrub, idle_busy_skips);
+    SKIP(scrub, idle_busy_yields);
+    SKIP(clear, calls);
+    SKIP(clear, bytes);
+    SKIP(clear, ns);
+#undef SKIP
+}
+
+void run_take_baseline(struct runner *rn, struct run_baseline *b)
+{
+    run_read_counters(rn, b);
     for (unsigned i = 0; i < rn->nr_slots; i++) {
         struct slot *s = &rn->slots[i];
         memset(&s->dom_acc, 0, sizeof(s->dom_acc));
@@ -294,5 +342,6 @@ void pb_run_result_free(struct pb_run_result *res)
     free(res->ts_pages);
     free(res->ts_backlog);
     free(res->thr);
+    free(res->round_ns);
     memset(res, 0, sizeof(*res));
 }

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static uint64_t thread_cpu_ns(void)
@@ -19,6 +20,43 @@ static uint64_t thread_cpu_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* This thread's involuntary context switches; false when getrusage cannot say. */
+static bool thread_nivcsw(uint64_t *n)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) != 0)
+        return false;
+    *n = (uint64_t)ru.ru_nivcsw;
+    return true;
+}
+
+void worker_probe(struct worker *w)
+{
+    w->probe_left = PB_NOISE_PROBE_EVERY;
+    if (!measuring(w->rn))
+        return;
+    int cpu = sched_getcpu();
+    if (cpu < 0) {
+        w->probe_failed = true;
+        return;
+    }
+    w->cpu_samples++;
+    w->migrations += cpu != w->pinned_os;
+}
+
+/* The end of the worker's measure phase: its involuntary switches since the start. */
+static void noise_end(struct worker *w)
+{
+    uint64_t now;
+    if (w->phase_seen != PHASE_MEASURE)
+        return;
+    worker_probe(w);
+    if (w->rusage_ok && thread_nivcsw(&now) && now >= w->nivcsw_start)
+        w->nivcsw = now - w->nivcsw_start;
+    else
+        w->rusage_ok = false;
 }
 
 void worker_fail(struct worker *w, const char *fmt, ...)
@@ -68,6 +106,12 @@ static void on_resume(struct worker *w)
     w->cpu_start = thread_cpu_ns();
     w->pace_t0 = pb_clock_ns();
     w->pace_units = 0;
+    if (phase == PHASE_MEASURE) {
+        w->cpu_samples = w->migrations = 0;
+        w->probe_failed = false;
+        w->rusage_ok = thread_nivcsw(&w->nivcsw_start);
+        worker_probe(w);
+    }
     if (w->ops->phase_start)
         w->ops->phase_start(w);
 }
@@ -79,6 +123,7 @@ static bool park(struct worker *w, bool quota_done)
     struct runner *rn = w->rn;
     struct pb_event *ev = &rn->wake[PB_EV_CONTROL];
 
+    worker_probe(w); /* rounds of a storm: one sample per round at least */
     if (atomic_fetch_add(&rn->parked, 1) + 1 == rn->nr_workers)
         pb_event_signal(&rn->runner_ev);
     for (;;) {
@@ -147,6 +192,8 @@ void *worker_main(void *arg)
     if (rc)
         worker_fail(w, "cannot pin to vCPU %u: %s", w->vcpu, strerror(-rc));
     w->cpu_start_seen = sched_getcpu();
+    w->pinned_os = (int)rn->cfg->topo->cpus[w->vcpu].real_os;
+    w->probe_left = PB_NOISE_PROBE_EVERY;
     pb_set_current_node(w->node);
     /* pcp: the cache slot of the vCPU we are pinned to, not whichever CPU sched_getcpu() saw
      * first, so that a run of a fixed seed uses the same caches every time. */
@@ -168,6 +215,7 @@ void *worker_main(void *arg)
     w->ops->loop(w);
     /* Whatever we were building stays as it is: the measuring thread tears it down. */
     w->cpu_ns = thread_cpu_ns() - w->cpu_start;
+    noise_end(w);
     pb_preempt_counters_read(&w->pc);
     w->cpu_end_seen = sched_getcpu();
     pb_rcu_unregister_thread();

@@ -24,6 +24,14 @@
  * builders busy: without recreate churn, a builder with nothing left to build destroys the
  * domain built longest ago and builds it again.
  *
+ * The floor (floor_ns): no measured phase is shorter, so that it swamps scheduling noise. A
+ * time-bounded phase shorter than the floor runs for the floor instead. An until-built phase
+ * (a storm) that ends sooner runs again in rounds: every worker parks, every building domain
+ * is destroyed (unmeasured: the baselines move past it), the storm starts again, until the
+ * rounds together have measured the floor. An ops-bounded phase counts operations, not time:
+ * it is never extended (its counts must repeat exactly), and the result says whether it met
+ * the floor.
+ *
  * Threads: pb_run() belongs to the calling thread; it starts and joins every worker itself.
  */
 #ifndef POPBENCH_BENCH_RUNNER_H
@@ -35,13 +43,15 @@
 #include <stdint.h>
 
 #include "bench/hist.h"
+#include "bench/noise.h"
 #include "bench/topology.h"
 #include "core/clear.h"
 #include "core/lock.h"
 #include "core/scrub.h"
 #include "workloads/workload.h"
 
-#define PB_RUN_SAMPLE_MS        100 /* sampling interval of the time series */
+#define PB_RUN_SAMPLE_MS        100    /* sampling interval of the time series */
+#define PB_RUN_MAX_ROUNDS       100000 /* rounds of an until-built phase, at most (default) */
 #define PB_RUN_MAX_LOCK_CLASSES 72
 
 enum pb_worker_role {
@@ -87,6 +97,12 @@ struct pb_run_config {
     /* Called about every PB_RUN_SAMPLE_MS from the measuring thread; may be NULL. */
     void (*progress)(void *ctx, uint64_t elapsed_ns, uint64_t pages);
     void *progress_ctx;
+    /* The shortest measured phase (above); 0: none. */
+    uint64_t floor_ns;
+    /* Rounds of an until-built phase at most (0: PB_RUN_MAX_ROUNDS), and at least (0: 1). */
+    unsigned max_rounds, min_rounds;
+    /* Where the noise probes read (tests); NULL: the system's own. */
+    const struct pb_noise_paths *noise_paths;
 };
 
 struct pb_run_thread {
@@ -114,7 +130,12 @@ struct pb_run_result {
     unsigned max_threads_per_pu;
     enum pb_lock_kind lock_kind;
 
-    uint64_t measure_ns;
+    uint64_t measure_ns;   /* measured time, every round together */
+    unsigned rounds;       /* rounds of the measure phase (1 unless until-built repeated) */
+    uint64_t *round_ns;    /* [rounds]: the measured time of each */
+    uint64_t floor_ns;     /* the floor it was run with (cfg->floor_ns) */
+    bool floor_met;        /* measure_ns >= the floor */
+    struct pb_noise noise; /* what disturbed the measure phase (noise.h) */
     uint64_t pages, extents, calls, invocations, continuations;
     uint64_t decrease_calls, decrease_pages;
     uint64_t lookups;

@@ -186,6 +186,15 @@ struct worker {
     struct pb_preempt_policy preempt; /* the workload's, configured on the worker's thread */
     uint64_t last_end_ns;
     int cpu_start_seen, cpu_end_seen;
+    /* Noise (bench/noise.h), measure phase only: sched_getcpu() samples every
+     * PB_NOISE_PROBE_EVERY steps and at every park against the PU it is pinned to, and its
+     * involuntary switches (getrusage) from the phase's start to its exit. */
+    unsigned probe_left;
+    int pinned_os;
+    uint64_t cpu_samples, migrations;
+    bool probe_failed;
+    bool rusage_ok;
+    uint64_t nivcsw_start, nivcsw;
     char error[256]; /* first unexpected failure, empty if none */
 
     /* Builders. */
@@ -241,7 +250,8 @@ struct runner {
     /* Written by the measuring thread (phase only while every worker is parked). */
     _Atomic int phase;
     _Atomic bool pause, stop;
-    uint64_t t_measure0; /* read by nobody else */
+    uint64_t t_measure0;        /* read by nobody else */
+    struct pb_wl_phase measure; /* the measure phase run: cfg's, with the floor applied */
     /* Counted by the workers (scrub_threads: by the scrubbers), read by the measuring thread. */
     _Atomic unsigned parked, quota_done, scrub_threads;
     unsigned *scrub_cpu_node; /* xen's idle scrubbers: each modelled CPU's node (set-up) */
@@ -289,6 +299,8 @@ bool worker_checkpoint_slow(struct worker *w);
 bool worker_share_done(struct worker *w);
 enum pb_step worker_wait_for_work(struct worker *w, enum pb_step r);
 void worker_pace(struct worker *w);
+/* One noise sample: where the worker runs against where it is pinned. */
+void worker_probe(struct worker *w);
 
 /* Between two operations: true when the worker must exit. */
 static inline bool worker_checkpoint(struct worker *w)
@@ -304,6 +316,8 @@ static inline bool worker_after_step(struct worker *w, enum pb_step r)
 {
     if (pb_unlikely(r >= PB_STEP_IDLE))
         r = worker_wait_for_work(w, r);
+    if (pb_unlikely(--w->probe_left == 0))
+        worker_probe(w);
     if (r == PB_STEP_OP && w->quota != UINT64_MAX && (w->quota == 0 || --w->quota == 0) &&
         worker_share_done(w))
         return true;
@@ -462,6 +476,11 @@ struct run_baseline {
     struct pb_clear_stats clear;
 };
 void run_take_baseline(struct runner *rn, struct run_baseline *b);
+/* The counters alone (no worker is reset); and the baseline moved past what happened between
+ * two such readings (the teardown between two rounds of a storm), so it is not counted. */
+void run_read_counters(struct runner *rn, struct run_baseline *b);
+void run_baseline_skip(struct run_baseline *base, const struct run_baseline *from,
+                       const struct run_baseline *to);
 void run_collect(struct runner *rn, const struct run_baseline *base, struct pb_run_result *res);
 void run_validate(struct runner *rn, struct pb_run_result *res);
 

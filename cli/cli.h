@@ -33,6 +33,7 @@ int pb_cmd_compare(int argc, char **argv);
 int pb_cmd_gate(int argc, char **argv);
 int pb_cmd_history(int argc, char **argv);
 int pb_cmd_plot(int argc, char **argv);
+int pb_cmd_calibrate(int argc, char **argv);
 
 /* jemalloc serves this process's malloc (the binary links it; a sanitizer replaces it). */
 bool pb_cli_jemalloc_active(void);

@@ -1,12 +1,15 @@
 /*
  * compare.c: `popbench compare`: B (and C, ...) against A, or variant against variant, per
- * benchmark and metric (results/compare.h), printed as a table, Markdown or JSON.
+ * benchmark and metric (results/compare.h): the headline metrics unless --all, a verdict per
+ * metric and a one-line summary per benchmark, printed as a table, Markdown or JSON.
  */
 #include "cli/cli.h"
 
 #include "cli/table.h"
 #include "results/compare.h"
 #include "results/lockprof.h"
+#include "results/metrics.h"
+#include "results/verdict.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -38,19 +41,22 @@ static json_t *result_json(const struct pb_cmp_result *r, const struct pb_cmp_op
         const struct pb_cmp_row *w = &r->row[i];
         json_t *ci =
             w->has_ci ? json_pack("[o,o]", json_num(w->ci_lo), json_num(w->ci_hi)) : json_null();
-        json_array_append_new(
-            rows, json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:b,s:o,s:s}", "benchmark", w->bench,
-                            "metric", w->metric, "n_a", (json_int_t)w->na, "n_b", (json_int_t)w->nb,
-                            "median_a", json_num(w->med_a), "median_b", json_num(w->med_b), "ratio",
-                            json_num(w->ratio), "p", json_num(w->p), "p_exact", w->exact, "ci", ci,
-                            "verdict", pb_verdict_name(w->verdict)));
+        json_t *row = json_pack(
+            "{s:s,s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:b,s:s}", "benchmark", w->bench,
+            "metric", w->metric, "n_a", (json_int_t)w->na, "n_b", (json_int_t)w->nb, "median_a",
+            json_num(w->med_a), "median_b", json_num(w->med_b), "cv_a", json_num(w->cv_a), "cv_b",
+            json_num(w->cv_b), "ratio", json_num(w->ratio), "ci", ci, "interval",
+            pb_interval_method_name(w->method), "p", json_num(w->p), "p_exact", w->exact, "verdict",
+            pb_verdict_name(w->verdict));
+        json_array_append_new(rows, row);
     }
-    return json_pack(
-        "{s:s,s:s,s:o,s:b,s:b,s:f,s:f,s:f,s:o,s:o,s:I,s:o,s:o}", "a", r->label_a, "b", r->label_b,
-        "environment_mismatch", json_strv(r->env_mismatch), "partial_a", r->partial_a, "partial_b",
-        r->partial_b, "alpha", o->alpha, "min_effect", o->min_effect, "ci_level", r->ci_level,
-        "rows", rows, "geomean_pages_per_second_ratio", json_num(r->geomean), "geomean_count",
-        (json_int_t)r->ngeomean, "only_a", json_strv(r->only_a), "only_b", json_strv(r->only_b));
+    return json_pack("{s:s,s:s,s:o,s:b,s:b,s:b,s:f,s:f,s:f,s:o,s:o,s:I,s:o,s:o}", "a", r->label_a,
+                     "b", r->label_b, "environment_mismatch", json_strv(r->env_mismatch),
+                     "partial_a", r->partial_a, "partial_b", r->partial_b, "paired", r->paired,
+                     "alpha", o->alpha, "min_effect", o->min_effect, "ci_level", r->ci_level,
+                     "rows", rows, "geomean_pages_per_second_ratio", json_num(r->geomean),
+                     "geomean_count", (json_int_t)r->ngeomean, "only_a", json_strv(r->only_a),
+                     "only_b", json_strv(r->only_b));
 }
 
 static void fmt_num(char *buf, size_t len, double v)
@@ -59,6 +65,48 @@ static void fmt_num(char *buf, size_t len, double v)
         snprintf(buf, len, "-");
     else
         snprintf(buf, len, "%.4g", v);
+}
+
+/* "1.0%/2.3%" */
+static void fmt_pct(char *buf, size_t len, double a, double b)
+{
+    char x[16] = "-", y[16] = "-";
+    if (isfinite(a))
+        snprintf(x, sizeof(x), "%.1f%%", a * 100);
+    if (isfinite(b))
+        snprintf(y, sizeof(y), "%.1f%%", b * 100);
+    snprintf(buf, len, "%s/%s", x, y);
+}
+
+/* One line per benchmark: its throughput ratio and interval, then its verdicts counted. */
+static void print_summaries(const struct pb_cmp_result *r, bool md, FILE *out)
+{
+    if (r->nrow == 0)
+        return;
+    fprintf(out, md ? "\n### Summary per benchmark\n\n" : "\nSummary per benchmark:\n");
+    for (size_t i = 0; i < r->nrow;) {
+        size_t j = i, count[PB_VERDICT_INCONCLUSIVE + 1] = {0};
+        const struct pb_cmp_row *pps = NULL;
+        for (; j < r->nrow && strcmp(r->row[j].bench, r->row[i].bench) == 0; j++) {
+            count[r->row[j].verdict]++;
+            if (strcmp(r->row[j].metric, pb_metrics[PB_M_pages_per_second].name) == 0)
+                pps = &r->row[j];
+        }
+        fprintf(out, md ? "- %s: " : "  %s: ", r->row[i].bench);
+        if (pps && pps->has_ci)
+            fprintf(out, "pages/s %.3f [%.3f, %.3f] %s; ", pps->ratio, pps->ci_lo, pps->ci_hi,
+                    pb_verdict_name(pps->verdict));
+        else if (pps)
+            fprintf(out, "pages/s %s; ", pb_verdict_name(pps->verdict));
+        const char *sep = "";
+        for (int v = 0; v <= PB_VERDICT_INCONCLUSIVE; v++)
+            if (count[v]) {
+                fprintf(out, "%s%zu %s", sep, count[v], pb_verdict_name((enum pb_verdict)v));
+                sep = ", ";
+            }
+        fprintf(out, " (of %zu metric%s)\n", j - i, j - i == 1 ? "" : "s");
+        i = j;
+    }
 }
 
 static void print_text(const struct pb_cmp_result *r, bool md, FILE *out)
@@ -83,15 +131,19 @@ static void print_text(const struct pb_cmp_result *r, bool md, FILE *out)
     char ci_head[32];
     snprintf(ci_head, sizeof(ci_head), "%.0f%% CI of B/A", r->ci_level * 100);
     struct pb_ctable t;
-    pb_ctable_init(&t, 9);
-    pb_ctable_add(&t, "benchmark", "metric", "n A/B", "median A", "median B", "B/A", "p", ci_head,
-                  "verdict");
+    pb_ctable_init(&t, 10);
+    pb_ctable_add(&t, "benchmark", "metric", r->paired ? "pairs" : "n A/B", "median A", "median B",
+                  "CV A/B", "B/A", ci_head, "p", "verdict");
     for (size_t i = 0; i < r->nrow; i++) {
         const struct pb_cmp_row *w = &r->row[i];
-        char n[32], ma[32], mb[32], ratio[32], p[32], ci[64];
-        snprintf(n, sizeof(n), "%zu/%zu", w->na, w->nb);
+        char n[32], ma[32], mb[32], cv[48], ratio[32], p[32], ci[64];
+        if (r->paired)
+            snprintf(n, sizeof(n), "%zu", w->na);
+        else
+            snprintf(n, sizeof(n), "%zu/%zu", w->na, w->nb);
         fmt_num(ma, sizeof(ma), w->med_a);
         fmt_num(mb, sizeof(mb), w->med_b);
+        fmt_pct(cv, sizeof(cv), w->cv_a, w->cv_b);
         if (isnan(w->ratio))
             snprintf(ratio, sizeof(ratio), "-");
         else
@@ -104,11 +156,12 @@ static void print_text(const struct pb_cmp_result *r, bool md, FILE *out)
             snprintf(ci, sizeof(ci), "[%.3f, %.3f]", w->ci_lo, w->ci_hi);
         else
             snprintf(ci, sizeof(ci), "-");
-        pb_ctable_add(&t, w->bench, w->metric, n, ma, mb, ratio, p, ci,
+        pb_ctable_add(&t, w->bench, w->metric, n, ma, mb, cv, ratio, ci, p,
                       pb_verdict_name(w->verdict));
     }
     pb_ctable_print(&t, md, out);
     pb_ctable_free(&t);
+    print_summaries(r, md, out);
 
     if (r->ngeomean)
         fprintf(out,
@@ -143,11 +196,15 @@ static int print_comparisons(const struct pb_cmp_result *r, size_t n, enum forma
     }
     if (fmt == FORMAT_TABLE || fmt == FORMAT_MARKDOWN)
         fprintf(out,
-                "\np: two-sided Mann-Whitney U over repetitions (exact; ~ marks the normal "
-                "approximation with tie correction). Tail percentiles are judged by a bootstrap "
-                "interval of the ratio of medians (%u resamples of the repetitions, seed %llu); "
-                "other metrics need p < %g. A verdict needs a change beyond %g%%.\n",
-                o->resamples, (unsigned long long)o->seed, o->alpha, o->min_effect * 100);
+                "\nVerdicts: the %.0f%% interval of B/A inside 1 +- %g%% is no difference, wholly "
+                "beyond it better or worse (in the metric's direction), across a bound "
+                "inconclusive. Intervals: paired t on log ratios for variants of one file "
+                "(repetitions paired by index); between files Welch's t on logs, and for tail "
+                "percentiles (p99 and beyond) a bootstrap of the ratio of medians (%u resamples, "
+                "seed %llu). p: two-sided Mann-Whitney U of independent samples, for "
+                "reference (~: normal approximation).\n",
+                (1 - o->alpha) * 100, o->min_effect * 100, o->resamples,
+                (unsigned long long)o->seed);
     return ferror(out) ? -EIO : 0;
 }
 
@@ -157,15 +214,17 @@ static void compare_usage(FILE *out)
           "       popbench compare --variants VA,VB [options] FILE.json [...]\n"
           "\n"
           "Compares B (and C, ...) against A, per benchmark (workload/variant/threads:N, its\n"
-          "repetitions grouped) and per metric: the ratio B/A of the medians, a two-sided\n"
-          "Mann-Whitney U test over the repetitions (exact p without ties for up to 50 values,\n"
-          "else the normal approximation with tie correction), and a verdict: better, worse,\n"
-          "noise, or insufficient (fewer than 2 repetitions a side, or too few for any\n"
-          "outcome to reach p < alpha: at alpha 0.05, 3 against 3). Each metric is higher- or\n"
-          "lower-is-better as the metric table (context.metrics, results/metrics.def) says;\n"
-          "plain counts are not compared. Tail percentiles of every latency (p99 and beyond,\n"
-          "max) get a seeded percentile-bootstrap interval of the ratio of medians,\n"
-          "resampling repetitions, and a verdict only when it excludes 1 +- min-effect.\n"
+          "repetitions grouped) and per metric: the medians, their coefficients of variation,\n"
+          "the ratio B/A with its 95% interval, and a verdict: no difference when the whole\n"
+          "interval lies inside 1 +- min-effect, better or worse when it lies wholly beyond,\n"
+          "in the metric's direction (context.metrics, results/metrics.def), inconclusive when\n"
+          "it straddles a bound or there is none (fewer than 2 repetitions a side). The same\n"
+          "rules as popbench run's table. Variants of one file pair their repetitions by index\n"
+          "(one round each: paired t on log ratios); files are independent samples (Welch's t\n"
+          "on logs; tail percentiles, p99 and beyond, by a seeded bootstrap of the ratio of\n"
+          "medians), with a Mann-Whitney p alongside. Plain counts are not compared. Only the\n"
+          "headline metrics (pages/s, call p50/p99/p99.9, lock wait per page, scrub backlog)\n"
+          "unless --all or --metrics. A one-line summary per benchmark ends each comparison.\n"
           "A differing environment (cpu_model, compiler, build_type, num_cpus) is reported\n"
           "first.\n"
           "\n"
@@ -174,10 +233,11 @@ static void compare_usage(FILE *out)
           "                      per benchmark and lock, the lock count, time held, block\n"
           "                      count and time blocked of A and B as Xen's xenlockprof\n"
           "                      prints them (medians over repetitions) and their ratios\n"
-          "  --min-effect F      smallest relative change that is a verdict (default 0.05 = 5%)\n"
-          "  --alpha F           significance level (default 0.05; interval level 1 - alpha)\n"
-          "  --variants VA,VB    compare variant VB against VA inside each file\n"
+          "  --all               every metric, not only the headline ones\n"
           "  --metrics LIST      only these metrics (comma-separated)\n"
+          "  --min-effect F      smallest relative change that is a verdict (default 0.03 = 3%)\n"
+          "  --alpha F           1 - the intervals' level (default 0.05: 95% intervals)\n"
+          "  --variants VA,VB    compare variant VB against VA inside each file\n"
           "  --resamples N       bootstrap resamples (default 2000)\n"
           "  --seed N            bootstrap seed (default 1)\n"
           "  -h, --help          this text\n"
@@ -205,6 +265,7 @@ int pb_cmd_compare(int argc, char **argv)
         {"alpha", required_argument, NULL, 'a'},
         {"variants", required_argument, NULL, 'v'},
         {"metrics", required_argument, NULL, 'm'},
+        {"all", no_argument, NULL, 'A'},
         {"resamples", required_argument, NULL, 'r'},
         {"seed", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
@@ -245,6 +306,9 @@ int pb_cmd_compare(int argc, char **argv)
                 pb_cli_error(cmd, "--metrics '%s': expected metric names, comma-separated", optarg);
                 rc = -EINVAL;
             }
+            break;
+        case 'A':
+            o.all = true;
             break;
         case 'r':
             rc = pb_cli_u64(cmd, "--resamples", optarg, 100, 1000000, &u);

@@ -5,6 +5,7 @@
  *   popbench list                           the workloads, variants and lock kinds
  *   popbench topology                       the topology a run would use and its CPU map
  *   popbench compare|gate|history|plot      work on results files
+ *   popbench calibrate                      the verdicts' false-alarm and detection rates
  */
 #include "cli/cli.h"
 
@@ -35,6 +36,7 @@ static const struct {
     {"gate", pb_cmd_gate, "gate a results file against a baseline (CI)"},
     {"history", pb_cmd_history, "import results into the history database; trends"},
     {"plot", pb_cmd_plot, "draw SVG and PNG figures"},
+    {"calibrate", pb_cmd_calibrate, "measure the verdicts' false-alarm and detection rates"},
 };
 
 static void usage(FILE *out)
@@ -67,7 +69,7 @@ int main(int argc, char **argv)
             return pb_cli_close_stdout(commands[i].name, commands[i].fn(argc - 1, argv + 1));
     fprintf(stderr,
             "popbench: unknown command '%s' (expected run, list, topology, compare, gate, "
-            "history or plot; see popbench --help)\n",
+            "history, plot or calibrate; see popbench --help)\n",
             argv[1]);
     return PB_EXIT_USAGE;
 }

@@ -15,6 +15,11 @@ pb_module(pb_cli
     ${CMAKE_CURRENT_LIST_DIR}/flags.c
     ${CMAKE_CURRENT_LIST_DIR}/table.c
     ${CMAKE_CURRENT_LIST_DIR}/run.c
+    ${CMAKE_CURRENT_LIST_DIR}/run_out.c
+    ${CMAKE_CURRENT_LIST_DIR}/run_session.c
+    ${CMAKE_CURRENT_LIST_DIR}/run_table.c
+    ${CMAKE_CURRENT_LIST_DIR}/run_workloads.c
+    ${CMAKE_CURRENT_LIST_DIR}/calibrate.c
     ${CMAKE_CURRENT_LIST_DIR}/jemalloc.c
     ${CMAKE_CURRENT_LIST_DIR}/list.c
     ${CMAKE_CURRENT_LIST_DIR}/topology.c
@@ -22,7 +27,7 @@ pb_module(pb_cli
     ${CMAKE_CURRENT_LIST_DIR}/gate.c
     ${CMAKE_CURRENT_LIST_DIR}/history.c
     ${CMAKE_CURRENT_LIST_DIR}/plot.c
-  LIBS pb_harness pb_compare pb_results pb_workload PkgConfig::SQLITE3 pb_git_commit_h)
+  LIBS pb_harness pb_compare pb_verdict pb_results pb_workload PkgConfig::SQLITE3 pb_git_commit_h)
 target_compile_definitions(pb_cli PRIVATE ${_pb_cli_defs})
 
 add_executable(popbench ${CMAKE_CURRENT_LIST_DIR}/main.c)

@@ -12,7 +12,7 @@ void pb_ctable_init(struct pb_ctable *t, size_t ncol)
     *t = (struct pb_ctable){.ncol = ncol};
 }
 
-void pb_ctable_add(struct pb_ctable *t, ...)
+void pb_ctable_add_row(struct pb_ctable *t, const char *const *cells)
 {
     if (t->failed)
         return;
@@ -26,16 +26,26 @@ void pb_ctable_add(struct pb_ctable *t, ...)
         t->cell = cell;
         t->cap = cap;
     }
-    va_list ap;
-    va_start(ap, t);
     char **row = &t->cell[t->nrow * t->ncol];
     for (size_t c = 0; c < t->ncol; c++) {
-        const char *s = va_arg(ap, const char *);
-        row[c] = strdup(s ? s : "-");
+        row[c] = strdup(cells[c] ? cells[c] : "-");
         t->failed |= !row[c];
     }
-    va_end(ap);
     t->nrow++;
+}
+
+void pb_ctable_add(struct pb_ctable *t, ...)
+{
+    const char *cells[PB_CTABLE_MAX_COLS];
+    va_list ap;
+    va_start(ap, t);
+    for (size_t c = 0; c < t->ncol && c < PB_CTABLE_MAX_COLS; c++)
+        cells[c] = va_arg(ap, const char *);
+    va_end(ap);
+    if (t->ncol > PB_CTABLE_MAX_COLS)
+        t->failed = true;
+    else
+        pb_ctable_add_row(t, cells);
 }
 
 void pb_ctable_print(const struct pb_ctable *t, bool markdown, FILE *out)
@@ -44,8 +54,8 @@ void pb_ctable_print(const struct pb_ctable *t, bool markdown, FILE *out)
         fprintf(out, "(out of memory: table not printed)\n");
         return;
     }
-    size_t width[64] = {0};
-    size_t ncol = t->ncol < 64 ? t->ncol : 64;
+    size_t width[PB_CTABLE_MAX_COLS] = {0};
+    size_t ncol = t->ncol < PB_CTABLE_MAX_COLS ? t->ncol : PB_CTABLE_MAX_COLS;
     for (size_t r = 0; r < t->nrow; r++)
         for (size_t c = 0; c < ncol; c++) {
             size_t w = strlen(t->cell[r * t->ncol + c]);

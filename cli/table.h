@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#define PB_CTABLE_MAX_COLS 64
+
 struct pb_ctable {
     size_t ncol, nrow, cap;
     char **cell; /* [nrow * ncol], row-major; the first row is the header */
@@ -18,6 +20,8 @@ struct pb_ctable {
 void pb_ctable_init(struct pb_ctable *t, size_t ncol);
 /* Appends one row of exactly t->ncol strings (copied; NULL prints as "-"). */
 void pb_ctable_add(struct pb_ctable *t, ...);
+/* The same from an array of t->ncol strings. */
+void pb_ctable_add_row(struct pb_ctable *t, const char *const *cells);
 /* Columns padded to their widest cell; Markdown puts pipes and a separator under the header. */
 void pb_ctable_print(const struct pb_ctable *t, bool markdown, FILE *out);
 void pb_ctable_free(struct pb_ctable *t);

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/memflags.h"
 #include "core/memop.h"
 #include "core/p2m.h"
@@ -350,6 +351,15 @@ static int populate_pod(struct p2m *p, uint64_t gfn, unsigned order, struct pb_m
     return 0;
 }
 
+/* The option inject_alloc_delay_ns: a known slowdown of every extent allocated, spun (it
+ * costs CPU time as a slower allocator would), outside every lock. */
+static PB_NOINLINE void inject_delay(uint64_t ns)
+{
+    uint64_t end = pb_clock_ns() + ns;
+    while (pb_clock_ns() < end)
+        pb_cpu_relax();
+}
+
 static long populate_physmap(struct pb_heap *h, const struct pb_memop_caller *caller,
                              const struct pb_reservation *r, uint64_t start_extent,
                              struct pb_memop_result *result)
@@ -371,6 +381,8 @@ static long populate_physmap(struct pb_heap *h, const struct pb_memop_caller *ca
     struct p2m *p = pb_domain_p2m(d);
     const unsigned order = r->extent_order;
     uint32_t tlb_stamp = 0;
+    const uint64_t inject_ns =
+        (uint64_t)pb_options_get(pb_heap_options(h), PB_OPT_INJECT_ALLOC_DELAY_NS);
     uint64_t i;
     for (i = start_extent; i < r->nr_extents; i++) {
         uint64_t gfn;
@@ -382,6 +394,8 @@ static long populate_physmap(struct pb_heap *h, const struct pb_memop_caller *ca
             rc = populate_pod(p, gfn, order, &result->c);
         } else {
             rc = populate_extent(h, d, p, gfn, order, memflags, &result->c, &tlb_stamp);
+            if (pb_unlikely(inject_ns))
+                inject_delay(inject_ns);
             if (rc == -ERESTART) {
                 result->preempted = true;
                 rc = 0;

@@ -41,6 +41,10 @@ static const struct pb_option_desc table[PB_OPT_NR] = {
                                 "the stamps populate_physmap reads were overwritten), 1 one "
                                 "filtered flush at the end of each populate_physmap invocation "
                                 "(what Xen means to do)"},
+    [PB_OPT_INJECT_ALLOC_DELAY_NS] = {"inject_alloc_delay_ns", 0, 0, 10000000,
+                                      "a known slowdown, not a model of Xen: ns spun after each "
+                                      "extent populate_physmap allocates (0: none; popbench "
+                                      "calibrate)"},
 };
 
 void pb_options_init(struct pb_options *o)

@@ -24,6 +24,8 @@ enum pb_option {
     PB_OPT_SCRUB_PREEMPT_FRAMES,   /* domain build: dirty frames between preemption checks */
     PB_OPT_SCRUB_XEN_YIELD_FRAMES, /* xen idle scrubber: frames before it stops for a busy CPU */
     PB_OPT_BUILD_TLB_FLUSH,        /* domain build: 0 no flush (Xen's code), 1 Xen's intent */
+    PB_OPT_INJECT_ALLOC_DELAY_NS,  /* a known slowdown: ns spun per extent populate_physmap
+                                      allocates (0: none), for measuring the tool's own power */
     PB_OPT_NR
 };
 

@@ -1,7 +1,8 @@
 /*
  * compare.c: B against A, metric by metric, from the per-metric view of the results reader:
- * medians, their ratio, a Mann-Whitney test over the repetitions, a bootstrap interval for
- * tail percentiles, and a verdict in the metric's direction (results/metrics.def).
+ * medians, the interval of their ratio and its verdict in the metric's direction
+ * (results/verdict.h, results/metrics.def), a Mann-Whitney test alongside for independent
+ * samples.
  */
 #include "results/compare.h"
 
@@ -88,79 +89,45 @@ char **pb_env_mismatch(const struct pb_results *a, const struct pb_results *b, b
 
 void pb_cmp_opts_default(struct pb_cmp_opts *o)
 {
-    *o = (struct pb_cmp_opts){
-        .min_effect = 0.05, .alpha = 0.05, .resamples = 2000, .seed = 1, .metrics = NULL};
-}
-
-const char *pb_verdict_name(enum pb_verdict v)
-{
-    static const char *const names[] = {[PB_VERDICT_BETTER] = "better",
-                                        [PB_VERDICT_WORSE] = "worse",
-                                        [PB_VERDICT_NOISE] = "noise",
-                                        [PB_VERDICT_INSUFFICIENT] = "insufficient"};
-    PB_BUG_ON((size_t)v >= PB_ARRAY_SIZE(names));
-    return names[v];
-}
-
-static double ratio_of(double b, double a)
-{
-    if (a != 0)
-        return b / a;
-    return b == 0 ? 1 : (b > 0 ? INFINITY : -INFINITY);
+    *o = (struct pb_cmp_opts){.min_effect = PB_VERDICT_PRECISION,
+                              .alpha = 0.05,
+                              .resamples = PB_VERDICT_RESAMPLES,
+                              .seed = 1,
+                              .metrics = NULL,
+                              .all = false};
 }
 
 int pb_compare_samples(const char *metric, const double *a, size_t na, const double *b, size_t nb,
-                       const struct pb_cmp_opts *o, struct pb_cmp_row *row)
+                       bool paired, const struct pb_cmp_opts *o, struct pb_cmp_row *row)
 {
     if (!metric || !o || !row || (na && !a) || (nb && !b) || !(o->min_effect >= 0) ||
-        !(o->alpha > 0 && o->alpha < 1))
+        !(o->alpha > 0 && o->alpha < 1) || (paired && na != nb))
         return -EINVAL;
     row->na = na;
     row->nb = nb;
     row->med_a = pb_median(a, na);
     row->med_b = pb_median(b, nb);
-    row->ratio = na && nb ? ratio_of(row->med_b, row->med_a) : NAN;
+    row->cv_a = pb_cv(a, na);
+    row->cv_b = pb_cv(b, nb);
     row->p = NAN;
     row->exact = false;
-    row->has_ci = false;
-    row->ci_lo = row->ci_hi = NAN;
-    if (na < 2 || nb < 2) {
-        row->verdict = PB_VERDICT_INSUFFICIENT; /* never a verdict from one repetition */
-        return 0;
-    }
-    struct pb_mwu mwu;
-    int rc = pb_mwu_test(a, na, b, nb, &mwu);
+    struct pb_ratio_interval iv;
+    int rc = pb_interval_for(metric, a, na, b, nb, paired, 1 - o->alpha, o->seed, &iv);
     if (rc)
         return rc;
-    row->p = mwu.p;
-    row->exact = mwu.exact;
-    if (pb_mwu_min_p(na, nb) >= o->alpha) {
-        /* e.g. 3 against 3: no outcome could reach p < alpha, so no verdict either way */
-        row->verdict = PB_VERDICT_INSUFFICIENT;
-        return 0;
+    row->ratio = iv.ratio;
+    row->method = iv.method;
+    row->has_ci = iv.method != PB_INTERVAL_NONE;
+    row->ci_lo = iv.lo;
+    row->ci_hi = iv.hi;
+    row->verdict = pb_verdict_decide(&iv, pb_metric_direction(metric), o->min_effect);
+    /* Mann-Whitney alongside, where the samples are independent: a second opinion that needs
+     * no assumption about their shape. */
+    struct pb_mwu mwu;
+    if (!paired && na >= 2 && nb >= 2 && pb_mwu_test(a, na, b, nb, &mwu) == 0) {
+        row->p = mwu.p;
+        row->exact = mwu.exact;
     }
-
-    bool up, down; /* B moved above / below A by more than the minimum effect */
-    if (pb_metric_is_tail(metric)) {
-        rc = pb_bootstrap_ratio_ci(a, na, b, nb, o->resamples, 1 - o->alpha, o->seed, &row->ci_lo,
-                                   &row->ci_hi);
-        if (rc && rc != -EDOM)
-            return rc;
-        row->has_ci = rc == 0;
-        up = row->has_ci && row->ci_lo > 1 + o->min_effect;
-        down = row->has_ci && row->ci_hi < 1 - o->min_effect;
-    } else {
-        bool significant = row->p < o->alpha;
-        up = significant && row->ratio >= 1 + o->min_effect;
-        down = significant && row->ratio <= 1 - o->min_effect;
-    }
-    bool higher_better = pb_metric_direction(metric) == PB_METRIC_HIGHER;
-    if (up)
-        row->verdict = higher_better ? PB_VERDICT_BETTER : PB_VERDICT_WORSE;
-    else if (down)
-        row->verdict = higher_better ? PB_VERDICT_WORSE : PB_VERDICT_BETTER;
-    else
-        row->verdict = PB_VERDICT_NOISE;
     return 0;
 }
 
@@ -169,7 +136,7 @@ static bool metric_selected(const char *metric, const struct pb_cmp_opts *o)
     if (pb_metric_direction(metric) == PB_METRIC_INFO)
         return false;
     if (!o->metrics)
-        return true;
+        return o->all || pb_metric_is_headline(metric);
     for (const char *const *m = o->metrics; *m; m++)
         if (strcmp(*m, metric) == 0)
             return true;
@@ -177,7 +144,7 @@ static bool metric_selected(const char *metric, const struct pb_cmp_opts *o)
 }
 
 static int add_row(struct pb_cmp_result *r, const char *bench, const char *metric, const double *a,
-                   size_t na, const double *b, size_t nb, const struct pb_cmp_opts *o)
+                   size_t na, const double *b, size_t nb, bool paired, const struct pb_cmp_opts *o)
 {
     if (r->nrow == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;
@@ -189,7 +156,7 @@ static int add_row(struct pb_cmp_result *r, const char *bench, const char *metri
     }
     struct pb_cmp_row *row = &r->row[r->nrow];
     *row = (struct pb_cmp_row){.metric = metric};
-    int rc = pb_compare_samples(metric, a, na, b, nb, o, row);
+    int rc = pb_compare_samples(metric, a, na, b, nb, paired, o, row);
     if (rc)
         return rc;
     if (!(row->bench = strdup(bench)))
@@ -198,10 +165,13 @@ static int add_row(struct pb_cmp_result *r, const char *bench, const char *metri
     return 0;
 }
 
-/* Rows for every selected metric that both benchmarks have. */
+/*
+ * Rows for every selected metric that both benchmarks have. Paired: a repetition of b goes with
+ * the repetition of a of the same index (the same round), where both have the metric.
+ */
 static int compare_bench(struct pb_cmp_result *r, const char *label,
                          const struct pb_results_group *a, const struct pb_results_group *b,
-                         const struct pb_cmp_opts *o)
+                         bool paired, const struct pb_cmp_opts *o)
 {
     double *va = malloc((a->nrep + 1) * sizeof(*va)), *vb = malloc((b->nrep + 1) * sizeof(*vb));
     int rc = va && vb ? 0 : -ENOMEM;
@@ -210,8 +180,20 @@ static int compare_bench(struct pb_cmp_result *r, const char *label,
         const struct pb_results_metric *mb = pb_results_group_metric(b, ma->name);
         if (!mb || !metric_selected(ma->name, o))
             continue;
-        size_t na = pb_results_metric_values(a, ma, va), nb = pb_results_metric_values(b, mb, vb);
-        rc = add_row(r, label, ma->name, va, na, vb, nb, o);
+        size_t na = 0, nb = 0;
+        if (paired) {
+            for (size_t x = 0; x < a->nrep; x++)
+                for (size_t y = 0; y < b->nrep; y++)
+                    if (a->rep_index[x] == b->rep_index[y] && isfinite(ma->val[x]) &&
+                        isfinite(mb->val[y])) {
+                        va[na++] = ma->val[x];
+                        vb[nb++] = mb->val[y];
+                    }
+        } else {
+            na = pb_results_metric_values(a, ma, va);
+            nb = pb_results_metric_values(b, mb, vb);
+        }
+        rc = add_row(r, label, ma->name, va, na, vb, nb, paired, o);
     }
     free(va);
     free(vb);
@@ -249,6 +231,7 @@ int pb_compare_files(const struct pb_results *a, const struct pb_results *b,
         return -EINVAL;
     memset(out, 0, sizeof(*out));
     out->ci_level = 1 - o->alpha;
+    out->min_effect = o->min_effect;
     out->label_a = file_label(a);
     out->label_b = file_label(b);
     out->env_mismatch = pb_env_mismatch(a, b, true, true);
@@ -262,7 +245,7 @@ int pb_compare_files(const struct pb_results *a, const struct pb_results *b,
         const struct pb_results_group *ga = pb_results_group_at(a, i);
         const struct pb_results_group *gb = pb_results_find_group(b, ga->name);
         out->ncommon += gb != NULL;
-        rc = gb ? compare_bench(out, ga->name, ga, gb, o)
+        rc = gb ? compare_bench(out, ga->name, ga, gb, false, o)
                 : strv_push(&out->only_a, &out->nonly_a, ga->name);
     }
     for (size_t i = 0; i < pb_results_group_count(b) && rc == 0; i++) {
@@ -283,6 +266,8 @@ int pb_compare_variants(const struct pb_results *f, const char *va, const char *
         return -EINVAL;
     memset(out, 0, sizeof(*out));
     out->ci_level = 1 - o->alpha;
+    out->min_effect = o->min_effect;
+    out->paired = true;
     char buf[1024];
     snprintf(buf, sizeof(buf), "variant %s in %s", va, pb_results_path(f));
     out->label_a = strdup(buf);
@@ -306,7 +291,7 @@ int pb_compare_variants(const struct pb_results *f, const char *va, const char *
         } else if (is_a) {
             out->ncommon++;
             snprintf(buf, sizeof(buf), "%s/threads:%u", g->workload, g->threads);
-            rc = compare_bench(out, buf, g, partner, o);
+            rc = compare_bench(out, buf, g, partner, true, o);
         }
     }
     if (rc == 0 && (!any_a || !any_b))

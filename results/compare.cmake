@@ -4,4 +4,4 @@ pb_module(pb_compare
     ${CMAKE_CURRENT_LIST_DIR}/compare.c
     ${CMAKE_CURRENT_LIST_DIR}/gate.c
     ${CMAKE_CURRENT_LIST_DIR}/history.c
-  LIBS pb_results pb_common PkgConfig::JANSSON PkgConfig::SQLITE3 m)
+  LIBS pb_verdict pb_results pb_common PkgConfig::JANSSON PkgConfig::SQLITE3 m)

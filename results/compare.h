@@ -1,7 +1,7 @@
 /*
  * compare.h: comparing the repetitions of two sets of benchmarks metric by metric: B against
  * A, file against file or variant against variant, from the results reader's per-metric view
- * (results.h).
+ * (results.h), with the intervals and the verdicts of results/verdict.h.
  *
  * Glossary:
  *   pb_cmp_row    the verdict on one metric of one benchmark, B against A
@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "results/results.h"
+#include "results/verdict.h"
 
 /*
  * Environment keys of the contexts that differ, as "key: 'a' vs 'b'" lines (NULL-ended, NULL
@@ -28,39 +29,36 @@ char **pb_env_mismatch(const struct pb_results *a, const struct pb_results *b, b
 void pb_strv_free(char **v);
 
 struct pb_cmp_opts {
-    double min_effect;          /* smallest relative change that is a verdict, e.g. 0.05 */
-    double alpha;               /* significance level, also 1 - the bootstrap interval's level */
+    double min_effect;          /* smallest relative change that is a verdict, e.g. 0.03 */
+    double alpha;               /* 1 - the level of the intervals (0.05: 95%) */
     unsigned resamples;         /* bootstrap rounds */
     uint64_t seed;              /* bootstrap seed */
-    const char *const *metrics; /* NULL-ended list to restrict to, or NULL for all */
+    const char *const *metrics; /* NULL-ended list to restrict to, or NULL (see all) */
+    bool all;                   /* without metrics: every metric, not just the headline ones */
 };
+/* min_effect PB_VERDICT_PRECISION (3%), alpha 0.05, 2000 resamples, seed 1, the headlines. */
 void pb_cmp_opts_default(struct pb_cmp_opts *o);
-
-enum pb_verdict {
-    PB_VERDICT_BETTER,
-    PB_VERDICT_WORSE,
-    PB_VERDICT_NOISE,
-    PB_VERDICT_INSUFFICIENT, /* fewer than 2 repetitions a side, or too few for p < alpha */
-};
-const char *pb_verdict_name(enum pb_verdict v);
 
 struct pb_cmp_row {
     char *bench;        /* benchmark name, or workload/threads:N when comparing variants */
     const char *metric; /* borrowed from the document of A */
-    size_t na, nb;      /* repetitions with a finite value */
+    size_t na, nb;      /* repetitions with a finite value (pairs, when paired) */
     double med_a, med_b;
-    double ratio; /* med_b / med_a; NAN when med_a is 0 and med_b is not */
-    double p;     /* Mann-Whitney two-sided p; NAN when insufficient */
-    bool exact;   /* p from the exact distribution */
-    bool has_ci;  /* bootstrap interval of the ratio (tail percentiles) */
+    double cv_a, cv_b; /* coefficients of variation; NAN below 2 values */
+    double ratio;      /* B/A: the interval's estimate (geometric mean ratio, or of medians) */
+    double p;          /* Mann-Whitney two-sided p (unpaired, 2+ a side); else NAN */
+    bool exact;        /* p from the exact distribution */
+    bool has_ci;       /* an interval of the ratio exists */
     double ci_lo, ci_hi;
-    enum pb_verdict verdict;
+    enum pb_interval_method method;
+    enum pb_verdict verdict; /* pb_verdict_decide of the interval (results/verdict.h) */
 };
 
 struct pb_cmp_result {
     char *label_a, *label_b;
     char **env_mismatch; /* NULL-ended, NULL when the environments agree */
     bool partial_a, partial_b;
+    bool paired; /* variants of one file, paired by repetition (round) */
     size_t nrow, cap;
     struct pb_cmp_row *row;
     char **only_a, **only_b; /* NULL-ended benchmark names without a partner, or NULL */
@@ -68,19 +66,25 @@ struct pb_cmp_result {
     size_t ncommon;          /* benchmarks compared (both sides have them) */
     double geomean;          /* of pages_per_second ratios over benchmarks that have both */
     size_t ngeomean;
-    double ci_level; /* 1 - alpha */
+    double ci_level;   /* 1 - alpha */
+    double min_effect; /* the verdicts' */
 };
 
 /* B against A, benchmark by benchmark (matched by name). */
 int pb_compare_files(const struct pb_results *a, const struct pb_results *b,
                      const struct pb_cmp_opts *o, struct pb_cmp_result *out);
-/* Variant vb against va inside one file, matching workload and threads; -ENOENT when the
- * file has no benchmark of one of them. */
+/* Variant vb against va inside one file, matching workload and threads, each repetition of
+ * vb paired with va's of the same index (the same round); -ENOENT when the file has no
+ * benchmark of one of them. */
 int pb_compare_variants(const struct pb_results *f, const char *va, const char *vb,
                         const struct pb_cmp_opts *o, struct pb_cmp_result *out);
-/* One metric's verdict from the two samples (what both functions above apply per row). */
+/*
+ * One metric's verdict from the two samples (what both functions above apply per row): the
+ * interval of pb_interval_for (paired: a[i] and b[i] from the same round, na == nb) and its
+ * verdict; the Mann-Whitney p of unpaired samples alongside.
+ */
 int pb_compare_samples(const char *metric, const double *a, size_t na, const double *b, size_t nb,
-                       const struct pb_cmp_opts *o, struct pb_cmp_row *row);
+                       bool paired, const struct pb_cmp_opts *o, struct pb_cmp_row *row);
 void pb_cmp_result_free(struct pb_cmp_result *r);
 const struct pb_cmp_row *pb_cmp_find(const struct pb_cmp_result *r, const char *bench,
                                      const char *metric);

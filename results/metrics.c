@@ -16,6 +16,22 @@ const struct pb_metric pb_metrics[PB_NMETRICS] = {
 #undef PB_METRIC
 };
 
+const struct pb_headline pb_headlines[PB_NHEADLINES] = {
+#define PB_METRIC(...)
+#define PB_HEADLINE(name, title) {PB_M_##name, title},
+#include "results/metrics.def"
+#undef PB_HEADLINE
+#undef PB_METRIC
+};
+
+bool pb_metric_is_headline(const char *name)
+{
+    for (size_t i = 0; name && i < PB_NHEADLINES; i++)
+        if (strcmp(pb_metrics[pb_headlines[i].id].name, name) == 0)
+            return true;
+    return false;
+}
+
 /* Indices into pb_metrics[] in name order; read-only once made. */
 static unsigned short by_name[PB_NMETRICS];
 static pthread_once_t by_name_once = PTHREAD_ONCE_INIT;

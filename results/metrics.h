@@ -48,6 +48,24 @@ enum pb_metric_id {
 
 extern const struct pb_metric pb_metrics[PB_NMETRICS];
 
+/* The headline figures (metrics.def's PB_HEADLINE lines): PB_H_pages_per_second, ... */
+enum pb_headline_id {
+#define PB_METRIC(...)
+#define PB_HEADLINE(name, title) PB_H_##name,
+#include "results/metrics.def"
+#undef PB_HEADLINE
+#undef PB_METRIC
+    PB_NHEADLINES
+};
+
+struct pb_headline {
+    enum pb_metric_id id; /* its row of pb_metrics[] */
+    const char *title;    /* its heading in the tables */
+};
+extern const struct pb_headline pb_headlines[PB_NHEADLINES];
+/* Whether name is a headline figure. */
+bool pb_metric_is_headline(const char *name);
+
 /* The table's row for name, NULL when it has none. */
 const struct pb_metric *pb_metric_find(const char *name);
 /* Report order: the table's order, then other names (which sort by name: equal ranks). */

@@ -183,6 +183,16 @@ int pb_results_context_set_bool(struct pb_results *doc, const char *key, bool va
     return context_set_new(doc, key, json_boolean(value));
 }
 
+int pb_results_context_set_json(struct pb_results *doc, const char *key, json_t *value)
+{
+    if (!doc || !value || !valid_key(key) ||
+        pb_results_find_rule(pb_results_context_rules, pb_results_ncontext_rules, key)) {
+        json_decref(value);
+        return -EINVAL;
+    }
+    return context_set_new(doc, key, value);
+}
+
 /* The object under key in parent, made on first use; NULL when out of memory. */
 static json_t *object_member(json_t *parent, const char *key)
 {
@@ -305,6 +315,22 @@ int pb_results_set_calibration(struct pb_results *doc, const struct pb_results_c
     if (!o)
         return -EINVAL; /* a date that is not UTF-8, or no memory */
     return context_set_new(doc, "calibration", o);
+}
+
+int pb_results_set_calibration_detail(struct pb_results *doc, const char *key, json_t *value)
+{
+    json_t *c = doc ? json_object_get(doc->context, "calibration") : NULL;
+    int rc =
+        !doc || !value || !valid_key(key) ? -EINVAL
+        : !json_is_object(c)              ? -ENOENT
+        : pb_results_find_rule(pb_results_calibration_rules, PB_RESULTS_NCALIBRATION_FIELDS, key)
+            ? -EEXIST
+            : 0;
+    if (rc) {
+        json_decref(value);
+        return rc;
+    }
+    return json_object_set_new(c, key, value) ? -ENOMEM : 0;
 }
 
 int pb_results_get_calibration(const struct pb_results *doc, struct pb_results_calibration *out)
@@ -493,6 +519,17 @@ int pb_results_add_bench(struct pb_results *doc, const struct pb_results_bench_s
     return 0;
 }
 
+int pb_results_bench_set_repetitions(struct pb_results_bench *b, unsigned repetitions)
+{
+    if (!b || repetitions == 0 ||
+        pb_results_uint(b->entry, "repetition_index") >= (uint64_t)repetitions)
+        return -EINVAL;
+    if (json_object_set_new(b->entry, "repetitions", json_integer((json_int_t)repetitions)))
+        return -ENOMEM;
+    pb_results_changed(b->doc);
+    return 0;
+}
+
 static bool counter_name_ok(const char *name)
 {
     return valid_key(name) && !pb_results_is_fixed_field(name) && !pb_metric_is_text(name);
@@ -569,6 +606,21 @@ static int run_set(struct pb_results_bench *b, const char *key, json_t *value)
         return -ENOMEM;
     }
     return 0;
+}
+
+int pb_results_bench_set_run_json(struct pb_results_bench *b, const char *key, json_t *value)
+{
+    static const char *const format[] = {"name",  "repetition_index", "histograms",
+                                         "locks", "timeseries",       "threads",
+                                         "scrub", "validator"};
+    bool ok = b && value && valid_key(key);
+    for (size_t i = 0; ok && i < PB_ARRAY_SIZE(format); i++)
+        ok = strcmp(key, format[i]) != 0;
+    if (!ok) {
+        json_decref(value);
+        return -EINVAL;
+    }
+    return run_set(b, key, value);
 }
 
 int pb_results_bench_set_histogram(struct pb_results_bench *b, const char *name,

@@ -85,6 +85,10 @@ bool pb_results_is_partial(const struct pb_results *doc);
  */
 int pb_results_fill_environment(struct pb_results *doc);
 
+/* A key the format does not define (calibration, precision, variants, ...) set to a JSON value,
+ * whose reference it takes (even on failure). 0, -EINVAL, -ENOMEM. */
+int pb_results_context_set_json(struct pb_results *doc, const char *key, json_t *value);
+
 /*
  * context.calibration: how often this machine's verdicts call identical code different (A/A)
  * and how often they find a known injected slowdown (`popbench calibrate`); `popbench gate`
@@ -105,6 +109,11 @@ struct pb_results_calibration {
 /* Sets it (-EINVAL when a field is out of its range); reads it back (-ENOENT: none). */
 int pb_results_set_calibration(struct pb_results *doc, const struct pb_results_calibration *cal);
 int pb_results_get_calibration(const struct pb_results *doc, struct pb_results_calibration *out);
+/* A key of context.calibration beyond the fields above (the calibrating run's details:
+ * variant, min_effect, workloads, ...) set to value, whose reference it takes (even on
+ * failure). 0; -ENOENT without a calibration; -EEXIST for one of the fields above (set them
+ * with pb_results_set_calibration); -EINVAL, -ENOMEM. */
+int pb_results_set_calibration_detail(struct pb_results *doc, const char *key, json_t *value);
 
 /* Readers: NULL / -ENOENT when absent, -EINVAL when the key holds another type. */
 const char *pb_results_context_string(const struct pb_results *doc, const char *key);
@@ -141,6 +150,9 @@ int pb_results_bench_set_counter(struct pb_results_bench *b, const char *name, d
 int pb_results_bench_set_count(struct pb_results_bench *b, const char *name, uint64_t value);
 /* A string counter: a metric whose unit is "name" (lock_hottest). */
 int pb_results_bench_set_string(struct pb_results_bench *b, const char *name, const char *value);
+/* repetitions of an entry, once known (a run that adds repetitions until it is precise
+ * enough); above its repetition_index. */
+int pb_results_bench_set_repetitions(struct pb_results_bench *b, unsigned repetitions);
 
 /* ---- popbench run sections (one per bench entry, made on first use) ----------------------- */
 
@@ -191,6 +203,9 @@ struct pb_results_scrub {
 int pb_results_bench_set_scrub(struct pb_results_bench *b, const struct pb_results_scrub *s);
 /* "ok", or what the heap validator found. */
 int pb_results_bench_set_validator(struct pb_results_bench *b, const char *verdict);
+/* Another section of the run (measure, noise, ...; not one the format defines) set to a JSON
+ * value, whose reference it takes (even on failure). 0, -EINVAL, -ENOMEM. */
+int pb_results_bench_set_run_json(struct pb_results_bench *b, const char *key, json_t *value);
 
 /* ---- reading ---------------------------------------------------------------------------- */
 

@@ -23,6 +23,21 @@ double pb_quantile_sorted(const double *sorted, size_t n, double q);
 /* Geometric mean of n positive values; NAN when n == 0 or any value is not positive. */
 double pb_geomean(const double *v, size_t n);
 
+/* Sample mean and standard deviation (n - 1 in the denominator; 0 for one value). */
+double pb_mean(const double *v, size_t n);
+double pb_stddev(const double *v, size_t n);
+/* Coefficient of variation: stddev / |mean|; NAN for fewer than 2 values or a mean of 0. */
+double pb_cv(const double *v, size_t n);
+
+/*
+ * Student's t distribution with df > 0 degrees of freedom (df may be fractional, as Welch's
+ * approximation gives): its CDF, and the quantile of probability p in (0, 1), e.g.
+ * pb_t_quantile(0.975, 4) = 2.776. From the regularized incomplete beta function (a continued
+ * fraction), inverted by bisection: accurate to about 1e-9. NAN for arguments out of range.
+ */
+double pb_t_cdf(double t, double df);
+double pb_t_quantile(double p, double df);
+
 struct pb_mwu {
     double u;   /* U of the first sample: pairs (a, b) with a > b, a tie counting one half */
     double p;   /* two-sided p-value */

@@ -12,7 +12,8 @@ wldir=${3:?}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-common=(numa-spread --workloads-dir "$wldir" --variant "xen,pernode" --warmup 0s --quiet --format none)
+common=(numa-spread --workloads-dir "$wldir" --variant "xen,pernode" --warmup 0s --min-measure 0s
+        --quiet --format none)
 
 # 1. SIGINT raised during the third run (after two have finished).
 rc=0

@@ -26,8 +26,8 @@ for f in "$wldir"/*.yaml; do
   echo "== $name"
   # Metadata only (--backing none): the sweep stays small; backings are checked below.
   "$popbench" run "$name" --workloads-dir "$wldir" --topology "$topology" --variant all \
-    --duration 200ms --warmup 50ms --repetitions 1 --backing none --quiet --format csv \
-    --out "$out/$name.json" >"$out/$name.csv"
+    --duration 200ms --warmup 50ms --repetitions 1 --min-measure 0s --backing none --quiet \
+    --format csv --out "$out/$name.json" >"$out/$name.csv"
   "$check" "$out/$name.json" complete "$variants"
   # The CSV on stdout has a header and one row per entry: one per variant.
   rows=$(wc -l <"$out/$name.csv")
@@ -95,7 +95,8 @@ fixture="$wldir/../tests/data/workloads/good-node-claims.yaml"
 for mode in workload host nodes none; do
   echo "== good-node-claims --claim-mode $mode"
   "$popbench" run "$fixture" --topology "$topology" --variant all --verify sampled --quiet \
-    --format csv --claim-mode "$mode" --out "$out/claims-$mode.json" >"$out/claims-$mode.csv"
+    --repetitions 1 --min-measure 0s --format csv --claim-mode "$mode" \
+    --out "$out/claims-$mode.json" >"$out/claims-$mode.csv"
   "$check" "$out/claims-$mode.json" complete "$variants"
   if ! grep -q "\"claim_mode\": \"$mode\"" "$out/claims-$mode.json"; then
     echo "claims-$mode.json: context.claim_mode is not \"$mode\"" >&2
@@ -118,8 +119,8 @@ done
 for mode in host nodes none; do
   echo "== vnuma-storm --claim-mode $mode"
   "$popbench" run vnuma-storm --workloads-dir "$wldir" --topology "$topology" --variant all \
-    --duration 200ms --warmup 0s --repetitions 1 --backing none --quiet --format csv \
-    --claim-mode "$mode" --out "$out/storm-$mode.json" >"$out/storm-$mode.csv"
+    --duration 200ms --warmup 0s --repetitions 1 --min-measure 0s --backing none --quiet \
+    --format csv --claim-mode "$mode" --out "$out/storm-$mode.json" >"$out/storm-$mode.csv"
   "$check" "$out/storm-$mode.json" complete "$variants"
   fail_unless "$out/storm-$mode.csv" node_claim_fallbacks 'v != "absent" && v >= 0' "a count"
 done

@@ -140,6 +140,82 @@ static void test_until_built(void **state)
     pb_workload_free(&wl);
 }
 
+/*
+ * A storm shorter than the floor repeats in rounds: every building domain destroyed and built
+ * again, each round measured. Counted by rounds, not time: a floor no storm reaches and a cap
+ * of three rounds give exactly three; no floor and a minimum of two, exactly two.
+ */
+static void test_until_built_rounds(void **state)
+{
+    (void)state;
+    struct pb_workload wl;
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "%sdomains:\n  - count: 3\n    memory: 18MiB\n  - count: 1\n    memory: 2052KiB\n"
+             "builders:\n  threads_per_domain: 1\norders: meminit\n"
+             "phases:\n  warmup: 0s\n  measure: until-built\n  repetitions: 1\nseed: 3\n",
+             small_machine);
+    load("rounds", body, &wl);
+    /* The toolstack leaves each guest's VGA hole (0x20 pages) empty. */
+    const uint64_t storm_pages = 3 * (18 * 256 - 0x20) + 513 - 0x20;
+    for (int v = 0; v < 2; v++) {
+        struct pb_run_config cfg = config(&wl, v ? "pernode" : "xen");
+        cfg.floor_ns = UINT64_MAX;
+        cfg.max_rounds = 3;
+        struct pb_run_result res;
+        run_ok(&cfg, &res);
+        check_identities(&res);
+        assert_int_equal(res.rounds, 3);
+        assert_false(res.floor_met);
+        assert_int_equal(res.domains_built, 3 * 4);
+        assert_int_equal(res.pages, 3 * storm_pages);
+        assert_int_equal(pb_hist_count(res.build_h), 3 * 4);
+        assert_non_null(res.round_ns);
+        uint64_t sum = 0;
+        for (unsigned r = 0; r < res.rounds; r++) {
+            assert_true(res.round_ns[r] > 0);
+            sum += res.round_ns[r];
+        }
+        assert_int_equal(sum, res.measure_ns);
+        /* The teardown between rounds is not counted: it frees every page of two storms, one
+         * at a time, where the builds themselves free next to nothing. */
+        assert_true(res.heap.frees < storm_pages);
+        /* Pinned workers were sampled and stayed where they were pinned. */
+        assert_true(res.noise.migrations_ok);
+        assert_true(res.noise.cpu_samples >= res.nr_thr);
+        assert_int_equal(res.noise.migrations, 0);
+        assert_true(res.noise.nivcsw_ok);
+        pb_run_result_free(&res);
+    }
+
+    struct pb_run_config cfg = config(&wl, "pernode");
+    cfg.min_rounds = 2;
+    struct pb_run_result res;
+    run_ok(&cfg, &res);
+    assert_int_equal(res.rounds, 2);
+    assert_true(res.floor_met); /* no floor */
+    assert_int_equal(res.domains_built, 2 * 4);
+    assert_int_equal(res.pages, 2 * storm_pages);
+    pb_run_result_free(&res);
+
+    /* An ops-bounded phase is never extended: its counts are exact. */
+    pb_workload_free(&wl);
+    snprintf(body, sizeof(body),
+             "%sdomains:\n  - count: 2\n    memory: 24MiB\n"
+             "builders:\n  pool: 1\norders:\n  0: 1\nextents_per_call:\n  0: 64\n"
+             "phases:\n  warmup: 0ops\n  measure: 50ops\n  repetitions: 1\nseed: 5\n",
+             small_machine);
+    load("opsfloor", body, &wl);
+    cfg = config(&wl, "xen");
+    cfg.floor_ns = UINT64_MAX;
+    run_ok(&cfg, &res);
+    assert_int_equal(res.calls, 50);
+    assert_int_equal(res.rounds, 1);
+    assert_false(res.floor_met);
+    pb_run_result_free(&res);
+    pb_workload_free(&wl);
+}
+
 static void test_balloon_and_readers(void **state)
 {
     (void)state;
@@ -407,6 +483,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ops_bounded_builds),
         cmocka_unit_test(test_until_built),
+        cmocka_unit_test(test_until_built_rounds),
         cmocka_unit_test(test_balloon_and_readers),
         cmocka_unit_test(test_recreate_claims_dirty_heap),
         cmocka_unit_test(test_fragmented_real_backing),

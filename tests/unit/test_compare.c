@@ -245,9 +245,13 @@ static void test_compare_finds_regression(void **state)
     assert_true(p99->ci_lo <= 1.2 + 0.03 && p99->ci_hi >= 1.2 - 0.03);
     assert_int_equal(p99->verdict, PB_VERDICT_WORSE);
 
-    /* p50 did not move */
-    assert_int_equal(pb_cmp_find(&r, "boot/xen/threads:2", "call_p50_ns")->verdict,
-                     PB_VERDICT_NOISE);
+    /* p50 did not move: its interval lies inside +-3% */
+    const struct pb_cmp_row *p50 = pb_cmp_find(&r, "boot/xen/threads:2", "call_p50_ns");
+    assert_int_equal(p50->verdict, PB_VERDICT_NO_DIFFERENCE);
+    assert_int_equal(p50->method, PB_INTERVAL_WELCH_T);
+    assert_true(p50->ci_lo >= 0.97 && p50->ci_hi <= 1.03);
+    /* only the headline metrics unless asked for all */
+    assert_null(pb_cmp_find(&r, "boot/xen/threads:2", "lock_acq_per_page"));
     /* counts are not compared */
     assert_null(pb_cmp_find(&r, "boot/xen/threads:2", "pages_populated"));
     assert_int_equal(r.ngeomean, 1);
@@ -266,7 +270,7 @@ static void test_compare_finds_regression(void **state)
     pb_results_free(fb);
 }
 
-static void test_compare_identical_is_noise(void **state)
+static void test_compare_identical_is_no_difference(void **state)
 {
     struct dir_state *s = *state;
     struct fx_ctx c;
@@ -277,12 +281,13 @@ static void test_compare_identical_is_noise(void **state)
     struct pb_results *fb = write_and_load(s->dir, "b.json", &c, b, 3, 7);
     struct pb_cmp_opts o;
     pb_cmp_opts_default(&o);
+    o.all = true;
     struct pb_cmp_result r;
     assert_int_equal(pb_compare_files(fa, fb, &o, &r), 0);
     assert_true(r.nrow >= 3 * 7);
     for (size_t i = 0; i < r.nrow; i++) {
-        assert_int_equal(r.row[i].verdict, PB_VERDICT_NOISE);
-        assert_near(r.row[i].ratio, 1.0, 0);
+        assert_int_equal(r.row[i].verdict, PB_VERDICT_NO_DIFFERENCE);
+        assert_near(r.row[i].ratio, 1.0, 1e-12);
     }
     assert_near(r.geomean, 1.0, 1e-12);
     assert_null(r.only_a);
@@ -293,21 +298,21 @@ static void test_compare_identical_is_noise(void **state)
     struct pb_results *fc = write_and_load(s->dir, "c.json", &c, b, 3, 8);
     assert_int_equal(pb_compare_files(fa, fc, &o, &r), 0);
     for (size_t i = 0; i < r.nrow; i++)
-        assert_int_equal(r.row[i].verdict, PB_VERDICT_NOISE);
+        assert_int_equal(r.row[i].verdict, PB_VERDICT_NO_DIFFERENCE);
     pb_cmp_result_free(&r);
     pb_results_free(fa);
     pb_results_free(fb);
     pb_results_free(fc);
 }
 
-static void test_compare_insufficient(void **state)
+static void test_compare_too_few_or_straddling(void **state)
 {
     struct dir_state *s = *state;
     struct fx_ctx c;
     fx_ctx_default(&c);
     struct fx_bench a = fx_bench_default("boot", "xen", 2), b = a;
     a.reps = b.reps = 1;
-    b.pps *= 0.5; /* even a halving is no verdict from one repetition */
+    b.pps *= 0.5; /* even a halving is no verdict from one repetition: there is no interval */
     b.p99 *= 2;
     struct pb_results *fa = write_and_load(s->dir, "a.json", &c, &a, 1, 1);
     struct pb_results *fb = write_and_load(s->dir, "b.json", &c, &b, 1, 2);
@@ -316,26 +321,35 @@ static void test_compare_insufficient(void **state)
     struct pb_cmp_result r;
     assert_int_equal(pb_compare_files(fa, fb, &o, &r), 0);
     assert_true(r.nrow > 0);
-    for (size_t i = 0; i < r.nrow; i++)
-        assert_int_equal(r.row[i].verdict, PB_VERDICT_INSUFFICIENT);
+    for (size_t i = 0; i < r.nrow; i++) {
+        assert_int_equal(r.row[i].verdict, PB_VERDICT_INCONCLUSIVE);
+        assert_false(r.row[i].has_ci);
+    }
     assert_near(pb_cmp_find(&r, "boot/xen/threads:2", "pages_per_second")->ratio, 0.5, 0.02);
     pb_cmp_result_free(&r);
     pb_results_free(fb);
 
-    /* 3 against 3 cannot reach p < 0.05 either */
+    /* 3 against 3: the interval of a halving is narrow and lies wholly below 0.97 */
     a.reps = b.reps = 3;
     pb_results_free(fa);
     fa = write_and_load(s->dir, "a3.json", &c, &a, 1, 1);
     fb = write_and_load(s->dir, "b3.json", &c, &b, 1, 2);
     assert_int_equal(pb_compare_files(fa, fb, &o, &r), 0);
     assert_int_equal(pb_cmp_find(&r, "boot/xen/threads:2", "pages_per_second")->verdict,
-                     PB_VERDICT_INSUFFICIENT);
-    pb_cmp_result_free(&r);
-    /* a looser alpha can */
-    o.alpha = 0.2;
-    assert_int_equal(pb_compare_files(fa, fb, &o, &r), 0);
-    assert_int_equal(pb_cmp_find(&r, "boot/xen/threads:2", "pages_per_second")->verdict,
                      PB_VERDICT_WORSE);
+    pb_cmp_result_free(&r);
+    pb_results_free(fa);
+    pb_results_free(fb);
+
+    /* a 3% shift under 5% noise, 3 against 3: the interval straddles 0.97 */
+    a.noise = b.noise = 0.05;
+    b.pps = a.pps * 0.97;
+    fa = write_and_load(s->dir, "a4.json", &c, &a, 1, 1);
+    fb = write_and_load(s->dir, "b4.json", &c, &b, 1, 2);
+    assert_int_equal(pb_compare_files(fa, fb, &o, &r), 0);
+    const struct pb_cmp_row *pps = pb_cmp_find(&r, "boot/xen/threads:2", "pages_per_second");
+    assert_true(pps->has_ci && pps->ci_lo < 0.97 && pps->ci_hi > 0.97);
+    assert_int_equal(pps->verdict, PB_VERDICT_INCONCLUSIVE);
     pb_cmp_result_free(&r);
     pb_results_free(fa);
     pb_results_free(fb);
@@ -396,7 +410,11 @@ static void test_compare_variants(void **state)
     assert_int_equal(pb_cmp_find(&r, "boot/threads:2", "pages_per_second")->verdict,
                      PB_VERDICT_BETTER);
     assert_int_equal(pb_cmp_find(&r, "boot/threads:1", "pages_per_second")->verdict,
-                     PB_VERDICT_NOISE);
+                     PB_VERDICT_NO_DIFFERENCE);
+    /* variants of one file pair their repetitions: a paired interval */
+    assert_true(r.paired);
+    assert_int_equal(pb_cmp_find(&r, "boot/threads:2", "pages_per_second")->method,
+                     PB_INTERVAL_PAIRED_T);
     assert_null(r.only_a);
     assert_non_null(r.only_b);
     assert_string_equal(r.only_b[0], "boot/pernode/threads:4");
@@ -438,6 +456,20 @@ static void test_compare_cli(void **state)
     assert_non_null(strstr(out, "| pages_per_second"));
     free(out);
 
+    /* the table: headline metrics only, then one summary line per benchmark */
+    char *argv_tab[] = {"compare", pa, pb, NULL};
+    assert_int_equal(fx_run_captured(pb_cmd_compare, 3, argv_tab, &out), 0);
+    assert_null(strstr(out, "lock_acq_per_page"));
+    char *sum = strstr(out, "Summary per benchmark:\n  boot/xen/threads:2: pages/s 0.");
+    assert_non_null(sum);
+    assert_non_null(strstr(sum, "worse;"));
+    assert_null(strstr(strchr(sum + strlen("Summary per benchmark:\n"), '\n') + 1, "boot/"));
+    free(out);
+    char *argv_all[] = {"compare", "--all", pa, pb, NULL};
+    assert_int_equal(fx_run_captured(pb_cmd_compare, 4, argv_all, &out), 0);
+    assert_non_null(strstr(out, "lock_acq_per_page"));
+    free(out);
+
     /* bad input: exit 2 */
     char *missing = fx_path(s->dir, "missing.json");
     char *bad1[] = {"compare", pa, NULL};
@@ -476,8 +508,10 @@ int main(void)
         cmocka_unit_test(test_bootstrap),
         cmocka_unit_test(test_changepoint),
         cmocka_unit_test_setup_teardown(test_compare_finds_regression, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_compare_identical_is_noise, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_compare_insufficient, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_compare_identical_is_no_difference, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_compare_too_few_or_straddling, setup_dir,
+                                        teardown_dir),
         cmocka_unit_test_setup_teardown(test_compare_env_mismatch, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_compare_variants, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_compare_cli, setup_dir, teardown_dir),

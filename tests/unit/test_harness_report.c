@@ -115,6 +115,9 @@ static struct pb_report_setup report_setup(void)
     };
 }
 
+/* |a - b| <= eps */
+#define assert_near(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) <= (eps))
+
 static double counter(const struct pb_results_bench *b, const char *name)
 {
     double v = NAN;
@@ -236,6 +239,78 @@ static void test_sweep_speedup_and_partial(void **state)
     double x;
     assert_int_equal(pb_results_bench_counter(pb_results_bench_at(rep.doc, 3), "speedup", &x),
                      -ENOENT);
+    pb_report_free(&rep);
+}
+
+/*
+ * The noise and the rounds: a probe whose source could not be read leaves its counter out and
+ * says "unavailable" in the run section, never 0; a probe that could read says what it read.
+ */
+static void test_noise_and_rounds(void **state)
+{
+    (void)state;
+    struct pb_report rep;
+    struct pb_report_setup s = report_setup();
+    struct pb_run_result r;
+    assert_int_equal(pb_report_init(&rep, &s), 0);
+    for (unsigned k = 0; k < 2; k++) {
+        fake_result(&r, 1000000, 2);
+        pb_noise_init(&r.noise);
+        r.rounds = 2;
+        r.round_ns = malloc(2 * sizeof(uint64_t));
+        r.round_ns[0] = r.round_ns[1] = r.measure_ns / 2;
+        r.floor_ns = 500000000;
+        r.floor_met = true;
+        if (k) {
+            /* steal read: 7% of 1000 jiffies; a sample off the pinned PU */
+            struct pb_noise_snapshot a = {.stat_ok = true, .steal = 10, .total = 100};
+            struct pb_noise_snapshot b = {.stat_ok = true, .steal = 80, .total = 1100};
+            pb_noise_add_interval(&r.noise, &a, &b);
+            r.noise.cpu_samples = 20;
+            r.noise.migrations = 1;
+        }
+        pb_noise_judge(&r.noise);
+        struct pb_report_id id = {.workload = "storm",
+                                  .variant = k ? "xen.2" : "xen",
+                                  .threads = 2,
+                                  .repetition = 0,
+                                  .repetitions = 1,
+                                  .inject_alloc_delay_ns = k ? 500 : 0};
+        assert_int_equal(pb_report_add(&rep, &id, &r), 0);
+        pb_run_result_free(&r);
+    }
+    assert_int_equal(pb_report_finish(&rep, false), 0);
+
+    const struct pb_results_bench *b = pb_results_find_bench(rep.doc, "storm/xen/threads:2", 0);
+    double v;
+    assert_int_equal(pb_results_bench_counter(b, "noise_steal_pct", &v), -ENOENT);
+    assert_int_equal(pb_results_bench_counter(b, "noise_migrations", &v), -ENOENT);
+    assert_int_equal(pb_results_bench_counter(b, "noise_cpu_mhz_min", &v), -ENOENT);
+    assert_int_equal(pb_results_bench_counter(b, "inject_alloc_delay_ns", &v), -ENOENT);
+    assert_near(counter(b, "disturbed"), 0, 0);
+    assert_near(counter(b, "rounds"), 2, 0);
+    const json_t *run = pb_results_bench_run_json(b);
+    const json_t *noise = json_object_get(run, "noise");
+    assert_string_equal(json_string_value(json_object_get(noise, "steal_pct")), "unavailable");
+    assert_string_equal(json_string_value(json_object_get(noise, "migrations")), "unavailable");
+    assert_string_equal(json_string_value(json_object_get(noise, "cpu_mhz")), "unavailable");
+    const json_t *m = json_object_get(run, "measure");
+    assert_int_equal(json_integer_value(json_object_get(m, "rounds")), 2);
+    assert_int_equal(json_array_size(json_object_get(m, "round_ns")), 2);
+    assert_true(json_is_true(json_object_get(m, "floor_met")));
+
+    b = pb_results_find_bench(rep.doc, "storm/xen.2/threads:2", 0);
+    assert_near(counter(b, "noise_steal_pct"), 7.0, 1e-9);
+    assert_near(counter(b, "noise_migrations"), 1, 0);
+    assert_near(counter(b, "disturbed"), 1, 0);
+    assert_near(counter(b, "inject_alloc_delay_ns"), 500, 0);
+    noise = json_object_get(pb_results_bench_run_json(b), "noise");
+    assert_near(json_number_value(json_object_get(noise, "steal_pct")), 7.0, 1e-9);
+    assert_non_null(strstr(json_string_value(json_object_get(noise, "disturbed_by")), "steal"));
+
+    /* A run that learns its repetition count as it goes says it on every entry. */
+    assert_int_equal(pb_report_set_repetitions(&rep, "storm", 3), 0);
+    assert_int_equal(pb_results_bench_repetitions(b), 3);
     pb_report_free(&rep);
 }
 
@@ -364,6 +439,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_and_sections),
         cmocka_unit_test(test_sweep_speedup_and_partial),
+        cmocka_unit_test(test_noise_and_rounds),
         cmocka_unit_test(test_ceiling_speedup_and_efficiency),
         cmocka_unit_test(test_untimed_holds_are_flagged),
     };

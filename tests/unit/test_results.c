@@ -801,6 +801,43 @@ static void test_metric_table(void **state)
     json_decref(t);
 }
 
+/* context.calibration's details (what popbench calibrate adds) sit beside the fields the gate
+ * reads, never in their place, and survive a write and a read. */
+static void test_calibration_details(void **state)
+{
+    (void)state;
+    char *dir = fx_tmpdir(), *p = fx_path(dir, "cal.json");
+    struct pb_results *doc = fx_sample_doc(1.0, true, true), *back;
+    assert_int_equal(pb_results_set_calibration_detail(doc, "variant", json_string("xen")),
+                     -ENOENT);
+    const struct pb_results_calibration cal = {
+        10, 40, 1, 0.025, 50, 10, 40, 38, 0.95, 0.03, "2026-12-01T06:00:00+00:00"};
+    assert_int_equal(pb_results_set_calibration(doc, &cal), 0);
+    assert_int_equal(pb_results_set_calibration_detail(doc, "aa_runs", json_integer(99)), -EEXIST);
+    assert_int_equal(pb_results_set_calibration_detail(doc, "Bad-Key", json_true()), -EINVAL);
+    assert_int_equal(pb_results_set_calibration_detail(doc, "variant", NULL), -EINVAL);
+    assert_int_equal(pb_results_set_calibration_detail(doc, "variant", json_string("xen")), 0);
+    assert_int_equal(
+        pb_results_set_calibration_detail(doc, "workloads", json_pack("{s:{s:i}}", "w", "n", 1)),
+        0);
+    assert_int_equal(pb_results_write_json(doc, p, NULL, 0), 0);
+    back = fx_load_ok(p);
+    struct pb_results_calibration got;
+    assert_int_equal(pb_results_get_calibration(back, &got), 0);
+    assert_int_equal(got.aa_runs, 10);
+    assert_int_equal(got.effect_detected, 38);
+    assert_string_equal(got.date, cal.date);
+    const json_t *c = json_object_get(pb_results_context_json(back), "calibration");
+    assert_string_equal(json_string_value(json_object_get(c, "variant")), "xen");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(c, "workloads"), "w"), "n")),
+                     1);
+    pb_results_free(back);
+    pb_results_free(doc);
+    free(p);
+    fx_rmtree(dir);
+}
+
 /* ============================================================================================
  * Samples for compare.py and the schema test, and main
  * ========================================================================================== */
@@ -814,6 +851,8 @@ static int write_samples(const char *dir)
     const struct pb_results_calibration cal = {
         10, 40, 1, 0.025, 50, 10, 40, 38, 0.95, 0.03, "2026-12-01T06:00:00+00:00"};
     int rc = pb_results_set_calibration(db, &cal);
+    rc = rc ? rc : pb_results_set_calibration_detail(db, "variant", json_string("xen"));
+    rc = rc ? rc : pb_results_set_calibration_detail(db, "effect_share", json_null());
     rc = rc ? rc : pb_results_write_json(da, a, err, sizeof(err));
     if (!rc)
         rc = pb_results_write_json(db, b, err, sizeof(err));
@@ -843,6 +882,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fill_environment),
         cmocka_unit_test(test_command_line_quoting),
         cmocka_unit_test(test_metric_table),
+        cmocka_unit_test(test_calibration_details),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

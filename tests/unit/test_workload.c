@@ -133,13 +133,15 @@ static void test_default_suite(void **state)
                     m->machine.backing == PB_WL_BACKING_ALIASED);
         /* Xen's defaults: live domains' pages are freed clean (no scrub_domheap). */
         assert_false(m->churn.balloon.free_dirty);
+        /* At least popbench run's default floor (0.5 s), which would stretch it otherwise. */
         if (m->phases.measure.unit == PB_WL_PHASE_TIME)
-            assert_true(m->phases.measure.ns <= 4 * NS_S);
+            assert_true(m->phases.measure.ns >= NS_S / 2 && m->phases.measure.ns <= 4 * NS_S);
         else
             assert_int_equal(m->phases.measure.unit, PB_WL_PHASE_UNTIL_BUILT);
     }
+    /* One pass is short: popbench run repeats the members until precise, within its budget. */
     timed = pb_workload_timed_ns(&wl);
-    assert_true(timed >= 20 * NS_S && timed <= 60 * NS_S);
+    assert_true(timed >= 3 * NS_S && timed <= 20 * NS_S);
     pb_workload_free(&wl);
 }
 
@@ -211,7 +213,7 @@ static const struct {
     {"bad-options-unknown",
      "@/bad-options-unknown.yaml:5:3: unknown key 'pcp_batch' in 'options' (expected one of: "
      "pcp_batch_order0, pcp_high_order0, pcp_batch_order9, pcp_high_order9, scrub_batch_frames, "
-     "scrub_preempt_frames, scrub_xen_yield_frames, build_tlb_flush)"},
+     "scrub_preempt_frames, scrub_xen_yield_frames, build_tlb_flush, inject_alloc_delay_ns)"},
     {"bad-options-range", "@/bad-options-range.yaml:6:21: 'options.pcp_batch_order0' is '0' "
                           "(expected an integer from 1 to 255)"},
     {"bad-wrong-type", "@/bad-wrong-type.yaml:3:10: 'machine.nodes' is 'two' (expected an "
