@@ -254,7 +254,7 @@ struct runner {
     struct pb_wl_phase measure; /* the measure phase run: cfg's, with the floor applied */
     /* Counted by the workers (scrub_threads: by the scrubbers), read by the measuring thread. */
     _Atomic unsigned parked, quota_done, scrub_threads;
-    unsigned *scrub_cpu_node; /* xen's idle scrubbers: each modelled CPU's node (set-up) */
+    unsigned *scrub_cpu_node;       /* xen's idle scrubbers: each modelled CPU's node (set-up) */
     _Atomic unsigned published;     /* slots whose p2m readers can see */
     _Atomic uint64_t built_measure; /* building-group builds finished (or failed) in measure */
     _Atomic uint64_t last_built_ns;
