@@ -1,15 +1,15 @@
 /*
  * heap.c: the buddy heap (XEN-MODEL.md §1-3) and its variants `xen` and `pernode`: the free
- * lists, the claims accounting, get_free_buddy's search, splitting on allocation and merging on
- * free. The pcp caches are in pcp.c (their moves to and from the free lists are here), the
- * machine and the accessors in machine.c, the scrubbing in scrub.c.
+ * lists, get_free_buddy's search, splitting on allocation and merging on free, and the claims
+ * check of every allocation (claims_reserve). The host-wide counters, the nodes' credit and
+ * staking a claim are in claims.c, the pcp caches in pcp.c (their moves to and from the free
+ * lists are here), the machine and the accessors in machine.c, the scrubbing in scrub.c.
  *
  * `xen` takes one global heap lock around the whole of alloc_heap_pages and free_heap_pages,
  * as Xen does. `pernode` takes only the lock of the node it searches or frees into, and
  * keeps its claims accounting on that node's lines (a credit of unclaimed frames; see
- * "Host-wide counters and claims"). Both share every line of the algorithm: the variant functions
- * below instantiate one inline implementation with `global` constant, so neither pays a branch for
- * the other.
+ * claims.c). Both share every line of the algorithm: the variant functions below instantiate
+ * one inline implementation with `global` constant, so neither pays a branch for the other.
  */
 #include <errno.h>
 #include <sched.h>
@@ -72,160 +72,6 @@ static void stop_scrub(struct pb_page *pg)
     }
 }
 
-/* ------------------------------------------------------------------------------------------
- * Host-wide counters and claims.
- *
- * xen keeps Xen's counters in struct pb_heap, under its global lock: total_avail, unclaimed
- * (= total_avail - outstanding_claims) and outstanding_claims.
- *
- * pernode and pcp write no host-wide line on the paths of an allocation or a free. Each node
- * holds a credit of unclaimed frames, borrowed from the host's pool (h->unclaimed) a batch at a
- * time (pb_credit_take): an allocation on the node takes from it what the domain's claim does
- * not cover, and a free gives its frames back to it (pb_credit_give). The frames claims consume
- * are counted per node (claims_retired). The host's figures are sums, made when read:
- *   free frames        = sum over nodes of node_avail (+ the frames in caches, pcp)
- *   outstanding claims = h->outstanding_claims (staked - released) - sum of claims_retired
- *   unclaimed          = pool + sum of credits = the lists' free frames - outstanding >= 0
- * Neither the pool nor a credit ever goes below zero, so the unclaimed frames never do: claims
- * are never over-committed, and an allocation without a claim only takes unclaimed frames.
- * Near the limits the credit may sit on nodes that cannot use it: a claim that finds the pool
- * short, and a node whose credit and the pool together fall short of a request, recall every
- * node's credit into the pool (pb_credit_recall) and try once more, every node borrowing only
- * what it needs while a recall runs (frames freed during the recall may stay on their node). So
- * where the credit sits never changes which node an allocation gets, nor whether it succeeds.
- */
-
-void pb_credit_return(struct pb_heap *h, struct pb_node *nd)
-{
-    int64_t c = atomic_load_explicit(&nd->credit, memory_order_relaxed);
-    while (c > PB_CREDIT_HIGH)
-        if (atomic_compare_exchange_weak_explicit(&nd->credit, &c, PB_CREDIT_BATCH,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
-            PB_HOST_ADD(&h->unclaimed, c - PB_CREDIT_BATCH);
-            return;
-        }
-}
-
-void pb_credit_recall(struct pb_heap *h)
-{
-    for (unsigned n = 0; n < h->nr_nodes; n++) {
-        int64_t c = atomic_exchange_explicit(&h->nodes[n]->credit, 0, memory_order_relaxed);
-        if (c)
-            PB_HOST_ADD(&h->unclaimed, c);
-    }
-}
-
-/* The exact path: every node's credit back in the pool; borrowing is exact until recall_end. */
-static void recall_begin(struct pb_heap *h)
-{
-    PB_HOST_ADD(&h->recalling, 1);
-    pb_credit_recall(h);
-}
-
-static void recall_end(struct pb_heap *h)
-{
-    PB_SHARED_WRITES(1);
-    atomic_fetch_sub_explicit(&h->recalling, 1, memory_order_relaxed);
-}
-
-/* One batch more than the need, or just the need when the pool is low or a recall runs. */
-static bool borrow_from_pool(struct pb_heap *h, struct pb_node *nd, int64_t need)
-{
-    int64_t extra = atomic_load_explicit(&h->recalling, memory_order_relaxed) ? 0 : PB_CREDIT_BATCH;
-    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
-    for (;;) {
-        if (u < need)
-            return false;
-        int64_t b = u - need >= extra ? need + extra : need;
-        if (PB_HOST_CAS(&h->unclaimed, &u, u - b)) {
-            if (b > need)
-                atomic_fetch_add_explicit(&nd->credit, b - need, memory_order_relaxed);
-            return true;
-        }
-    }
-}
-
-/*
- * The pool first; when it falls short, the unclaimed frames may be credit on other nodes, so
- * the exact path: every node's credit back in the pool, and borrow exactly the need. A node with
- * a buddy for the request is thus never passed over for where the credit happens to sit: the
- * search order stays Xen's. Only atomics: callable under any heap lock.
- */
-bool pb_credit_borrow(struct pb_heap *h, struct pb_node *nd, int64_t need)
-{
-    if (pb_likely(borrow_from_pool(h, nd, need)))
-        return true;
-    recall_begin(h);
-    bool ok = borrow_from_pool(h, nd, need);
-    recall_end(h);
-    return ok;
-}
-
-/* Take n frames from the unclaimed pool, never below zero (xen: its unclaimed counter). */
-static inline bool pool_take(struct pb_heap *h, int64_t n, const bool global)
-{
-    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
-    for (;;) {
-        if (u < n)
-            return false;
-        if (global) {
-            PB_HOST_STORE(&h->unclaimed, u - n);
-            return true;
-        }
-        if (PB_HOST_CAS(&h->unclaimed, &u, u - n))
-            return true;
-    }
-}
-
-int64_t pb_heap_claims_outstanding(const struct pb_heap *h)
-{
-    int64_t out = atomic_load_explicit(&h->outstanding_claims, memory_order_relaxed);
-    if (!h->ops->global_lock)
-        for (unsigned n = 0; n < h->nr_nodes; n++)
-            out -= atomic_load_explicit(&h->nodes[n]->claims_retired, memory_order_relaxed);
-    return out;
-}
-
-int64_t pb_heap_unclaimed_credit(const struct pb_heap *h)
-{
-    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
-    if (!h->ops->global_lock)
-        for (unsigned n = 0; n < h->nr_nodes; n++)
-            u += atomic_load_explicit(&h->nodes[n]->credit, memory_order_relaxed);
-    return u;
-}
-
-/*
- * A node's lists and its frames in caches, read within one even period of move_seq: a refill
- * or a drain moving frames between them in the meantime makes the reader try again, so no
- * frame is counted in both. (Allocations and frees change them too, but move no free frame.)
- * The mover makes move_seq odd, then stores the counts with release; the reader loads them
- * with acquire: one that sees a moved count sees move_seq changed when it looks again.
- */
-static uint64_t node_free_frames(const struct pb_heap *h, const struct pb_node *nd)
-{
-    for (;;) {
-        uint32_t seq = atomic_load_explicit(&nd->move_seq, memory_order_acquire);
-        uint64_t v = atomic_load_explicit(&nd->node_avail, memory_order_acquire) +
-                     pb_pcp_cached_frames(h, nd->id);
-        if (!(seq & 1) && atomic_load_explicit(&nd->move_seq, memory_order_relaxed) == seq)
-            return v;
-        pb_cpu_relax();
-    }
-}
-
-uint64_t pb_heap_free_frames(const struct pb_heap *h, unsigned node)
-{
-    if (node < h->nr_nodes)
-        return node_free_frames(h, h->nodes[node]);
-    if (h->ops->global_lock)
-        return (uint64_t)atomic_load_explicit(&h->total_avail, memory_order_relaxed);
-    uint64_t sum = 0;
-    for (unsigned n = 0; n < h->nr_nodes; n++)
-        sum += node_free_frames(h, h->nodes[n]);
-    return sum;
-}
-
 /* A refill or a drain of nd's frames (its heap lock held): see node_free_frames. */
 static inline void move_begin(struct pb_node *nd)
 {
@@ -270,7 +116,7 @@ static inline int claims_reserve(struct pb_heap *h, struct pb_node *nd, struct p
     if (take < need) {
         /* Xen's rule: a claim that does not cover the request is no help; the unclaimed
          * frames must hold all of it. Reserve `need`, then give back what the claim paid. */
-        if (!(global ? pool_take(h, need, true) : pb_credit_take(h, nd, need))) {
+        if (!(global ? pb_pool_take(h, need, true) : pb_credit_take(h, nd, need))) {
             if (take)
                 pb_ctr_add(&d->claim, take, global);
             return -ENOMEM;
@@ -319,94 +165,6 @@ static inline void node_claim_untake(struct pb_domain *d, unsigned n, int64_t t)
 {
     if (t)
         atomic_fetch_add_explicit(&d->node_claim[n], t, memory_order_relaxed);
-}
-
-/*
- * Stake a claim made of parts (pb_domain_claim_nodes; XENMEM_claim_pages is one host-wide
- * part), all or nothing: the sum comes out of the host's unclaimed pool (never below zero;
- * pernode and pcp recall the nodes' credit first if the pool is short), then each node part
- * out of its node's unclaimed frames under that node's heap lock.
- */
-static int claim_common(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
-                        unsigned nr, const bool global)
-{
-    int64_t sum = 0, host = 0;
-    for (unsigned i = 0; i < nr; i++) {
-        sum += (int64_t)parts[i].pages;
-        host += parts[i].node < 0 ? (int64_t)parts[i].pages : 0;
-    }
-    int rc = 0;
-    if (global)
-        pb_lock_acquire(&h->global_lock);
-    bool ok = pool_take(h, sum, global);
-    if (!ok && !global) {
-        recall_begin(h);
-        ok = pool_take(h, sum, false);
-        recall_end(h);
-    }
-    if (!ok) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    unsigned i;
-    for (i = 0; i < nr; i++) {
-        if (parts[i].node < 0 || !parts[i].pages)
-            continue;
-        struct pb_node *nd = h->nodes[parts[i].node];
-        int64_t pages = (int64_t)parts[i].pages;
-        if (!global)
-            pb_lock_acquire(nd->heap_lock);
-        bool fits = pb_node_unclaimed(nd) >= pages;
-        if (fits) {
-            atomic_fetch_add_explicit(&nd->claimed, pages, memory_order_relaxed);
-            atomic_fetch_add_explicit(&d->node_claim[nd->id], pages, memory_order_relaxed);
-        }
-        if (!global)
-            pb_lock_release(nd->heap_lock);
-        if (!fits)
-            break;
-    }
-    if (i < nr) {
-        while (i-- > 0) {
-            if (parts[i].node < 0 || !parts[i].pages)
-                continue;
-            int64_t pages = (int64_t)parts[i].pages;
-            atomic_fetch_sub_explicit(&h->nodes[parts[i].node]->claimed, pages,
-                                      memory_order_relaxed);
-            atomic_fetch_sub_explicit(&d->node_claim[parts[i].node], pages, memory_order_relaxed);
-        }
-        pb_host_add(&h->unclaimed, sum, global);
-        rc = -ENOMEM;
-        goto out;
-    }
-    pb_host_add(&h->outstanding_claims, sum, global);
-    pb_ctr_add(&d->claim, host, global);
-    atomic_fetch_add_explicit(&d->node_claims, sum - host, memory_order_relaxed);
-out:
-    if (global)
-        pb_lock_release(&h->global_lock);
-    return rc;
-}
-
-/* Release every part of d's claim. */
-static void unclaim_common(struct pb_heap *h, struct pb_domain *d, const bool global)
-{
-    if (global)
-        pb_lock_acquire(&h->global_lock);
-    int64_t c = atomic_exchange_explicit(&d->claim, 0, memory_order_relaxed);
-    if (atomic_load_explicit(&d->node_claims, memory_order_relaxed) != 0)
-        for (unsigned n = 0; n < h->nr_nodes; n++) {
-            int64_t k = atomic_exchange_explicit(&d->node_claim[n], 0, memory_order_relaxed);
-            if (!k)
-                continue;
-            atomic_fetch_sub_explicit(&h->nodes[n]->claimed, k, memory_order_relaxed);
-            atomic_fetch_sub_explicit(&d->node_claims, k, memory_order_relaxed);
-            c += k;
-        }
-    pb_host_add(&h->outstanding_claims, -c, global);
-    pb_host_add(&h->unclaimed, c, global);
-    if (global)
-        pb_lock_release(&h->global_lock);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -924,27 +682,9 @@ void pb_pernode_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_
 {
     free_common(h, mfn, order, need_scrub, false);
 }
-static int xen_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
-                     unsigned nr)
-{
-    return claim_common(h, d, parts, nr, true);
-}
-int pb_pernode_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
-                     unsigned nr)
-{
-    return claim_common(h, d, parts, nr, false);
-}
-static void xen_unclaim(struct pb_heap *h, struct pb_domain *d)
-{
-    unclaim_common(h, d, true);
-}
-void pb_pernode_unclaim(struct pb_heap *h, struct pb_domain *d)
-{
-    unclaim_common(h, d, false);
-}
 
 static const struct pb_variant_ops variants[] = {
-    {"xen", true, xen_alloc, xen_free, xen_claim, xen_unclaim},
+    {"xen", true, xen_alloc, xen_free, pb_xen_claim, pb_xen_unclaim},
     {"pernode", false, pb_pernode_alloc, pb_pernode_free, pb_pernode_claim, pb_pernode_unclaim},
     {"pcp", false, pb_pcp_alloc, pb_pcp_free, pb_pcp_claim, pb_pernode_unclaim},
 };

@@ -32,7 +32,7 @@
  * under its one lock. pernode and pcp keep nothing host-wide on an allocation's or a free's
  * path: each node holds a credit of unclaimed frames that it borrows from the host's pool in
  * batches (allocations take from it, frees give back to it), claims consumed are counted per
- * node, and the host-wide figures above are sums made when they are read (heap.c, "Host-wide
+ * node, and the host-wide figures above are sums made when they are read (claims.c, "Host-wide
  * counters and claims", has the protocol and why claims stay exact).
  *
  * pcp: each CPU slot keeps, per node, FIFO caches of free order-0 and order-9 frames. A free of

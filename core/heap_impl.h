@@ -1,8 +1,8 @@
 /*
  * heap_impl.h: the heap's internal structures, shared by the core/ files that implement the
- * heap: heap.c (the buddy allocator and its variants), pcp.c (the per-CPU caches), machine.c
- * (building the machine, accessors), domain.c, validate.c and scrub.c. Nothing outside core/
- * includes this (tests aside).
+ * heap: heap.c (the buddy allocator and its variants), claims.c (the host-wide counters and
+ * claims), pcp.c (the per-CPU caches), machine.c (building the machine, accessors), domain.c,
+ * validate.c and scrub.c. Nothing outside core/ includes this (tests aside).
  */
 #ifndef POPBENCH_CORE_HEAP_IMPL_H
 #define POPBENCH_CORE_HEAP_IMPL_H
@@ -105,7 +105,7 @@ struct pb_node {
     _Atomic int64_t claimed;
     /*
      * pernode and pcp: the node's share of the host's accounting (xen keeps the host-wide
-     * counters of struct pb_heap instead; see "Host-wide counters and claims" in heap.c), on
+     * counters of struct pb_heap instead; see "Host-wide counters and claims" in claims.c), on
      * the node's own lines so that allocations and frees on different nodes share none.
      * credit: frames of the host's unclaimed free memory this node holds, borrowed from the
      * pool h->unclaimed in batches, taken by allocations on the node and given back by frees;
@@ -320,7 +320,7 @@ static inline struct pb_page *pb_pg(const struct pb_heap *h, uint64_t mfn)
 /* ------------------------------------------------------------------------------------------
  * What the buddy paths (heap.c) and the pcp caches (pcp.c) both inline: node order and the
  * claims arithmetic an allocation does outside claims_reserve (the rest of the claims
- * accounting, reserve and stake, is in heap.c). None of them takes a lock.
+ * accounting: reserve in heap.c, stake in claims.c). None of them takes a lock.
  */
 
 /* The calling thread's node (pb_set_current_node); heap.c defines it. */
@@ -372,9 +372,25 @@ static inline void pb_host_add(_Atomic int64_t *c, int64_t delta, const bool glo
     pb_ctr_add(c, delta, global);
 }
 
+/* Take n frames from the unclaimed pool, never below zero (xen: its unclaimed counter). */
+static inline bool pb_pool_take(struct pb_heap *h, int64_t n, const bool global)
+{
+    int64_t u = atomic_load_explicit(&h->unclaimed, memory_order_relaxed);
+    for (;;) {
+        if (u < n)
+            return false;
+        if (global) {
+            PB_HOST_STORE(&h->unclaimed, u - n);
+            return true;
+        }
+        if (PB_HOST_CAS(&h->unclaimed, &u, u - n))
+            return true;
+    }
+}
+
 /*
  * pernode and pcp: a node's credit of unclaimed frames (struct pb_node). pb_credit_take takes
- * `need` frames of it, borrowing what it lacks from the pool (pb_credit_borrow in heap.c,
+ * `need` frames of it, borrowing what it lacks from the pool (pb_credit_borrow in claims.c,
  * with a batch more unless the pool is low or a recall runs); false, with nothing taken, when
  * the node's credit and the pool together fall short. pb_credit_give gives frames back to the
  * node; above PB_CREDIT_HIGH it returns all but PB_CREDIT_BATCH to the pool. Either way at
@@ -561,7 +577,7 @@ int64_t pb_heap_cache_take(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_
 void pb_heap_cache_give(struct pb_heap *h, struct pb_node *nd, struct pb_pcp_list *l,
                         unsigned order, unsigned nr, _Atomic uint64_t *cached);
 /*
- * heap.c, the host-wide figures, summed when read (no lock; any thread):
+ * claims.c, the host-wide figures, summed when read (no lock; any thread):
  * pb_heap_free_frames: free frames of a node, or of all (node PB_MAX_NODES), cached ones
  * included; while other threads allocate and free it never counts a frame twice, so it never
  * shows more free memory than there is. pb_heap_claims_outstanding: the frames all claims
@@ -574,10 +590,13 @@ uint64_t pb_heap_free_frames(const struct pb_heap *h, unsigned node);
 int64_t pb_heap_claims_outstanding(const struct pb_heap *h);
 int64_t pb_heap_unclaimed_credit(const struct pb_heap *h);
 void pb_credit_recall(struct pb_heap *h);
-/* heap.c: the pernode variant's operations, which pcp falls back on. No lock held. */
+/* heap.c: the pernode variant's allocation and free, which pcp falls back on; claims.c: each
+ * variant's claims (XENMEM_claim_pages and per-node claims). No lock held. */
 int pb_pernode_alloc(struct pb_heap *h, unsigned zone_lo, unsigned zone_hi, unsigned order,
                      unsigned memflags, struct pb_domain *d, uint64_t *mfn);
 void pb_pernode_free(struct pb_heap *h, uint64_t mfn, unsigned order, bool need_scrub);
+int pb_xen_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts, unsigned nr);
+void pb_xen_unclaim(struct pb_heap *h, struct pb_domain *d);
 int pb_pernode_claim(struct pb_heap *h, struct pb_domain *d, const struct pb_claim *parts,
                      unsigned nr);
 void pb_pernode_unclaim(struct pb_heap *h, struct pb_domain *d);

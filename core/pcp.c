@@ -378,7 +378,7 @@ uint64_t pb_pcp_cached(const struct pb_heap *h, unsigned cpu, unsigned node, uns
 }
 
 /* Frames cached on a node (all CPUs), or on every node when node == PB_MAX_NODES; acquire
- * loads, for node_free_frames' sequence (heap.c). */
+ * loads, for node_free_frames' sequence (claims.c). */
 uint64_t pb_pcp_cached_frames(const struct pb_heap *h, unsigned node)
 {
     uint64_t sum = 0;
