@@ -38,6 +38,8 @@ struct cal_workload {
     const char *name;
     uint64_t effect_ns;
     unsigned aa_verdicts, aa_false_alarms, effect_verdicts, effect_detected;
+    /* The same over every run, its precision target met or not: what a user reads. */
+    unsigned aa_all, aa_all_false_alarms, effect_all, effect_all_detected;
     double *effect_ratios; /* [runs]: the copy's pages/s against the reference, effect runs */
     unsigned nratios;
 };
@@ -150,6 +152,14 @@ static void count_verdicts(const struct pb_results *doc, const char *copy, bool 
                 continue;
             if (effect && cw->nratios < runs && isfinite(v->iv.ratio))
                 cw->effect_ratios[cw->nratios++] = v->iv.ratio;
+            bool alarm = v->verdict == PB_VERDICT_BETTER || v->verdict == PB_VERDICT_WORSE;
+            if (effect) {
+                cw->effect_all++;
+                cw->effect_all_detected += v->verdict == PB_VERDICT_WORSE;
+            } else {
+                cw->aa_all++;
+                cw->aa_all_false_alarms += alarm;
+            }
             /* The target met, whatever stopped the run (a fixed count may meet it too). */
             if (!(w->half_width <= rv.precision))
                 continue;
@@ -158,8 +168,7 @@ static void count_verdicts(const struct pb_results *doc, const char *copy, bool 
                 cw->effect_detected += v->verdict == PB_VERDICT_WORSE;
             } else {
                 cw->aa_verdicts++;
-                cw->aa_false_alarms +=
-                    v->verdict == PB_VERDICT_BETTER || v->verdict == PB_VERDICT_WORSE;
+                cw->aa_false_alarms += alarm;
             }
         }
     }
@@ -176,7 +185,7 @@ static int record_calibration(struct pb_results *doc, const struct pb_run_opts *
                               const struct cal_opts *c, const struct cal_workload *cw, size_t n,
                               const char *date, struct pb_results_calibration *cal)
 {
-    unsigned aa = 0, fa = 0, ev = 0, ed = 0;
+    unsigned aa = 0, fa = 0, ev = 0, ed = 0, aa_all = 0, fa_all = 0, ev_all = 0, ed_all = 0;
     double *ns = calloc(n ? n : 1, sizeof(*ns));
     json_t *per = json_object();
     for (size_t i = 0; i < n; i++) {
@@ -184,17 +193,25 @@ static int record_calibration(struct pb_results *doc, const struct pb_run_opts *
         fa += cw[i].aa_false_alarms;
         ev += cw[i].effect_verdicts;
         ed += cw[i].effect_detected;
+        aa_all += cw[i].aa_all;
+        fa_all += cw[i].aa_all_false_alarms;
+        ev_all += cw[i].effect_all;
+        ed_all += cw[i].effect_all_detected;
         if (ns)
             ns[i] = (double)cw[i].effect_ns;
         double observed = cw[i].nratios ? pb_geomean(cw[i].effect_ratios, cw[i].nratios) : NAN;
-        json_object_set_new(per, cw[i].name,
-                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "effect_ns",
-                                      (json_int_t)cw[i].effect_ns, "aa_verdicts",
-                                      (json_int_t)cw[i].aa_verdicts, "aa_false_alarms",
-                                      (json_int_t)cw[i].aa_false_alarms, "effect_verdicts",
-                                      (json_int_t)cw[i].effect_verdicts, "effect_detected",
-                                      (json_int_t)cw[i].effect_detected, "effect_observed_ratio",
-                                      isfinite(observed) ? json_real(observed) : json_null()));
+        json_object_set_new(
+            per, cw[i].name,
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "effect_ns",
+                      (json_int_t)cw[i].effect_ns, "aa_verdicts", (json_int_t)cw[i].aa_verdicts,
+                      "aa_false_alarms", (json_int_t)cw[i].aa_false_alarms, "effect_verdicts",
+                      (json_int_t)cw[i].effect_verdicts, "effect_detected",
+                      (json_int_t)cw[i].effect_detected, "aa_all_verdicts",
+                      (json_int_t)cw[i].aa_all, "aa_all_false_alarms",
+                      (json_int_t)cw[i].aa_all_false_alarms, "effect_all_verdicts",
+                      (json_int_t)cw[i].effect_all, "effect_all_detected",
+                      (json_int_t)cw[i].effect_all_detected, "effect_observed_ratio",
+                      isfinite(observed) ? json_real(observed) : json_null()));
     }
     /* One number for the gate: the fixed delay, or the median of the workloads' own. */
     uint64_t effect_ns = c->effect_ns ? c->effect_ns : (uint64_t)llround(ns ? pb_median(ns, n) : 0);
@@ -220,6 +237,12 @@ static int record_calibration(struct pb_results *doc, const struct pb_run_opts *
     rc = rc ? rc
             : pb_results_set_calibration_detail(doc, "effect_share",
                                                 c->effect_ns ? json_null() : json_real(c->effect));
+    rc = rc ? rc
+            : pb_results_set_calibration_detail(
+                  doc, "all_runs",
+                  json_pack("{s:I, s:I, s:I, s:I}", "aa_verdicts", (json_int_t)aa_all,
+                            "aa_false_alarms", (json_int_t)fa_all, "effect_verdicts",
+                            (json_int_t)ev_all, "effect_detected", (json_int_t)ed_all));
     rc = rc ? rc : pb_results_set_calibration_detail(doc, "workloads", json_incref(per));
     json_decref(per);
     return rc;
@@ -229,18 +252,25 @@ static void print_summary(const struct cal_workload *cw, size_t n,
                           const struct pb_results_calibration *cal, FILE *out)
 {
     struct pb_ctable t;
-    pb_ctable_init(&t, 6);
+    pb_ctable_init(&t, 8);
     pb_ctable_add(&t, "workload", "effect ns", "A/A verdicts", "false alarms", "effect verdicts",
-                  "detected (observed ratio)");
+                  "detected (observed ratio)", "all runs: false alarms", "all runs: detected");
+    unsigned aa_all = 0, fa_all = 0, ev_all = 0, ed_all = 0;
     for (size_t i = 0; i < n; i++) {
-        char ns[32], aa[16], fa[16], ev[16], det[64];
+        char ns[32], aa[16], fa[16], ev[16], det[64], fall[32], dall[32];
         snprintf(ns, sizeof(ns), "%" PRIu64, cw[i].effect_ns);
         snprintf(aa, sizeof(aa), "%u", cw[i].aa_verdicts);
         snprintf(fa, sizeof(fa), "%u", cw[i].aa_false_alarms);
         snprintf(ev, sizeof(ev), "%u", cw[i].effect_verdicts);
         double obs = cw[i].nratios ? pb_geomean(cw[i].effect_ratios, cw[i].nratios) : NAN;
         snprintf(det, sizeof(det), "%u (%.3f)", cw[i].effect_detected, obs);
-        pb_ctable_add(&t, cw[i].name, ns, aa, fa, ev, det);
+        snprintf(fall, sizeof(fall), "%u of %u", cw[i].aa_all_false_alarms, cw[i].aa_all);
+        snprintf(dall, sizeof(dall), "%u of %u", cw[i].effect_all_detected, cw[i].effect_all);
+        aa_all += cw[i].aa_all;
+        fa_all += cw[i].aa_all_false_alarms;
+        ev_all += cw[i].effect_all;
+        ed_all += cw[i].effect_all_detected;
+        pb_ctable_add(&t, cw[i].name, ns, aa, fa, ev, det, fall, dall);
     }
     pb_ctable_print(&t, false, out);
     pb_ctable_free(&t);
@@ -256,6 +286,10 @@ static void print_summary(const struct cal_workload *cw, size_t n,
         fprintf(out, "unknown (no known-effect run met its precision target; recorded as 0%%)\n");
     fprintf(out, "Only verdicts of runs that met their precision target count (A/A: better or "
                  "worse is a false alarm; known effect: worse is a detection).\n");
+    fprintf(out,
+            "Over every run, its target met or not: %u false alarms in %u A/A verdicts; %u "
+            "detections in %u known-effect verdicts.\n",
+            fa_all, aa_all, ed_all, ev_all);
 }
 
 /* One run of workload wl: the reference and its copy, the copy slowed by inject_ns. */
