@@ -37,6 +37,8 @@ struct cal_opts {
 struct cal_workload {
     const char *name;
     uint64_t effect_ns;
+    uint64_t sized_ns;  /* from the first A/A run's time per extent, before the pilot (0: fixed) */
+    double pilot_ratio; /* the pilot's pages/s ratio with sized_ns, or NAN */
     unsigned aa_verdicts, aa_false_alarms, effect_verdicts, effect_detected;
     /* The same over every run, its precision target met or not: what a user reads. */
     unsigned aa_all, aa_all_false_alarms, effect_all, effect_all_detected;
@@ -60,8 +62,10 @@ static void calibrate_usage(FILE *out)
           "--calibration FILE copies into its results.\n"
           "\n"
           "  --runs N          A/A runs and as many known-effect runs per workload (default 10)\n"
-          "  --effect PCT      the injected delay: this share of the reference's time per extent\n"
-          "                    and thread, measured in the workload's first A/A run (default 10%)\n"
+          "  --effect PCT      the slowdown to inject (default 10%): a delay of this share of the\n"
+          "                    reference's time per extent and thread in the workload's first A/A\n"
+          "                    run, scaled by one pilot run (not counted) so that the copy's\n"
+          "                    pages/s falls by PCT\n"
           "  --effect-ns NS    the injected delay in ns per extent, the same for every workload\n"
           "  --out FILE        the calibration (a results file with no benchmarks)\n"
           "  (others)          as popbench run: --variant, --precision, --budget, ...\n"
@@ -137,6 +141,40 @@ static double ns_per_extent(const struct pb_results *doc, const char *reference)
     return m;
 }
 
+/* The copy's pages/s against the reference's in one run's results (its interval's centre), or
+ * NAN. */
+static double copy_ratio(const struct pb_results *doc, const char *copy)
+{
+    struct pb_run_verdicts rv;
+    double r = NAN;
+    if (pb_run_verdicts(doc, &rv) != 0)
+        return r;
+    for (size_t i = 0; i < rv.n; i++)
+        for (size_t k = 1; k < rv.w[i].nvariants; k++)
+            if (!strcmp(rv.w[i].v[k].variant, copy))
+                r = rv.w[i].v[k].iv.ratio;
+    pb_run_verdicts_free(&rv);
+    return r;
+}
+
+/*
+ * A delay sized from time alone misses: a spin per extent costs what the machine makes of it
+ * (threads beyond the CPUs, blocked workers, scrubbers that lose their idle time): 25-50% where
+ * 10% was meant, on a 2-CPU host. One pilot run with that delay measures the slowdown it gave,
+ * and the delay is scaled so that the slowdown is the share asked for (pages/s x (1 - share),
+ * time per page x 1 / (1 - share)), within a factor of 20 either way. A pilot swamped by noise
+ * (no slowdown seen) leaves the delay as sized.
+ */
+static uint64_t rescale_effect(uint64_t ns, double share, double pilot_ratio)
+{
+    if (!(pilot_ratio > 0 && pilot_ratio < 0.995) || !ns)
+        return ns;
+    double want = 1 / (1 - share) - 1, got = 1 / pilot_ratio - 1, f = want / got;
+    f = f < 0.05 ? 0.05 : f > 20 ? 20 : f;
+    double v = (double)ns * f;
+    return v < 1 ? 1 : (uint64_t)llround(v);
+}
+
 /* Counts the verdicts of the copy (label) against the reference in one run's results. */
 static void count_verdicts(const struct pb_results *doc, const char *copy, bool effect,
                            struct cal_workload *cw, unsigned runs)
@@ -202,9 +240,12 @@ static int record_calibration(struct pb_results *doc, const struct pb_run_opts *
         double observed = cw[i].nratios ? pb_geomean(cw[i].effect_ratios, cw[i].nratios) : NAN;
         json_object_set_new(
             per, cw[i].name,
-            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "effect_ns",
-                      (json_int_t)cw[i].effect_ns, "aa_verdicts", (json_int_t)cw[i].aa_verdicts,
-                      "aa_false_alarms", (json_int_t)cw[i].aa_false_alarms, "effect_verdicts",
+            json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "effect_ns",
+                      (json_int_t)cw[i].effect_ns, "effect_sized_ns", (json_int_t)cw[i].sized_ns,
+                      "pilot_ratio",
+                      isfinite(cw[i].pilot_ratio) ? json_real(cw[i].pilot_ratio) : json_null(),
+                      "aa_verdicts", (json_int_t)cw[i].aa_verdicts, "aa_false_alarms",
+                      (json_int_t)cw[i].aa_false_alarms, "effect_verdicts",
                       (json_int_t)cw[i].effect_verdicts, "effect_detected",
                       (json_int_t)cw[i].effect_detected, "aa_all_verdicts",
                       (json_int_t)cw[i].aa_all, "aa_all_false_alarms",
@@ -314,6 +355,36 @@ static int one_run(const struct pb_run_opts *base, const struct pb_topology *top
     return pb_run_session(&o, topo, &wl, 1, argc, argv, NULL, rep);
 }
 
+/*
+ * The delay for wl (no --effect-ns): c->effect of the reference's time per extent and thread
+ * in the first A/A run (aa), then rescaled by one pilot known-effect run (rescale_effect),
+ * which counts nowhere. 0, or PB_EXIT_USAGE from the pilot.
+ */
+static int size_effect(const struct pb_run_opts *o, const struct pb_topology *topo,
+                       const struct pb_workload *wl, const struct cal_opts *c, uint64_t budget,
+                       int argc, char **argv, const char *copy, const struct pb_results *aa,
+                       struct cal_workload *cw)
+{
+    cw->sized_ns =
+        (uint64_t)llround(c->effect * ns_per_extent(aa, o->variants[o->reference].variant));
+    cw->effect_ns = cw->sized_ns;
+    if (!cw->sized_ns)
+        return 0;
+    struct pb_report rep;
+    int rc = one_run(o, topo, wl, c->runs, cw->sized_ns, budget, argc + 1, argv - 1, &rep);
+    if (rc == 0) {
+        cw->pilot_ratio = copy_ratio(rep.doc, copy);
+        cw->effect_ns = rescale_effect(cw->sized_ns, c->effect, cw->pilot_ratio);
+    }
+    if (!o->quiet)
+        fprintf(stderr,
+                "popbench calibrate: %s pilot: %" PRIu64 " ns per extent gave pages/s x %.3f; "
+                "the known effect spins %" PRIu64 " ns\n",
+                wl->name, cw->sized_ns, cw->pilot_ratio, cw->effect_ns);
+    pb_report_free(&rep);
+    return rc == PB_EXIT_USAGE ? rc : 0;
+}
+
 int pb_cmd_calibrate(int argc, char **argv)
 {
     struct cal_opts c = {.runs = DEFAULT_RUNS, .effect = DEFAULT_EFFECT};
@@ -349,7 +420,8 @@ int pb_cmd_calibrate(int argc, char **argv)
     snprintf(copy, sizeof(copy), "%s.2", o.variants[o.reference].variant);
     for (size_t w = 0; rc == 0 && w < set.nr_runs; w++) {
         const struct pb_workload *wl = set.runs[w];
-        cw[w] = (struct cal_workload){.name = wl->name, .effect_ns = c.effect_ns};
+        cw[w] =
+            (struct cal_workload){.name = wl->name, .effect_ns = c.effect_ns, .pilot_ratio = NAN};
         cw[w].effect_ratios = calloc(c.runs, sizeof(double));
         if (!cw[w].effect_ratios)
             rc = PB_EXIT_FAILED;
@@ -361,9 +433,8 @@ int pb_cmd_calibrate(int argc, char **argv)
                              argv - 1, &rep);
                 if (rc == PB_EXIT_USAGE)
                     break;
-                if (!effect && i == 0 && !c.effect_ns)
-                    cw[w].effect_ns = (uint64_t)llround(
-                        c.effect * ns_per_extent(rep.doc, o.variants[o.reference].variant));
+                if (!effect && i == 0 && !c.effect_ns && rc == 0)
+                    rc = size_effect(&o, &topo, wl, &c, budget, argc, argv, copy, rep.doc, &cw[w]);
                 if (rc == 0)
                     count_verdicts(rep.doc, copy, effect, &cw[w], c.runs);
                 if (!o.quiet)
